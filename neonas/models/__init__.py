@@ -1,0 +1,74 @@
+"""NeoNeXt networks from ArchConfigs, the registered family, and model lookup for the CLI.
+
+`import neonas.models` registers `neonext_tiny`, `neonext_small` and `neonext_base` with timm.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from neonas.arch import ArchConfig
+from neonas.errors import UserError
+from neonas.models.family import VARIANTS, neonext_base, neonext_small, neonext_tiny, variant_config
+from neonas.models.fusion import fuse_for_inference
+from neonas.models.neonext import NeoNeXt
+
+
+def build_model(config: ArchConfig, **overrides: object) -> NeoNeXt:
+    """The torch module for an ArchConfig (overrides: ArchConfig fields, e.g. num_classes)."""
+    return NeoNeXt(config, **overrides)
+
+
+def resolve_model(
+    name: str | None = None,
+    config: str | Path | None = None,
+    *,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+) -> tuple[nn.Module, ArchConfig | None]:
+    """A model from the command line: a registered or timm model name, or an ArchConfig file.
+
+    Returns the model (untrained, no weights are downloaded) and its ArchConfig when it has one.
+    `input_size` rebuilds a NeoNeXt for that resolution (its feature maps are part of the config).
+    """
+    import timm
+
+    if (name is None) == (config is None):
+        raise UserError("give exactly one of --model NAME or --config FILE")
+    if config is not None:
+        arch = ArchConfig.load(config)
+    elif name in VARIANTS:
+        arch = variant_config(name)
+    else:
+        if not timm.list_models(name):
+            close = timm.list_models(f"*{name}*")[:5]
+            hint = f" (did you mean {', '.join(close)}?)" if close else " (see timm.list_models())"
+            raise UserError(f"unknown model {name!r}{hint}")
+        kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        return timm.create_model(name, pretrained=False, **kwargs), None
+    overrides = {"num_classes": num_classes, "input_size": input_size}
+    model = build_model(arch, **overrides)
+    return model, model.config
+
+
+def default_input_size(model: nn.Module) -> tuple[int, int, int]:
+    """(C, H, W) the model expects, from its timm pretrained_cfg (224 px when it has none)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    size = cfg.get("input_size", (3, 224, 224))
+    return tuple(int(v) for v in size)  # type: ignore[return-value]
+
+
+__all__ = [
+    "ArchConfig",
+    "NeoNeXt",
+    "build_model",
+    "default_input_size",
+    "fuse_for_inference",
+    "neonext_base",
+    "neonext_small",
+    "neonext_tiny",
+    "resolve_model",
+    "variant_config",
+]
