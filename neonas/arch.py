@@ -39,7 +39,9 @@ class CellSpec(_Frozen):
     """One channel group of the NeoCells inside a stage's blocks: square k x k matrices."""
 
     size: int = Field(ge=1, le=64, description="matrix size k (patch k x k -> k x k)")
-    share: float = Field(default=1.0, gt=0.0, le=1.0, description="fraction of the stage's channels")
+    share: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="fraction of the stage's channels"
+    )
     shift: bool = Field(default=False, description="subgroups with block grids shifted by 0..k-1")
 
 
@@ -145,7 +147,9 @@ class ArchConfig(_Frozen):
     def from_dict(cls, data: Any, source: str = "config") -> ArchConfig:
         """Validate plain data; any problem is one UserError line naming the field."""
         if not isinstance(data, dict):
-            raise UserError(f"{source}: expected a mapping of ArchConfig fields, got {type(data).__name__}")
+            raise UserError(
+                f"{source}: expected a mapping of ArchConfig fields, got {type(data).__name__}"
+            )
         try:
             return cls.model_validate(_lists_to_tuples(data))
         except ValidationError as err:
@@ -204,7 +208,9 @@ def _check_channel_split(stage: StageSpec, index: int) -> None:
 def _read_text(path_or_text: str | Path) -> tuple[str, str]:
     """A Path or an existing file name is read; other strings are the text itself."""
     if isinstance(path_or_text, Path) or (
-        isinstance(path_or_text, str) and "\n" not in path_or_text and len(path_or_text) < 4096
+        isinstance(path_or_text, str)
+        and "\n" not in path_or_text
+        and len(path_or_text) < 4096
         and (path_or_text.endswith((".yaml", ".yml", ".json")) or Path(path_or_text).is_file())
     ):
         path = Path(path_or_text)

@@ -12,7 +12,13 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from neonas.models.neonext import ClassifierHead, NeoNeXt, NeoNeXtBlock, SpaceToDepthStem, Transition
+from neonas.models.neonext import (
+    ClassifierHead,
+    NeoNeXt,
+    NeoNeXtBlock,
+    SpaceToDepthStem,
+    Transition,
+)
 from neonas.ops import fold_batchnorm
 
 

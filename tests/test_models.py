@@ -1,0 +1,129 @@
+"""NeoNeXt models: build from any config, timm conventions, fusion, ONNX, Table 1."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from torch import nn
+
+from neonas.arch import ArchConfig
+from neonas.errors import UserError
+from neonas.models import NeoNeXt, build_model, fuse_for_inference, resolve_model, variant_config
+from neonas.ops import NeoCell
+
+ROOT = Path(__file__).parents[1]
+SMALL = ROOT / "configs" / "fractional_example.yaml"
+
+
+def small_model(**overrides: object) -> NeoNeXt:
+    torch.manual_seed(0)
+    return build_model(ArchConfig.from_yaml(SMALL), **overrides)
+
+
+def randomize_norms(model: nn.Module) -> None:
+    """Give every BatchNorm and layer scale non-trivial values, as a trained model has."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+                for tensor in (module.weight, module.bias, module.running_mean):
+                    tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+            if hasattr(module, "gamma"):
+                module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator))
+
+
+def test_every_example_config_builds_and_gives_logits() -> None:
+    config = ArchConfig.from_yaml(SMALL)
+    model = build_model(config).eval()
+    assert model(torch.randn(2, 3, 48, 48)).shape == (2, 10)
+    assert model.config == config
+
+
+def test_feature_maps_have_the_sizes_the_config_promises() -> None:
+    model = small_model().eval()
+    x = model.stem(torch.randn(1, 3, 48, 48))
+    for stage, size, spec in zip(model.stages, model.config.feature_sizes(), model.config.stages, strict=True):
+        x = stage(x)
+        assert x.shape[1:] == (spec.width, *size)
+
+
+def test_blocks_use_the_configured_neocell_groups() -> None:
+    model = small_model()
+    cell = model.stages[1].blocks[0].neocell
+    assert isinstance(cell, NeoCell) and cell.channels == 64
+    assert [(g.patch, g.share, g.shift) for g in cell.groups] == [((3, 3), 0.75, True), ((5, 5), 0.25, False)]
+
+
+def test_timm_creates_registered_variants_with_num_classes() -> None:
+    model = timm.create_model("neonext_tiny", num_classes=10)
+    assert isinstance(model, NeoNeXt)
+    assert model.num_classes == 10 and model.get_classifier().out_features == 10
+    assert model.pretrained_cfg["input_size"] == (3, 224, 224)
+    assert model.config.to_yaml() == variant_config("neonext_tiny", num_classes=10).to_yaml()
+
+
+def test_timm_features_only_returns_each_stage() -> None:
+    features = timm.create_model("neonext_tiny", features_only=True, out_indices=(1, 3))
+    outputs = features(torch.randn(1, 3, 224, 224))
+    assert [o.shape[1:] for o in outputs] == [(192, 28, 28), (768, 7, 7)]
+    assert features.feature_info.reduction() == [8, 32]
+
+
+def test_forward_head_and_reset_classifier() -> None:
+    model = small_model().eval()
+    features = model.forward_features(torch.randn(2, 3, 48, 48))
+    assert model.forward_head(features, pre_logits=True).shape == (2, 128)
+    model.reset_classifier(3)
+    assert model(torch.randn(2, 3, 48, 48)).shape == (2, 3)
+    assert model.config.num_classes == 3
+
+
+def test_no_weight_decay_covers_norms_biases_and_layer_scale_only() -> None:
+    model = small_model()
+    skipped = model.no_weight_decay()
+    assert "stages.1.blocks.0.layer_scale.gamma" in skipped
+    assert "stages.1.blocks.0.norm.weight" in skipped and "stages.1.blocks.0.fc1.bias" in skipped
+    assert "stages.1.blocks.0.fc1.weight" not in skipped
+    assert "stages.1.blocks.0.neocell.left.0" not in skipped
+
+
+def test_fused_model_matches_eval_outputs() -> None:
+    model = small_model(layer_scale_init=0.5)
+    randomize_norms(model)
+    model.eval()
+    x = torch.randn(4, 3, 48, 48)
+    with torch.no_grad():
+        expected = model(x)
+        fused = fuse_for_inference(model)
+        actual = fused(x)
+    assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in fused.modules())
+    assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+def test_onnx_export_runs_under_onnxruntime_with_same_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "small.onnx"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "export-onnx", "--config", str(SMALL), "--out", str(out), "--batch", "2"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    error = float(result.stdout.strip().rsplit(" ", 1)[-1])
+    assert out.is_file() and error < 1e-4
+
+
+def test_resolve_model_refuses_unknown_names_and_ambiguous_requests() -> None:
+    with pytest.raises(UserError, match="unknown model"):
+        resolve_model("no_such_net")
+    with pytest.raises(UserError, match="exactly one"):
+        resolve_model()
+    model, config = resolve_model("resnet10t", num_classes=5)
+    assert config is None and model.num_classes == 5
+
+
+def test_resolve_model_rebuilds_neonext_at_another_resolution() -> None:
+    model, config = resolve_model("neonext_tiny", input_size=384)
+    assert config.input_size == 384 and model.pretrained_cfg["input_size"] == (3, 384, 384)
