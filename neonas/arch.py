@@ -235,6 +235,6 @@ def _first_error(err: ValidationError) -> str:
     location = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown field (check the spelling; see docs/archconfig or an example config)"
+        message = "unknown field (check the spelling; see docs/archconfig.md or configs/)"
     extra = f" ({len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"{location}: {message}{extra}" if location else f"{message}{extra}"
