@@ -1,0 +1,198 @@
+"""`neonas train`: retrain an ArchConfig or a registered model with a recipe preset.
+
+One process by default; the same command under `torchrun --nproc_per_node N` trains with DDP,
+and `--address` runs it through Ray Train on a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from neonas.errors import UserError
+
+if TYPE_CHECKING:
+    from neonas.train.recipe import Recipe
+
+# Named options that set the Recipe field of the same name; `--set KEY=VALUE` covers the rest.
+RECIPE_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "warmup_epochs",
+    "weight_decay",
+    "opt",
+    "drop_path",
+    "image_size",
+    "seed",
+    "ema",
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", help="ArchConfig YAML file, e.g. from `neonas export`")
+    source.add_argument(
+        "--model", help="registered NeoNeXt (neonext_tiny, ...) or any timm model name"
+    )
+    parser.add_argument("--data", help="ImageFolder tree (train/, val/) or CIFAR-10 python folder")
+    parser.add_argument(
+        "--output", help="training folder (default: results/train/<model>-<recipe>)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the training in --output")
+
+    recipe = parser.add_argument_group("recipe (defaults: the preset's values)")
+    recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or proxy")
+    recipe.add_argument("--epochs", type=_positive_int)
+    recipe.add_argument(
+        "--batch-size", type=_positive_int, help="global batch (LR scales linearly with it)"
+    )
+    recipe.add_argument("--lr", type=float, help="peak LR, instead of base_lr scaled to the batch")
+    recipe.add_argument("--warmup-epochs", type=float)
+    recipe.add_argument("--weight-decay", type=float)
+    recipe.add_argument("--opt", help="timm optimiser name (adamw, momentum, sgd, lamb, ...)")
+    recipe.add_argument(
+        "--drop-path", type=float, help="stochastic depth rate (default: the config's)"
+    )
+    recipe.add_argument(
+        "--image-size", type=_positive_int, help="training resolution (default: the model's)"
+    )
+    recipe.add_argument("--seed", type=int)
+    recipe.add_argument(
+        "--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA"
+    )
+    recipe.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any recipe field, e.g. --set mixup=0.2 (repeatable)",
+    )
+
+    run = parser.add_argument_group("where and how it runs")
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "none", "bf16", "fp16"),
+        help="mixed precision (auto: bf16 on GPU)",
+    )
+    run.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on GPU",
+    )
+    run.add_argument(
+        "--device-batch",
+        type=_positive_int,
+        help="micro-batch per device; accumulation makes up the batch",
+    )
+    run.add_argument(
+        "--workers", type=int, default=4, help="data loading processes per device (default 4)"
+    )
+    run.add_argument(
+        "--max-train-images", type=_positive_int, help="train on a fixed random subset"
+    )
+    run.add_argument(
+        "--max-val-images", type=_positive_int, help="validate on a fixed random subset"
+    )
+    run.add_argument(
+        "--stop-after",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N epochs (continue with --resume)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--address",
+        help="Ray cluster address (auto, ray://host:10001, or local) to train with Ray Train",
+    )
+    run.add_argument(
+        "--ray-workers", type=_positive_int, default=1, help="Ray Train workers (default 1)"
+    )
+    run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from neonas.train.trainer import TrainJob, run_training
+
+    if args.workers < 0:
+        raise UserError("--workers must be 0 or more")
+    recipe = _recipe(args)
+    job = TrainJob(
+        output_dir=args.output
+        or str(Path("results") / "train" / f"{_model_stem(args)}-{recipe.name}"),
+        data_dir=args.data,
+        model_name=args.model,
+        config_path=args.config,
+        recipe=None if args.resume else recipe,
+        resume=args.resume,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        device_batch=args.device_batch,
+        workers=args.workers,
+        max_train_images=args.max_train_images,
+        max_val_images=args.max_val_images,
+        stop_after=args.stop_after,
+        progress=not args.no_progress,
+    )
+    if args.address:
+        from neonas.train.ray_launch import train_with_ray
+
+        use_gpu = args.device.startswith("cuda")  # one GPU per Ray worker; auto means CPU here
+        summary = train_with_ray(
+            job, address=args.address, num_workers=args.ray_workers, use_gpu=use_gpu
+        )
+    else:
+        summary = run_training(job)
+    if args.json and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    """The preset with the command line's overrides; on --resume, checks that there are none."""
+    from neonas.train.recipe import get_recipe, parse_assignments
+
+    overrides = parse_assignments(args.set)
+    overrides.update(
+        {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
+    )
+    if args.resume:
+        if args.config or args.model:
+            raise UserError(
+                "--resume rebuilds the model from the checkpoint in --output: leave out --config/--model"
+            )
+        if overrides or args.recipe:
+            given = (
+                ", ".join(f"--{key.replace('_', '-')}" for key in sorted(overrides)) or "--recipe"
+            )
+            raise UserError(
+                f"--resume continues with the recipe recorded in --output: leave out {given}"
+            )
+        if not args.output:
+            raise UserError("--resume needs --output, the training folder to continue")
+    else:
+        if not (args.config or args.model):
+            raise UserError("give --config FILE (an ArchConfig) or --model NAME")
+        if not args.data:
+            raise UserError("give --data DIR (an ImageFolder tree or a CIFAR-10 python folder)")
+    return get_recipe(args.recipe or "full", overrides)
+
+
+def _model_stem(args: argparse.Namespace) -> str:
+    return Path(args.config).stem if args.config else str(args.model).replace("/", "_")

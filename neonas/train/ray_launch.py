@@ -1,0 +1,81 @@
+"""`neonas train --address`: the same training run, distributed by Ray Train over a Ray cluster.
+
+Ray Train starts the workers and their torch process group (gloo on CPU, nccl on GPU); each
+worker runs `run_training`, which joins that group as it would join torchrun's. The training
+folder stays the record of the run, so on several machines `--output` must be shared storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from neonas.errors import UserError
+from neonas.train.trainer import TrainJob, preflight, run_training
+
+
+def train_with_ray(
+    job: TrainJob, *, address: str, num_workers: int = 1, use_gpu: bool = False
+) -> dict[str, Any]:
+    """Run `job` on `num_workers` Ray Train workers; `address` 'local' starts a Ray on this machine."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    preflight(job)  # report bad input here, as one line, rather than from inside a worker
+    # Ray workers start in their own folders: hand them absolute paths.
+    output = Path(job.output_dir).expanduser().resolve()
+    job = dataclasses.replace(
+        job,
+        output_dir=str(output),
+        data_dir=_absolute(job.data_dir),
+        config_path=_absolute(job.config_path),
+    )
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address)  # "local" always starts a new Ray on this machine
+        except ConnectionError as err:
+            raise UserError(f"cannot reach a Ray cluster at --address {address}: {err}") from None
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"job": job},
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
+        run_config=RunConfig(name="ray_train", storage_path=str(output / "ray")),
+    )
+    try:
+        trainer.fit()
+    except Exception as err:
+        failures = getattr(err, "worker_failures", {}) or {}
+        for failure in failures.values():
+            cause = _user_error_in(failure)
+            if cause is not None:
+                raise cause from None
+        raise
+    return json.loads((output / "metrics.json").read_text())
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    import ray.train.torch
+
+    # Ray picks this worker's GPU (CUDA_VISIBLE_DEVICES); progress bars would interleave in logs.
+    job = dataclasses.replace(
+        config["job"], device=str(ray.train.torch.get_device()), progress=False
+    )
+    run_training(job)
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _user_error_in(error: BaseException) -> UserError | None:
+    """A UserError raised in a worker, possibly wrapped by Ray."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, UserError):
+            return UserError(str(error))
+        error = getattr(error, "cause", None) or error.__cause__
+        seen += 1
+    return None

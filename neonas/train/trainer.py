@@ -1,0 +1,446 @@
+"""A whole training run: one process, one of several under torchrun, or a Ray Train worker.
+
+The training folder is the whole truth of a run: recipe.yaml, config.yaml (ArchConfig models),
+last.pt and best.pt (by validation top-1), metrics.csv, tensorboard/ and, at the end,
+metrics.json. Only rank 0 writes. `--resume` continues from last.pt exactly: each epoch's
+randomness (shuffle, augmentation, Mixup, drop path) is seeded from (seed, epoch, rank), so an
+interrupted and resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
+
+from neonas.errors import UserError
+from neonas.io import copy_atomic, write_json_atomic, write_text_atomic
+from neonas.train.augment import (
+    build_mixup,
+    data_config,
+    eval_transform,
+    train_loss,
+    train_transform,
+)
+from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown, sync_buffers
+from neonas.train.epoch import TrainStep, evaluate, train_one_epoch
+from neonas.train.logs import EpochLog, EpochProgress
+from neonas.train.model_spec import build_training_model, model_label, rebuild_model
+from neonas.train.optim import build_optimizer, build_scheduler
+from neonas.train.recipe import Recipe, get_recipe
+
+# Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
+DEFAULT_MAX_DEVICE_BATCH = 128
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class TrainJob:
+    """A training run as plain data (what `neonas train` parsed); picklable for Ray workers."""
+
+    output_dir: str
+    data_dir: str | None = None
+    model_name: str | None = None
+    config_path: str | None = None
+    recipe: Recipe | None = None  # None: the preset `full`, or on resume the checkpoint's recipe
+    resume: bool = False
+    device: str = "auto"
+    amp: str = "auto"  # auto: bf16 (fp16 without bf16 support) on CUDA, none on CPU
+    channels_last: bool | None = None  # None: on for CUDA
+    device_batch: int | None = None  # per-device micro-batch; None: up to DEFAULT_MAX_DEVICE_BATCH
+    workers: int = 4
+    max_train_images: int | None = None
+    max_val_images: int | None = None
+    stop_after: int | None = None  # epochs to run in this invocation (then --resume continues)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the recipe's global batch splits into devices x micro-batch x accumulation steps."""
+
+    global_batch: int
+    device_batch: int
+    accum_steps: int
+
+
+def run_training(job: TrainJob) -> dict[str, Any]:
+    """Train (or resume) the run `job` describes; returns the summary also written to metrics.json."""
+    context = init_distributed(job.device)
+    try:
+        return _train(job, context)
+    finally:
+        shutdown(context)
+
+
+def plan_batches(
+    global_batch: int, world_size: int, device_batch: int | None, *, even: bool
+) -> BatchPlan:
+    """Split the global batch over processes and accumulation steps; UserError if it cannot.
+
+    Without `device_batch`, the micro-batch is the largest divisor of the per-device batch up
+    to DEFAULT_MAX_DEVICE_BATCH (even when Mixup/CutMix pair the images of a batch).
+    """
+    if global_batch % world_size:
+        raise UserError(
+            f"batch size {global_batch} does not split over {world_size} processes: "
+            f"use a multiple of {world_size}"
+        )
+    per_device = global_batch // world_size
+    if device_batch is None:
+        limit = min(per_device, DEFAULT_MAX_DEVICE_BATCH)
+        fitting = [d for d in range(limit, 0, -1) if per_device % d == 0 and not (even and d % 2)]
+        device_batch = fitting[0] if fitting else per_device
+    if per_device % device_batch:
+        raise UserError(
+            f"--device-batch {device_batch} does not divide the per-device batch {per_device} "
+            f"(batch {global_batch} / {world_size} processes)"
+        )
+    if even and device_batch % 2:
+        raise UserError(
+            f"Mixup/CutMix need an even per-device batch, got {device_batch}: "
+            "change --batch-size or --device-batch"
+        )
+    return BatchPlan(global_batch, device_batch, per_device // device_batch)
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `--amp` on this device (None: full precision)."""
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp not in AMP_DTYPES:
+        raise UserError(f"unknown --amp {amp!r}: use auto, none, bf16 or fp16")
+    return AMP_DTYPES[amp]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy (timm's Mixup and RandAugment use it) and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one epoch on one rank: a resumed run reproduces it without stored RNG states."""
+    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
+
+
+@dataclass
+class _Run:
+    """Everything one training process holds, built by `_prepare`."""
+
+    output: Path
+    recipe: Recipe
+    spec: dict[str, Any]
+    classes: tuple[str, ...]
+    data_dir: str
+    inputs: dict[str, Any]  # timm data config: input size, mean/std, crop
+    plan: BatchPlan
+    model: Any  # the bare model (DDP wraps it inside `step`)
+    step: TrainStep
+    train_loader: Any
+    val_loader: Any
+    updates_per_epoch: int
+    images: tuple[int, int]  # training and validation images (all ranks)
+
+
+def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
+    output = Path(job.output_dir).expanduser()
+    state = _resume_state(job, output)
+    run = _prepare(job, context, output, state)
+    start_epoch, best_top1, best_epoch = 0, -1.0, 0
+    if state:
+        start_epoch = _restore(run, state)
+        best_top1, best_epoch = float(state["best_val_top1"]), int(state["best_epoch"])
+    end_epoch = run.recipe.epochs
+    if job.stop_after is not None:
+        end_epoch = min(end_epoch, start_epoch + job.stop_after)
+    if context.is_main:
+        if not state:
+            write_text_atomic(output / "recipe.yaml", run.recipe.to_yaml())
+            if "arch_config" in run.spec:
+                write_text_atomic(output / "config.yaml", run.model.config.to_yaml())
+        print(_start_line(run, context, start_epoch), flush=True)
+
+    log = EpochLog(output, start_epoch=start_epoch) if context.is_main else None
+    progress = EpochProgress(enabled=job.progress and context.is_main)
+    row: dict[str, Any] = dict(state["metrics"]) if state else {}
+    speeds: list[float] = []
+    try:
+        for epoch in range(start_epoch, end_epoch):
+            row = _one_epoch(run, context, epoch, progress)
+            speeds.append(row["images_per_s"])
+            improved = row["val_top1"] > best_top1
+            if improved:
+                best_top1, best_epoch = row["val_top1"], epoch + 1
+            if log is not None:
+                log.write(row)  # before the checkpoint: a resume drops rows past its epoch
+                state_now = _checkpoint(run, context, row, best_top1, best_epoch)
+                save_checkpoint(output / LAST, state_now)
+                if improved:
+                    copy_atomic(output / LAST, output / BEST)
+                print(_summary_line(row, run.recipe.epochs), flush=True)
+        barrier(context)
+    finally:
+        if log is not None:
+            log.close()
+
+    summary = {
+        "model": model_label(run.spec),
+        "recipe": run.recipe.name,
+        "epochs_done": end_epoch,
+        "epochs": run.recipe.epochs,
+        "finished": end_epoch >= run.recipe.epochs,
+        "best_val_top1": best_top1,
+        "best_epoch": best_epoch,
+        **{
+            key: row[key]
+            for key in ("val_top1", "val_top5", "val_loss", "train_loss")
+            if key in row
+        },
+        "images_per_s": float(np.mean(speeds)) if speeds else None,
+        "world_size": context.world_size,
+        "device": str(context.device),
+        "global_batch": run.plan.global_batch,
+        "device_batch": run.plan.device_batch,
+        "accum_steps": run.plan.accum_steps,
+        "peak_lr": run.recipe.peak_lr,
+    }
+    if context.is_main:
+        write_json_atomic(output / "metrics.json", summary)
+    return summary
+
+
+def _prepare(
+    job: TrainJob, context: DistContext, output: Path, state: dict[str, Any] | None
+) -> _Run:
+    """Model, data, loaders, optimiser, schedule, scaler, EMA and DDP for this process."""
+    recipe = Recipe.from_dict(state["recipe"]) if state else (job.recipe or get_recipe("full"))
+    data_dir = job.data_dir or (state or {}).get("data_dir")
+    if not data_dir:
+        raise UserError(
+            "no data: pass --data DIR (an ImageFolder tree or a CIFAR-10 python folder)"
+        )
+    layout = detect_layout(data_dir)
+    seed_everything(recipe.seed)  # the same initial weights on every rank
+    if state:
+        if list(state["classes"]) != list(layout.classes):
+            raise UserError(f"{data_dir} has other classes than the run in {output} was trained on")
+        spec = state["model_spec"]
+        model = rebuild_model(spec)
+    else:
+        model, spec = build_training_model(
+            job.model_name,
+            job.config_path,
+            num_classes=len(layout.classes),
+            image_size=recipe.image_size,
+            drop_path=recipe.drop_path,
+        )
+
+    inputs = data_config(model, recipe)
+    train_set = load_split(
+        layout,
+        "train",
+        train_transform(recipe, inputs),
+        max_images=job.max_train_images,
+        seed=recipe.seed,
+    )
+    val_set = load_split(
+        layout, "val", eval_transform(inputs), max_images=job.max_val_images, seed=recipe.seed
+    )
+    plan = plan_batches(
+        recipe.batch_size, context.world_size, job.device_batch, even=recipe.uses_mixup
+    )
+    device = context.device
+    shard = {
+        "rank": context.rank,
+        "world_size": context.world_size,
+        "pin_memory": device.type == "cuda",
+    }
+    train_loader = build_train_loader(
+        train_set, batch_size=plan.device_batch, workers=job.workers, seed=recipe.seed, **shard
+    )
+    val_loader = build_val_loader(
+        val_set, batch_size=plan.device_batch, workers=job.workers, **shard
+    )
+    updates_per_epoch = len(train_loader) // plan.accum_steps
+    if updates_per_epoch == 0:
+        raise UserError(
+            f"the training split has {len(train_set)} images, fewer than one batch of "
+            f"{plan.global_batch}: lower --batch-size"
+        )
+
+    channels_last = device.type == "cuda" if job.channels_last is None else job.channels_last
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe)
+    amp_dtype = resolve_amp(job.amp, device)
+    wrapped = model
+    if context.is_distributed:
+        wrapped = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    step = TrainStep(
+        model=wrapped,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, recipe, updates_per_epoch),
+        loss_fn=train_loss(recipe).to(device),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        mixup=build_mixup(recipe, len(layout.classes)),
+        ema=ModelEmaV3(model, decay=recipe.ema_decay) if recipe.ema else None,
+        amp_dtype=amp_dtype,
+        accum_steps=plan.accum_steps,
+        clip_grad=recipe.clip_grad,
+        channels_last=channels_last,
+    )
+    return _Run(
+        output=output,
+        recipe=recipe,
+        spec=spec,
+        classes=layout.classes,
+        data_dir=str(Path(data_dir).expanduser().resolve()),
+        inputs=dict(inputs),
+        plan=plan,
+        model=model,
+        step=step,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        updates_per_epoch=updates_per_epoch,
+        images=(len(train_set), len(val_set)),
+    )
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> int:
+    """Load a checkpoint into the run; returns the number of epochs already done."""
+    run.model.load_state_dict(state["model"])
+    run.step.optimizer.load_state_dict(state["optimizer"])
+    run.step.scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when saved without fp16; an fp16 resume then starts a new scale
+        run.step.scaler.load_state_dict(state["scaler"])
+    if run.step.ema is not None and state.get("ema") is not None:
+        run.step.ema.load_state_dict(state["ema"])
+    done = int(state["epoch"])
+    if done >= run.recipe.epochs:
+        raise UserError(
+            f"the training in {run.output} already finished all {run.recipe.epochs} epochs; "
+            f"see {run.output / 'metrics.json'}"
+        )
+    return done
+
+
+def _one_epoch(
+    run: _Run, context: DistContext, epoch: int, progress: EpochProgress
+) -> dict[str, Any]:
+    """Train one epoch and validate the model (and its EMA): the epoch's metrics row."""
+    seed_everything(epoch_seed(run.recipe.seed, epoch, context.rank))
+    run.train_loader.sampler.set_epoch(epoch)
+    with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
+        stats = train_one_epoch(
+            run.step, run.train_loader, epoch=epoch, context=context, progress=report
+        )
+    row: dict[str, Any] = {"epoch": epoch + 1, **stats}
+    models = {"val": run.model}
+    if run.step.ema is not None:
+        models["ema_val"] = run.step.ema.module
+    for prefix, model in models.items():
+        sync_buffers(model, context)  # BatchNorm statistics of rank 0, so all ranks agree
+        val = evaluate(
+            model,
+            run.val_loader,
+            context=context,
+            amp_dtype=run.step.amp_dtype,
+            channels_last=run.step.channels_last,
+        )
+        row.update(
+            {
+                f"{prefix}_loss": val["loss"],
+                f"{prefix}_top1": val["top1"],
+                f"{prefix}_top5": val["top5"],
+            }
+        )
+    return row
+
+
+def _checkpoint(
+    run: _Run, context: DistContext, row: dict[str, Any], best_top1: float, best_epoch: int
+) -> dict:
+    """Everything `--resume` and `evaluate` need, as tensors and plain containers."""
+    step = run.step
+    return {
+        "epoch": row["epoch"],
+        "model": run.model.state_dict(),
+        "optimizer": step.optimizer.state_dict(),
+        "scheduler": step.scheduler.state_dict(),
+        "scaler": step.scaler.state_dict(),
+        "ema": step.ema.state_dict() if step.ema is not None else None,
+        "recipe": run.recipe.to_dict(),
+        "model_spec": run.spec,
+        "classes": list(run.classes),
+        "data_dir": run.data_dir,
+        "data_config": run.inputs,
+        "best_val_top1": best_top1,
+        "best_epoch": best_epoch,
+        "metrics": row,
+        "world_size": context.world_size,
+    }
+
+
+def preflight(job: TrainJob) -> None:
+    """Check the training folder and the data before starting workers; UserError if wrong."""
+    _check_output(job, Path(job.output_dir).expanduser())
+    if job.data_dir:
+        detect_layout(job.data_dir)
+
+
+def _check_output(job: TrainJob, output: Path) -> None:
+    last = output / LAST
+    if job.resume and not last.is_file():
+        raise UserError(
+            f"nothing to resume in {output}: no {LAST}; leave out --resume to start a new training"
+        )
+    if not job.resume and last.exists():
+        raise UserError(
+            f"{output} already holds a training ({LAST}): pass --resume to continue it, or choose another --output"
+        )
+
+
+def _resume_state(job: TrainJob, output: Path) -> dict[str, Any] | None:
+    _check_output(job, output)
+    return load_checkpoint(output / LAST) if job.resume else None
+
+
+def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
+    plan, step = run.plan, run.step
+    text = (
+        f"train {model_label(run.spec)}: {run.images[0]} train / {run.images[1]} val images, "
+        f"{len(run.classes)} classes, "
+        f"recipe {run.recipe.name}, batch {plan.global_batch} = {context.world_size} x "
+        f"{plan.device_batch} x {plan.accum_steps} accumulation, peak lr {run.recipe.peak_lr:.3g}, "
+        f"device {context.device}"
+    )
+    if step.amp_dtype is not None:
+        text += f", amp {str(step.amp_dtype).removeprefix('torch.')}"
+    return text + (f", resuming after epoch {start_epoch}" if start_epoch else "")
+
+
+def _summary_line(row: dict[str, Any], epochs: int) -> str:
+    text = (
+        f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+        f"top1 {row['val_top1']:.2f}  top5 {row['val_top5']:.2f}"
+    )
+    if "ema_val_top1" in row:
+        text += f"  ema_top1 {row['ema_val_top1']:.2f}"
+    return (
+        text + f"  lr {row['lr']:.3g}  {row['images_per_s']:.0f} img/s  {row['train_time_s']:.1f}s"
+    )
