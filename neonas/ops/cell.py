@@ -1,0 +1,218 @@
+"""NeoCell as a torch module: several channel groups, shifted subgroups, one dense matmul pair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from neonas.errors import UserError
+from neonas.ops import functional as F
+from neonas.ops.groups import CellGroup, normalize_groups, split_channels, subgroups
+from neonas.ops.init import neoinit_, normal_init_
+
+INITS = ("neoinit", "normal")
+
+
+class NeoCell(nn.Module):
+    """Patch-wise matrix multiplication (NeoNeXt, paper section 3), a depthwise-conv replacement.
+
+    Args:
+        channels: input and output channels (no mixing across channels).
+        groups: an int k (one k x k group), a CellGroup, or a list of them; every group gets
+            round(share * channels) channels (the last the remainder) and its own matrices
+            left [C_g, h', h] and right [C_g, w, w']. All groups must share one sampling ratio.
+        bias: a trainable bias [C_g, h', w'] per group, added to every output patch.
+        init: "neoinit" (Algorithm 1, the default) or "normal" (the paper's ablation baseline).
+        impl: "auto", "dense" (block-diagonal matmuls: the whole cell, all groups and shifts,
+            is one pair of batched matmuls) or "patch" (batched per-patch matmuls). "auto" is
+            "dense" while tracing/exporting and on CUDA, see functional.choose_impl for CPU.
+
+    Any input size works: see neonas.ops.functional for the semantics of sizes that the
+    matrices do not divide (zero-pad, apply, crop) and of shifts (rolled, wrapped corners).
+    Under no_grad the dense operators are cached until a parameter changes (their _version).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        groups: Sequence[CellGroup] | CellGroup | int = 7,
+        *,
+        bias: bool = False,
+        init: str = "neoinit",
+        impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        if init not in INITS:
+            raise UserError(f"unknown NeoCell init {init!r}: use one of {', '.join(INITS)}")
+        if not isinstance(bias, bool):
+            raise UserError(f"bad NeoCell bias {bias!r}: use true or false")
+        self.channels = channels
+        self.groups = normalize_groups(groups)
+        self.impl = F.check_impl(impl)
+        counts = split_channels(channels, [group.share for group in self.groups])
+        # Plain ints: parameter shapes turn into tensors while tracing for ONNX export.
+        self.group_channels = tuple(counts)
+        self._group_starts = tuple(sum(counts[:i]) for i in range(len(counts)))
+        self.left = nn.ParameterList()
+        self.right = nn.ParameterList()
+        self.bias = nn.ParameterList() if bias else None
+        for group, count in zip(self.groups, counts, strict=True):
+            (h, w), (ho, wo) = group.patch, group.patch_out
+            self.left.append(nn.Parameter(torch.empty(count, ho, h)))
+            self.right.append(nn.Parameter(torch.empty(count, w, wo)))
+            if self.bias is not None:
+                self.bias.append(nn.Parameter(torch.zeros(count, ho, wo)))
+        self.init = init
+        self.reset_parameters()
+        self._layout = subgroups(channels, self.groups)
+        self._index_cache: dict[tuple, F.DenseIndex] = {}
+        self._operand_cache: tuple | None = None
+
+    def reset_parameters(self) -> None:
+        """Re-draws the matrices with this cell's init; biases start at zero."""
+        for left, right in zip(self.left, self.right, strict=True):
+            if self.init == "neoinit":
+                neoinit_(left)
+                neoinit_(right)
+            else:
+                normal_init_(left, right)
+        if self.bias is not None:
+            for bias in self.bias:
+                nn.init.zeros_(bias)
+
+    @property
+    def shapes(self) -> list[tuple[int, int, int, int]]:
+        """(h, w, h', w') per group."""
+        return [(*group.patch, *group.patch_out) for group in self.groups]
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(H_out, W_out) = (ceil(H * h'/h), ceil(W * w'/w)) for an input of (H, W)."""
+        h, w, ho, wo = self.shapes[0]
+        return F.output_length(height, h, ho), F.output_length(width, w, wo)
+
+    def macs(self, height: int, width: int, form: str = "dense") -> int:
+        """Multiply-adds per sample at this input size, in the dense or the patch-wise form."""
+        if form not in ("dense", "patch"):
+            raise UserError(f"unknown NeoCell MAC form {form!r}: use dense or patch")
+        out_h, out_w = self.output_size(height, width)
+        total = 0
+        for count, shape in zip(self.group_channels, self.shapes, strict=True):
+            if form == "dense":
+                total += F.dense_macs(count, height, width, out_h, out_w)
+            else:
+                total += F.patch_macs(count, height, width, shape)
+        return total
+
+    def extra_repr(self) -> str:
+        groups = ", ".join(
+            f"{g.patch}->{g.patch_out} x{count}{' shift' if g.shift else ''}"
+            for g, count in zip(self.groups, self.group_channels, strict=True)
+        )
+        return (
+            f"{self.channels}, groups=[{groups}], bias={self.bias is not None}, impl={self.impl!r}"
+        )
+
+    def resolved_impl(self, x: Tensor) -> str:
+        """The implementation this forward runs: 'auto' resolved for x (dense while tracing)."""
+        if self.impl != "auto":
+            return self.impl
+        if F.must_trace_dense():
+            return "dense"
+        height, width = F.static_shape(x)[2:]
+        return F.choose_impl(
+            x.device, self.macs(height, width, "dense"), self.macs(height, width, "patch")
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[N, C, H, W] -> [N, C, H_out, W_out]."""
+        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != self.channels):
+            raise UserError(
+                f"NeoCell({self.channels}) expects input [N, {self.channels}, H, W], got {tuple(x.shape)}"
+            )
+        if self.resolved_impl(x) == "patch":
+            return self._forward_patch(x)
+        height, width = F.static_shape(x)[2:]
+        left, right, bias_map = self.dense_operands(height, width, x.device, x.dtype)
+        return F.dense_apply(x, left, right, bias_map)
+
+    def _forward_patch(self, x: Tensor) -> Tensor:
+        outputs = []
+        starts = self._group_starts
+        for sub in self._layout:
+            begin, end = sub.start - starts[sub.group], sub.stop - starts[sub.group]
+            bias = None if self.bias is None else self.bias[sub.group][begin:end]
+            outputs.append(
+                F.patch_apply(
+                    x[:, sub.start : sub.stop],
+                    self.left[sub.group][begin:end],
+                    self.right[sub.group][begin:end],
+                    bias,
+                    sub.shift,
+                )
+            )
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+
+    def dense_operands(
+        self, height: int, width: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """A [C, H', H], B [C, W, W'] and the bias map [C, H', W'] (or None) for this input size."""
+        # Inference reuses the built matrices while the parameters are unchanged (their
+        # _version counts in-place updates); training and tracing always rebuild them so
+        # autograd and the traced graph see the real computation.
+        cacheable = not torch.is_grad_enabled() and not F.must_trace_dense()
+        key = None
+        if cacheable:
+            key = (
+                height,
+                width,
+                device,
+                dtype,
+                *((p.data_ptr(), p._version) for p in self.parameters()),
+            )
+            if self._operand_cache is not None and self._operand_cache[0] == key:
+                return self._operand_cache[1]
+        index = self._dense_index(height, width, device)
+        lefts, rights = list(self.left), list(self.right)
+        if dtype != lefts[0].dtype:
+            lefts, rights = [t.to(dtype) for t in lefts], [t.to(dtype) for t in rights]
+        operands = (
+            F.gather_operand(lefts, index.left),
+            F.gather_operand(rights, index.right),
+            None
+            if self.bias is None
+            else F.gather_operand([b.to(dtype) for b in self.bias], index.bias),
+        )
+        if key is not None:
+            self._operand_cache = (key, operands)
+        return operands
+
+    # torch.compile runs the (numpy) index construction eagerly: one graph break per size,
+    # instead of Dynamo tracing numpy code on every recompilation.
+    @torch.compiler.disable
+    def _dense_index(self, height: int, width: int, device: torch.device) -> F.DenseIndex:
+        # While tracing the index is built afresh, so every traced call records the same graph
+        # (jit.trace checks that two traces agree); it ends up as a constant in the graph.
+        tracing = F.must_trace_dense()
+        key = (height, width, str(device))
+        index = None if tracing else self._index_cache.get(key)
+        if index is None:
+            starts = self._group_starts
+            ranges = [
+                (s.group, s.start - starts[s.group], s.stop - starts[s.group], s.shift)
+                for s in self._layout
+            ]
+            index = F.DenseIndex(ranges, self.shapes, height, width).to(device)
+            if not tracing:
+                self._index_cache[key] = index
+        return index
+
+    def train(self, mode: bool = True) -> NeoCell:
+        self._operand_cache = None
+        return super().train(mode)
+
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 (nn.Module signature)
+        # .to()/.cuda()/.half() move or convert parameters: drop everything built from them.
+        self._operand_cache = None
+        return super()._apply(fn, recurse)

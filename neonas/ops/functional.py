@@ -1,0 +1,316 @@
+"""The NeoCell operator for one channel group, in its dense (block-diagonal) and patch-wise forms.
+
+Semantics, for any H, W >= 1: with blocks L [h', h], the height operator is the truncated
+block-diagonal matrix A = blockdiag(L, ..., L)[:H_out, :H] with ceil(H / h) blocks and
+H_out = ceil(H * h' / h); the last, partial block uses the leading sub-block of L. This equals
+padding the input with zeros to a multiple of h, applying eq. 1 to every patch and cropping the
+output to H_out. The width operator B [W, W_out] is built the same way from R [w, w']. With
+shift s (square matrices) the result equals rolling the input by -s along H and W, applying the
+unshifted cell and rolling the output back by +s: the shifted block-diagonal matrix with
+wrapped corners of paper section 3.5. A bias [C, h', w'] is added to every output patch (and
+shifted with it).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neonas.errors import UserError
+
+IMPLS = ("auto", "dense", "patch")
+
+# Output widths up to this take the right product of the dense form transposed (see dense_apply);
+# at (768, 7) that was 1.5-3x faster on the 2-core CPU, at (192, 28) slower.
+NARROW_WIDTH = 8
+
+# 'auto' on CPU runs the patch form for inference when the dense form needs this many times
+# its multiply-adds (see choose_impl).
+PATCH_RATIO = 8
+
+
+def output_length(length: int, block_in: int, block_out: int) -> int:
+    """ceil(length * block_out / block_in): the output length of one spatial axis."""
+    return -(-length * block_out // block_in)
+
+
+# The index builders use numpy, not torch: a NeoCell built while tracing (jit.trace, fvcore,
+# ONNX export) then records the finished indices as constants instead of their construction.
+@lru_cache(maxsize=256)
+def block_index(
+    rows: int, cols: int, block_rows: int, block_cols: int, shift: int = 0
+) -> np.ndarray:
+    """Flat indices into a [block_rows, block_cols] block for the truncated, shifted
+    block-diagonal matrix [rows, cols]; -1 where the matrix is zero."""
+    # Shift s: M_s[r, c] = M[(r - s) % rows, (c - s) % cols] (only used with rows == cols).
+    r = (np.arange(rows) - shift) % rows
+    c = (np.arange(cols) - shift) % cols
+    same_block = (r[:, None] // block_rows) == (c[None, :] // block_cols)
+    flat = (r[:, None] % block_rows) * block_cols + (c[None, :] % block_cols)
+    return np.where(same_block, flat, -1)
+
+
+@lru_cache(maxsize=256)
+def tile_index(
+    rows: int, cols: int, block_rows: int, block_cols: int, shift: int = 0
+) -> np.ndarray:
+    """Flat indices into a [block_rows, block_cols] bias that tile the [rows, cols] output."""
+    r = (np.arange(rows) - shift) % rows
+    c = (np.arange(cols) - shift) % cols
+    return (r[:, None] % block_rows) * block_cols + (c[None, :] % block_cols)
+
+
+def check_impl(impl: str) -> str:
+    """impl itself if it names an implementation; UserError otherwise."""
+    if impl not in IMPLS:
+        raise UserError(f"unknown NeoCell impl {impl!r}: use one of {', '.join(IMPLS)}")
+    return impl
+
+
+def must_trace_dense() -> bool:
+    """True while tracing or exporting, where 'auto' must be the deterministic dense form."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return True
+    compiler = torch.compiler
+    exporting = getattr(compiler, "is_exporting", lambda: False)
+    return bool(compiler.is_compiling() or exporting())
+
+
+def static_shape(x: Tensor) -> tuple[int, ...]:
+    """x.shape as ints, also while tracing (the built operators are specific to one size)."""
+    if not torch.jit.is_tracing():
+        return tuple(x.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return tuple(int(size) for size in x.shape)
+
+
+def dense_apply(
+    x: Tensor, left_matrix: Tensor, right_matrix: Tensor, bias_map: Tensor | None
+) -> Tensor:
+    """Y = A @ X @ B per channel (+ bias map): x [N, C, H, W], A [C, H', H], B [C, W, W']."""
+    # Two bmm over channels with the batch folded into the long side of the products: a few
+    # large products instead of N*C tiny ones (broadcast matmul was 1.5-3x slower on CPU).
+    # Left first, so the executed multiply-adds are C * (H'*H*W + H'*W*W') per sample, the
+    # counting convention of the paper and of NeoCell.macs(form="dense").
+    n, c, height, width = x.shape
+    out_h, out_w = left_matrix.shape[1], right_matrix.shape[2]
+    y = torch.bmm(left_matrix, x.permute(1, 2, 0, 3).reshape(c, height, n * width))  # [C, H', N*W]
+    if static_shape(right_matrix)[2] <= NARROW_WIDTH:
+        # Narrow outputs: [N*H', W] @ [W, W'] with a tiny W' runs far below peak, so the right
+        # product is taken transposed, B^T [W', W] @ Y^T [W, N*H'], with the long side last.
+        y = y.reshape(c, out_h, n, width).permute(0, 3, 2, 1).reshape(c, width, n * out_h)
+        y = torch.bmm(right_matrix.transpose(1, 2), y)  # [C, W', N*H']
+        y = y.reshape(c, out_w, n, out_h).permute(2, 0, 3, 1)  # [N, C, H', W'] (a view)
+    else:
+        y = y.reshape(c, out_h, n, width).transpose(1, 2).reshape(c, n * out_h, width)
+        y = torch.bmm(y, right_matrix)  # [C, N*H', W']
+        y = y.reshape(c, n, out_h, out_w).transpose(0, 1)  # [N, C, H', W'] (a view)
+    if bias_map is not None:
+        y = y + bias_map
+    return y.contiguous()
+
+
+def patch_apply(
+    x: Tensor, left: Tensor, right: Tensor, bias: Tensor | None = None, shift: int = 0
+) -> Tensor:
+    """Eq. 1 patch by patch: zero-pad to whole patches, two bmm over channels, crop; rolls for shifts."""
+    n = x.shape[0]  # stays symbolic while tracing: a dynamic batch in exported graphs
+    c, height, width = static_shape(x)[1:]
+    out_h, h = static_shape(left)[-2:]
+    w, out_w = static_shape(right)[-2:]
+    full_h, full_w = output_length(height, h, out_h), output_length(width, w, out_w)
+    if shift:
+        x = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
+    nh, nw = -(-height // h), -(-width // w)
+    if nh * h != height or nw * w != width:
+        x = torch.nn.functional.pad(x, (0, nw * w - width, 0, nh * h - height))
+    # Patch rows become one long matrix side: [C, h, N*nh*nw*w]; the left matrix acts on all.
+    y = x.reshape(n, c, nh, h, nw * w).permute(1, 3, 0, 2, 4).reshape(c, h, n * nh * nw * w)
+    y = torch.bmm(left, y)  # [C, h', N*nh*nw*w]
+    y = torch.bmm(y.reshape(c, out_h * n * nh * nw, w), right)  # [C, h'*N*nh*nw, w']
+    y = y.reshape(c, out_h, n, nh, nw, out_w)
+    if bias is not None:
+        y = y + bias[:, :, None, None, None, :]
+    y = y.permute(2, 0, 3, 1, 4, 5).reshape(n, c, nh * out_h, nw * out_w)
+    if nh * out_h != full_h or nw * out_w != full_w:
+        y = y[:, :, :full_h, :full_w]
+    if shift:
+        y = torch.roll(y, shifts=(shift, shift), dims=(2, 3))
+    return y.contiguous()
+
+
+class DenseIndex:
+    """Gather indices that turn a module's flattened weights into its dense operands A, B, bias.
+
+    One gather per operand builds A [C, H', H] (and B, the bias map) for all groups, subgroups
+    and shifts at once, so a whole multi-group NeoCell is one pair of batched matmuls.
+    """
+
+    def __init__(
+        self,
+        subgroups: Sequence[tuple[int, int, int, int]],
+        shapes: Sequence[tuple[int, int, int, int]],
+        height: int,
+        width: int,
+    ) -> None:
+        """subgroups: (group, start, stop, shift) in channel order, start/stop counted within
+        the group; shapes: (h, w, h', w') per group."""
+        h, w, out_h, out_w = shapes[0]
+        rows, cols = output_length(height, h, out_h), output_length(width, w, out_w)
+        self.left = _channel_index(
+            subgroups,
+            [oh * h for h, _, oh, _ in shapes],
+            lambda g, shift: block_index(rows, height, shapes[g][2], shapes[g][0], shift),
+        )
+        self.right = _channel_index(
+            subgroups,
+            [w * ow for _, w, _, ow in shapes],
+            lambda g, shift: block_index(width, cols, shapes[g][1], shapes[g][3], shift),
+        )
+        self.bias = _channel_index(
+            subgroups,
+            [oh * ow for _, _, oh, ow in shapes],
+            lambda g, shift: tile_index(rows, cols, shapes[g][2], shapes[g][3], shift),
+        )
+
+    def to(self, device: torch.device) -> DenseIndex:
+        """The same indices on `device`."""
+        if torch.device(device) != self.left.device:  # no-op .to() calls would be traced
+            self.left, self.right, self.bias = (
+                t.to(device) for t in (self.left, self.right, self.bias)
+            )
+        return self
+
+
+def _channel_index(
+    subgroups: Sequence[tuple[int, int, int, int]],
+    block_sizes: Sequence[int],
+    local_index: Callable[[int, int], np.ndarray],
+) -> Tensor:
+    """[C, rows, cols] indices into the concatenated, flattened per-group weights plus one zero
+    (the zero fills the off-block entries); local_index(group, shift) gives one channel's."""
+    group_channels = [0] * len(block_sizes)
+    for group, _, stop, _ in subgroups:
+        group_channels[group] = max(group_channels[group], stop)
+    sizes = [size * count for size, count in zip(block_sizes, group_channels, strict=True)]
+    offsets = np.cumsum([0, *sizes])
+    parts = []
+    for group, start, stop, shift in subgroups:
+        local = local_index(group, shift)
+        base = offsets[group] + block_sizes[group] * np.arange(start, stop)
+        parts.append(np.where(local >= 0, base[:, None, None] + local, offsets[-1]))
+    with warnings.catch_warnings():  # a constant while tracing: intended, see above
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.from_numpy(np.concatenate(parts).astype(np.int64))
+
+
+def gather_operand(weights: Sequence[Tensor], index: Tensor) -> Tensor:
+    """Builds one dense operand: the flattened weights (plus a zero) gathered by `index`."""
+    flat = [weight.reshape(-1) for weight in weights]
+    flat.append(weights[0].new_zeros(1))
+    values = torch.cat(flat)
+    return values.index_select(0, index.reshape(-1)).reshape(index.shape)
+
+
+def _check_operands(
+    x: Tensor, left: Tensor, right: Tensor, bias: Tensor | None, shift: int
+) -> None:
+    if torch.jit.is_tracing():  # checked when run eagerly; shapes are traced tensors here
+        return
+    if x.dim() != 4:
+        raise UserError(f"neocell expects x of shape [N, C, H, W], got {tuple(x.shape)}")
+    channels = x.shape[1]
+    if (
+        left.dim() != 3
+        or right.dim() != 3
+        or left.shape[0] != channels
+        or right.shape[0] != channels
+    ):
+        raise UserError(
+            f"neocell expects left [C, h', h] and right [C, w, w'] with C = {channels}; "
+            f"got {tuple(left.shape)} and {tuple(right.shape)}"
+        )
+    if bias is not None and tuple(bias.shape) != (channels, left.shape[1], right.shape[2]):
+        raise UserError(
+            f"neocell bias must have shape [C, h', w'] = {(channels, left.shape[1], right.shape[2])}, "
+            f"got {tuple(bias.shape)}"
+        )
+    if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
+        raise UserError(f"bad neocell shift {shift!r}: use an int >= 0")
+    if shift and not (left.shape[1] == left.shape[2] == right.shape[1] == right.shape[2]):
+        raise UserError("neocell shift needs square matrices of one size: h = w = h' = w'")
+
+
+def neocell(
+    x: Tensor,
+    left: Tensor,
+    right: Tensor,
+    *,
+    shift: int = 0,
+    bias: Tensor | None = None,
+    impl: str = "auto",
+) -> Tensor:
+    """NeoCell for one group: x [N, C, H, W], left [C, h', h], right [C, w, w'] ->
+    [N, C, ceil(H*h'/h), ceil(W*w'/w)], eq. 1 of the paper on every (zero-padded) patch."""
+    _check_operands(x, left, right, bias, shift)
+    impl = check_impl(impl)
+    if impl == "auto":
+        impl = "dense" if must_trace_dense() else _choose_for_group(x, left, right)
+    if impl == "patch":
+        return patch_apply(x, left, right, bias, shift)
+    height, width = static_shape(x)[2:]
+    channels, out_h, h = static_shape(left)
+    w, out_w = static_shape(right)[1:]
+    index = DenseIndex([(0, 0, channels, shift)], [(h, w, out_h, out_w)], height, width).to(
+        x.device
+    )
+    bias_map = None if bias is None else gather_operand([bias], index.bias)
+    return dense_apply(
+        x, gather_operand([left], index.left), gather_operand([right], index.right), bias_map
+    )
+
+
+def _choose_for_group(x: Tensor, left: Tensor, right: Tensor) -> str:
+    channels, height, width = static_shape(x)[1:]
+    out_h, h = static_shape(left)[1:]
+    w, out_w = static_shape(right)[1:]
+    rows, cols = output_length(height, h, out_h), output_length(width, w, out_w)
+    return choose_impl(
+        x.device,
+        dense_macs(channels, height, width, rows, cols),
+        patch_macs(channels, height, width, (h, w, out_h, out_w)),
+    )
+
+
+def choose_impl(device: torch.device, dense_cost: int, patch_cost: int) -> str:
+    """The implementation 'auto' runs: a fixed rule from benchmarks/neocell.py, deterministic
+    so that runs are reproducible (an autotuner on a shared CPU would pick by noise)."""
+    # CUDA: the dense form (large batched products; the paper measured it 15x faster than the
+    # patch form on a V100). CPU: the dense form too, except for inference on maps much larger
+    # than the matrices (NeoNeXt-T stage 1), where it does PATCH_RATIO times the patch form's
+    # multiply-adds and the patch form's extra copies cost less than that.
+    if (
+        device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and dense_cost >= PATCH_RATIO * patch_cost
+    ):
+        return "patch"
+    return "dense"
+
+
+def dense_macs(channels: int, height: int, width: int, out_height: int, out_width: int) -> int:
+    """Multiply-adds per sample of the dense form: C * (H'*H*W + H'*W*W')."""
+    return channels * (out_height * height * width + out_height * width * out_width)
+
+
+def patch_macs(channels: int, height: int, width: int, shape: tuple[int, int, int, int]) -> int:
+    """Multiply-adds per sample of the patch form: C * nh * nw * (h'*h*w + h'*w*w')."""
+    h, w, ho, wo = shape
+    return channels * math.ceil(height / h) * math.ceil(width / w) * (ho * h * w + ho * w * wo)

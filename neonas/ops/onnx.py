@@ -1,0 +1,58 @@
+"""ONNX export of models that contain NeoCells (the dense form, opset >= 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from neonas.errors import UserError
+
+
+def export_onnx(
+    model: nn.Module,
+    example_input: Tensor,
+    path: str | Path,
+    opset: int = 17,
+    *,
+    dynamo: bool = False,
+) -> None:
+    """Writes `model` (in eval mode) to an ONNX file with a dynamic batch that onnxruntime runs
+    with the same outputs.
+
+    The TorchScript exporter (dynamo=False) is the default: it exports a NeoNeXt block in well
+    under a second, where the dynamo exporter took 6 s for a single NeoCell here (same outputs).
+    """
+    if opset < 17:
+        raise UserError(f"ONNX opset {opset} is too old: use 17 or newer")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            if dynamo:
+                torch.onnx.export(
+                    model,
+                    (example_input,),
+                    str(path),
+                    opset_version=opset,
+                    input_names=["input"],
+                    output_names=["output"],
+                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    dynamo=True,
+                )
+            else:
+                torch.onnx.export(
+                    model,
+                    (example_input,),
+                    str(path),
+                    opset_version=opset,
+                    input_names=["input"],
+                    output_names=["output"],
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                    dynamo=False,
+                )
+    finally:
+        model.train(was_training)
