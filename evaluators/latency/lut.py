@@ -1,0 +1,299 @@
+"""Lookup-table latency predictor (FBNet, Once-for-All, nn-Meter) for any measurable device.
+
+The distinct units of networks from a search space (stem, each downsample, each block, head,
+keyed by structure and input shape; see evaluators.units) are measured once on the device and
+stored as JSON; a network's latency is predicted as the sum of its units' entries. The error
+of that sum against measured whole networks is reported by `prediction_errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from evaluators.flops import batched_shape
+from evaluators.latency.result import LatencyResult, LayerLatency
+from evaluators.units import Shape, model_units, unit_key
+from neonas.errors import UserError
+
+FORMAT = "neonas-latency-table"
+VERSION = 1
+
+UnitMeasure = Callable[[nn.Module, Shape], LatencyResult]
+
+
+@dataclass
+class LatencyTable:
+    """Measured unit latencies of one device at one batch size and dtype."""
+
+    hw: str
+    device: str
+    dtype: str
+    batch: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    validation: dict[str, Any] | None = None
+
+    def missing(self, model: nn.Module, input_shape: Sequence[int]) -> list[str]:
+        """Paths of the units of `model` the table has no entry for."""
+        return [
+            path for path, _, key, _ in self._walk(model, input_shape) if key not in self.entries
+        ]
+
+    def add_units(
+        self,
+        model: nn.Module,
+        input_shape: Sequence[int],
+        measure: UnitMeasure,
+        on_entry: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> int:
+        """Measure the units of `model` not in the table yet; returns how many were added."""
+        added = 0
+        for path, unit, key, shape in self._walk(model, input_shape):
+            if key in self.entries:
+                continue
+            result = measure(unit, shape)
+            self.entries[key] = {
+                "ms": result.median_ms,
+                "min_ms": result.min_ms if result.min_ms is not None else result.median_ms,
+                "spread": result.spread,
+                "stable": result.stable,
+                "out_shape": list(_output_shape(unit, shape)),
+                "unit": type(unit).__name__,
+                "first_seen_at": path,
+            }
+            added += 1
+            if on_entry is not None:
+                on_entry(key, self.entries[key])
+        return added
+
+    def predict(
+        self, model: nn.Module, input_shape: Sequence[int], hw: str | None = None
+    ) -> LatencyResult:
+        """Latency of `model` as the sum of its units' medians (and of their fastest samples,
+        as `min_ms`); UserError if a unit is missing."""
+        rows = []
+        for path, _, key, _ in self._walk(model, input_shape):
+            entry = self.entries.get(key)
+            if entry is None:
+                missing = self.missing(model, input_shape)
+                raise UserError(
+                    f"the latency table has no entry for {len(missing)} unit(s) of this network "
+                    f"(first: {missing[0]}); extend it with `neonas profile-lut --out TABLE` "
+                    "on a space that contains this network"
+                )
+            rows.append((path, entry))
+        total = sum(entry["ms"] for _, entry in rows)
+        # Spread of the sum if the units' timing noise is independent.
+        spread = (
+            math.sqrt(sum((e["spread"] * e["ms"]) ** 2 for _, e in rows)) / total if total else 0.0
+        )
+        return LatencyResult(
+            median_ms=total,
+            spread=spread,
+            iqr_ms=0.0,
+            runs=0,
+            hw=hw or f"lut:{self.hw}",
+            device=self.device,
+            source="predicted",
+            batch=self.batch,
+            dtype=self.dtype,
+            settings={"predictor": "latency lookup table", "table_hw": self.hw, **self.settings},
+            breakdown=tuple(LayerLatency(path, entry["ms"]) for path, entry in rows),
+            min_ms=sum(entry.get("min_ms", entry["ms"]) for _, entry in rows),
+        )
+
+    def _walk(
+        self, model: nn.Module, input_shape: Sequence[int]
+    ) -> Iterable[tuple[str, nn.Module, str, Shape]]:
+        """(path, unit, key, input shape) along the network (left in eval mode), shapes
+        propagated through the table's entries or, for units it lacks, a forward."""
+        units = model_units(model)
+        if units is None:
+            raise UserError(
+                f"a latency table needs a unit-shaped network (stem, stages of downsample + "
+                f"blocks, head, as NeoNeXt); {type(model).__name__} is not"
+            )
+        shape = batched_shape(input_shape, self.batch)
+        if shape[0] != self.batch:
+            raise UserError(f"this latency table is for batch {self.batch}, not {shape[0]}")
+        model.eval()
+        for path, unit in units:
+            key = unit_key(unit, shape)
+            yield path, unit, key, shape
+            entry = self.entries.get(key)
+            shape = tuple(entry["out_shape"]) if entry else _output_shape(unit, shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "hw": self.hw,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch": self.batch,
+            "settings": self.settings,
+            "entries": self.entries,
+            "validation": self.validation,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temp file + rename): a crash leaves the old table or the new one."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self.to_dict(), out, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        """Read a table written by `save`; UserError for a missing or foreign file."""
+        path = Path(path)
+        hint = "make one with `neonas profile-lut --out FILE`"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"latency table {path} does not exist; {hint}") from None
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot read latency table {path}: {err}; {hint}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise UserError(f"{path} is not a neonas latency table; {hint}")
+        if doc.get("version") != VERSION:
+            raise UserError(
+                f"{path}: latency table version {doc.get('version')}, expected {VERSION}"
+            )
+        try:
+            return cls(
+                hw=str(doc["hw"]),
+                device=str(doc["device"]),
+                dtype=str(doc["dtype"]),
+                batch=int(doc["batch"]),
+                settings=dict(doc.get("settings") or {}),
+                entries=dict(doc["entries"]),
+                validation=doc.get("validation"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{path}: damaged latency table ({err!r}); {hint}") from None
+
+
+@dataclass(frozen=True)
+class PredictionError:
+    """Predicted against measured latency of one network (medians, and fastest samples)."""
+
+    name: str
+    predicted_ms: float
+    measured_ms: float
+    measured_spread: float
+    predicted_min_ms: float | None = None
+    measured_min_ms: float | None = None
+
+    @property
+    def relative(self) -> float:
+        """(predicted - measured) / measured, of the medians."""
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms
+
+    @property
+    def relative_min(self) -> float | None:
+        """The same for the fastest samples, which other processes disturb least."""
+        if self.predicted_min_ms is None or not self.measured_min_ms:
+            return None
+        return (self.predicted_min_ms - self.measured_min_ms) / self.measured_min_ms
+
+
+def summarize_errors(
+    errors: Sequence[PredictionError], tolerance: float = 0.10, statistic: str = "median"
+) -> dict[str, Any]:
+    """Mean and max absolute relative error, bias, and the share within +-tolerance, of the
+    medians (`statistic="median"`) or of the fastest samples (`"min"`)."""
+    rel = [e.relative if statistic == "median" else e.relative_min for e in errors]
+    return {
+        "networks": len(rel),
+        "mean_abs_error": statistics.fmean(abs(r) for r in rel),
+        "max_abs_error": max(abs(r) for r in rel),
+        "mean_error": statistics.fmean(rel),
+        "within_tolerance": sum(abs(r) <= tolerance for r in rel) / len(rel),
+        "tolerance": tolerance,
+        "statistic": statistic,
+    }
+
+
+def _output_shape(unit: nn.Module, shape: Shape) -> Shape:
+    with torch.no_grad():
+        return tuple(unit(torch.zeros(shape)).shape)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A sampled network ready to time: its name, inference-form model and input (C, H, W)."""
+
+    name: str
+    model: nn.Module
+    chw: Shape
+
+
+def space_networks(space: Any, count: int, seed: int) -> Iterable[Network]:
+    """`count` networks drawn from a search space, reproducibly, in their inference form."""
+    import random
+
+    from evaluators.hardware import inference_form
+    from neonas.models import build_model
+
+    rng = random.Random(seed)
+    for index in range(count):
+        config = space.sample(rng)
+        model = inference_form(build_model(config)).eval()
+        yield Network(
+            f"{config.name}-{seed}-{index}",
+            model,
+            (config.in_chans, config.input_size, config.input_size),
+        )
+
+
+def validate_table(
+    table: LatencyTable,
+    networks: Iterable[Network],
+    measure: Callable[[nn.Module, Shape], LatencyResult],
+    on_network: Callable[[PredictionError, float], None] | None = None,
+) -> list[PredictionError]:
+    """Predicted against measured latency of whole networks (their missing units are measured
+    into the table first: the check is of the additive model, not of the table's coverage).
+
+    `measure(module, (N, C, H, W))` times a unit or a network; `on_network(error, coverage)`
+    hears of each network with the share of its units the table already had.
+    """
+    errors = []
+    for network in networks:
+        shape = (table.batch, *network.chw)
+        units = model_units(network.model) or []
+        coverage = 1 - len(table.missing(network.model, shape)) / max(len(units), 1)
+        table.add_units(network.model, shape, measure)
+        predicted = table.predict(network.model, shape)
+        measured = measure(network.model, shape)
+        error = PredictionError(
+            network.name,
+            predicted.median_ms,
+            measured.median_ms,
+            measured.spread,
+            predicted.min_ms,
+            measured.min_ms,
+        )
+        errors.append(error)
+        if on_network is not None:
+            on_network(error, coverage)
+    return errors

@@ -1,0 +1,1 @@
+"""One module per hardware target family; each registers its `--hw` names on import."""

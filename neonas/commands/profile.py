@@ -1,0 +1,300 @@
+"""`neonas profile`: parameters, FLOPs, latency and matrix efficiency of one model.
+
+Contract (DESIGN.md): with --json, one JSON object on stdout with at least params, flops,
+flops_patchwise, latency_ms, latency_source and hw. FLOPs and parameters are per image;
+latency is for one forward of --batch images on --hw, measured or predicted as it says, on
+the model's inference form (NeoNeXt: BatchNorm folded). `--space` instead reports the matrix
+efficiency of a search space: mean and spread over networks drawn from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from neonas.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `neonas profile`."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="NAME", help="neonext_tiny|small|base or any timm model")
+    source.add_argument("--config", metavar="FILE", help="an ArchConfig YAML file")
+    source.add_argument(
+        "--space",
+        metavar="SPACE",
+        help="a search space (tiny, neonext or a YAML file): matrix efficiency over --samples networks",
+    )
+    parser.add_argument(
+        "--samples",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="networks drawn with --space (default 20)",
+    )
+    parser.add_argument(
+        "--res",
+        type=positive_int,
+        metavar="N",
+        help="input resolution N x N (default: the model's)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        metavar="B",
+        help="batch size for latency (default 1)",
+    )
+    parser.add_argument(
+        "--hw",
+        default="cpu",
+        help="target: cpu, cuda[:N], npu[:N], ascend, ascend310, ascend910, lut:PATH (default cpu)",
+    )
+    parser.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), help="default: fp32 measured, fp16 on Ascend"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads for --hw cpu (default: torch's)",
+    )
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="time a captured CUDA graph (--hw cuda)"
+    )
+    parser.add_argument(
+        "--time-cap",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds of timing at most (default 10)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object and nothing else"
+    )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Profile the model and print the report (or one JSON object with --json)."""
+    from rich.console import Console
+
+    from evaluators import TargetOptions, get_hw
+    from evaluators.latency.measure import MeasureSettings
+
+    status = Console(stderr=True)
+    if args.space:
+        return _profile_space(args, status)
+    # A bad --hw or an absent device fails before any model is built.
+    options = TargetOptions(
+        threads=args.threads,
+        cuda_graphs=args.cuda_graphs,
+        measure=MeasureSettings(max_time_s=args.time_cap),
+    )
+    target = get_hw(args.hw, options)
+    with status.status("building the model", spinner="dots") as spinner:
+        model, label, chw = _load_model(args)
+        spinner.update("counting FLOPs and matrix efficiency")
+        report = profile_model(
+            model, chw, target, batch=args.batch, dtype=args.dtype, on_step=spinner.update
+        )
+    report = {"model": label, **report}
+    if args.json:
+        text = json.dumps(report)  # serialised first: a failure leaves stdout empty
+        sys.stdout.write(text + "\n")
+    else:
+        _print_report(report)
+    return 0
+
+
+def _profile_space(args: argparse.Namespace, status: Any) -> int:
+    """Matrix efficiency of a search space: mean and spread over sampled networks."""
+    from evaluators.matrix_efficiency import space_matrix_efficiency
+    from neonas.search import load_space
+
+    space = load_space(args.space)
+    with status.status(f"matrix efficiency of {args.samples} networks of {space.name}"):
+        result = space_matrix_efficiency(space, args.samples, seed=0)
+    report = {
+        "space": space.name,
+        "samples": result.samples,
+        "matrix_efficiency_mean": result.mean,
+        "matrix_efficiency_std": result.std,
+        "matrix_efficiency_min": result.min,
+        "matrix_efficiency_max": result.max,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        print(
+            f"{space.name}: matrix efficiency {result.mean * 100:.1f} % +- {result.std * 100:.1f} % "
+            f"(min {result.min * 100:.1f} %, max {result.max * 100:.1f} %) over {result.samples} networks"
+        )
+    return 0
+
+
+def profile_model(
+    model: Any,
+    chw: tuple[int, int, int],
+    target: Any,
+    batch: int = 1,
+    dtype: str | None = None,
+    on_step: Any = None,
+) -> dict[str, Any]:
+    """The report as plain data: counts, latency with its source and spread, per-stage rows."""
+    from evaluators.flops import count_flops
+    from evaluators.matrix_efficiency import matrix_efficiency_report
+    from evaluators.units import stage_of
+
+    flops = count_flops(model, (1, *chw))
+    efficiency = matrix_efficiency_report(model, chw)
+    if on_step is not None:
+        on_step(f"latency on {target.name} ({target.source})")
+    latency = target.latency(model, chw, batch, dtype)
+    return {
+        "hw": target.name,
+        "input_size": list(chw),
+        "batch": batch,
+        "dtype": latency.dtype,
+        "params": flops.params,
+        "flops": flops.flops,
+        "flops_patchwise": flops.flops_patchwise,
+        "latency_ms": latency.median_ms,
+        "latency_source": latency.source,
+        "latency_spread": latency.spread,
+        "latency_iqr_ms": latency.iqr_ms,
+        "latency_runs": latency.runs,
+        "latency_stable": latency.stable,
+        "device": latency.device,
+        "latency_settings": latency.settings,
+        "matrix_efficiency": efficiency.total,
+        "stages": _stage_rows(model, flops, efficiency, latency, stage_of),
+    }
+
+
+def _load_model(args: argparse.Namespace) -> tuple[Any, str, tuple[int, int, int]]:
+    """The model, a label for it, and the (C, H, W) it runs at; UserError if it cannot run there."""
+    import torch
+
+    from neonas.models import default_input_size, resolve_model
+
+    model, config = resolve_model(args.model, args.config, input_size=args.res)
+    label = args.model or (config.name if config is not None else str(args.config))
+    default = default_input_size(model)
+    chw = (default[0], args.res, args.res) if args.res else default
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *chw))
+    except (RuntimeError, ValueError, AssertionError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"{label} does not run at {chw[1]}x{chw[2]} ({reason}); try its default --res {default[1]}"
+        ) from None
+    return model, label, chw
+
+
+def _stage_rows(
+    model: Any, flops: Any, efficiency: Any, latency: Any, stage_of: Any
+) -> list[dict[str, Any]]:
+    """One row per stage (stem, stages.i, head, ... or a timm model's top-level blocks)."""
+    names: list[str] = []
+    params: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        stage = stage_of(name.rsplit(".", 1)[0] if "." in name else "")
+        params[stage] = params.get(stage, 0) + parameter.numel()
+    for name, _ in model.named_modules():
+        if name and stage_of(name) not in names:
+            names.append(stage_of(name))
+    # A container of stages ('stages') is not a row of its own: its stages are.
+    names = [name for name in names if not any(other.startswith(f"{name}.") for other in names)]
+    per_stage_efficiency = efficiency.grouped(stage_of)
+    per_stage_latency: dict[str, float] = {}
+    for row in latency.breakdown:
+        stage = stage_of("" if row.name == "(top)" else row.name)
+        per_stage_latency[stage] = per_stage_latency.get(stage, 0.0) + row.ms
+    rows = []
+    for name in names:
+        stage_flops = flops.by_module.get(name, 0)
+        if not stage_flops and not params.get(name):
+            continue
+        rows.append(
+            {
+                "name": name,
+                "params": params.get(name, 0),
+                "flops": stage_flops,
+                "matrix_efficiency": per_stage_efficiency.get(name),
+                "latency_ms": per_stage_latency.get(name) if latency.breakdown else None,
+            }
+        )
+    return rows
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """Human form: a summary and a per-stage table (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from neonas.units import format_si
+
+    console = Console(highlight=False)
+    c, h, w = report["input_size"]
+    if report["latency_source"] == "measured":
+        spread = (
+            f"spread {report['latency_spread'] * 100:.1f} % (robust CV), IQR "
+            f"{report['latency_iqr_ms']:.3f} ms, {report['latency_runs']} runs"
+        )
+        if not report["latency_stable"]:
+            spread += ", did not settle under 5 %"
+    else:
+        spread = "prediction"
+    # markup=False: names and devices may contain [brackets]
+    console.print(
+        f"{report['model']} at {c}x{h}x{w}, batch {report['batch']}, {report['dtype']}",
+        markup=False,
+    )
+    console.print(
+        f"params {format_si(report['params'])}  FLOPs {format_si(report['flops'])}  "
+        f"patch-wise {format_si(report['flops_patchwise'])}  "
+        f"matrix efficiency {report['matrix_efficiency'] * 100:.1f} %"
+    )
+    console.print(
+        f"latency {report['latency_ms']:.3f} ms ({report['latency_source']}) on {report['hw']} "
+        f"({report['device']}; {spread})",
+        markup=False,
+    )
+    table = Table(title="per stage")
+    for column in ("stage", "params", "FLOPs", "matrix eff.", "latency ms"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in report["stages"]:
+        table.add_row(
+            row["name"],
+            format_si(row["params"]),
+            format_si(row["flops"]),
+            "-" if row["matrix_efficiency"] is None else f"{row['matrix_efficiency'] * 100:.1f} %",
+            "-" if row["latency_ms"] is None else f"{row['latency_ms']:.3f}",
+        )
+    console.print(table)
