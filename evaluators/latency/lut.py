@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from evaluators.flops import batched_shape
 from evaluators.latency.result import LatencyResult, LayerLatency
 from evaluators.units import Shape, model_units, unit_key
 from neonas.errors import UserError
+from neonas.io import write_text_atomic
 
 FORMAT = "neonas-latency-table"
 VERSION = 1
@@ -150,16 +149,7 @@ class LatencyTable:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file + rename): a crash leaves the old table or the new one."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(self.to_dict(), out, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
