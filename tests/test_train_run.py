@@ -204,3 +204,20 @@ def test_a_new_run_refuses_a_folder_that_holds_one_and_resume_needs_one(tmp_path
 def test_a_batch_larger_than_the_training_split_is_a_user_error(tmp_path, data, config):
     with pytest.raises(UserError, match="fewer than one batch of 64"):
         run_training(make_job(tmp_path, data, config, recipe_overrides={"batch_size": 64}))
+
+
+def test_resume_reuses_the_image_subsets_and_refuses_other_ones(tmp_path, data, config):
+    run_training(
+        make_job(tmp_path, data, config, stop_after=1, max_train_images=8, max_val_images=4)
+    )
+    summary = run_training(
+        TrainJob(
+            output_dir=str(tmp_path / "run"), resume=True, workers=0, progress=False, stop_after=1
+        )
+    )
+    first = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert first["run_options"]["max_train_images"] == 8 and summary["epochs_done"] == 2
+    with pytest.raises(UserError, match="--max-train-images 16 differs from the 8"):
+        run_training(
+            TrainJob(output_dir=str(tmp_path / "run"), resume=True, workers=0, max_train_images=16)
+        )

@@ -7,8 +7,10 @@ and `--address` runs it through Ray Train on a Ray cluster.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,15 +152,24 @@ def run(args: argparse.Namespace) -> int:
         stop_after=args.stop_after,
         progress=not args.no_progress,
     )
-    if args.address:
-        from neonas.train.ray_launch import train_with_ray
+    # With --json, stdout carries the JSON summary alone; progress lines go to stderr.
+    lines_to = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    try:
+        with lines_to:
+            if args.address:
+                from neonas.train.ray_launch import train_with_ray
 
-        use_gpu = args.device.startswith("cuda")  # one GPU per Ray worker; auto means CPU here
-        summary = train_with_ray(
-            job, address=args.address, num_workers=args.ray_workers, use_gpu=use_gpu
-        )
-    else:
-        summary = run_training(job)
+                use_gpu = args.device.startswith("cuda")  # one GPU per Ray worker; auto means CPU
+                summary = train_with_ray(
+                    job, address=args.address, num_workers=args.ray_workers, use_gpu=use_gpu
+                )
+            else:
+                summary = run_training(job)
+    except FloatingPointError as err:
+        raise UserError(
+            f"training diverged ({err}); lower --lr or raise --warmup-epochs, then --resume "
+            "from the last good epoch or start again"
+        ) from None
     if args.json and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
         print(json.dumps(summary, indent=2))
     return 0

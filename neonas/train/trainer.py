@@ -10,7 +10,7 @@ interrupted and resumed run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +152,14 @@ class _Run:
     val_loader: Any
     updates_per_epoch: int
     images: tuple[int, int]  # training and validation images (all ranks)
+    options: dict[str, Any]  # the RESUMED_OPTIONS this run was started with
 
 
 def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     output = Path(job.output_dir).expanduser()
     state = _resume_state(job, output)
+    if state:
+        job = _with_stored_options(job, state, context)
     run = _prepare(job, context, output, state)
     start_epoch, best_top1, best_epoch = 0, -1.0, 0
     if state:
@@ -219,6 +222,31 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     if context.is_main:
         write_json_atomic(output / "metrics.json", summary)
     return summary
+
+
+# Options that decide which images and micro-batches an epoch sees: a resume must reuse them.
+RESUMED_OPTIONS = ("max_train_images", "max_val_images", "device_batch")
+
+
+def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistContext) -> TrainJob:
+    """The job with the data options of the run it resumes; a conflicting option is a UserError."""
+    if int(state.get("world_size", context.world_size)) != context.world_size:
+        raise UserError(
+            f"this training ran on {state['world_size']} processes; resume it on the same number "
+            f"(now {context.world_size}) so that every epoch sees the same batches"
+        )
+    stored = state.get("run_options") or {}
+    updates = {}
+    for key in RESUMED_OPTIONS:
+        given, saved = getattr(job, key), stored.get(key)
+        if given is None:
+            updates[key] = saved
+        elif saved is not None and given != saved:
+            flag = "--" + key.replace("_", "-")
+            raise UserError(
+                f"{flag} {given} differs from the {saved} this training started with: leave it out"
+            )
+    return replace(job, **updates)
 
 
 def _prepare(
@@ -318,6 +346,7 @@ def _prepare(
         val_loader=val_loader,
         updates_per_epoch=updates_per_epoch,
         images=(len(train_set), len(val_set)),
+        options={key: getattr(job, key) for key in RESUMED_OPTIONS},
     )
 
 
@@ -393,6 +422,7 @@ def _checkpoint(
         "best_epoch": best_epoch,
         "metrics": row,
         "world_size": context.world_size,
+        "run_options": run.options,
     }
 
 
