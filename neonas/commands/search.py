@@ -1,0 +1,265 @@
+"""`neonas search`: latency-aware architecture search, Ray Tune running trials that Optuna proposes.
+
+    neonas search --hw ascend --budget 4.4G             the main command (about 3 minutes here)
+    neonas search --space tiny --data cifar10/ --trials 20
+    neonas search --resume NAME_OR_FOLDER [--trials N]  continue a killed or finished run
+
+Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the NASWOT zero-cost
+proxy at 64 px, 32 completed trials, TPE, as many trials at a time as Ray has CPUs. See
+docs/search.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from typing import Any
+
+from neonas.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `neonas search`."""
+    target = parser.add_argument_group("target and budgets")
+    target.add_argument(
+        "--hw", help="latency target: ascend (default, predicted Ascend 310), cpu, cuda, npu, ..."
+    )
+    target.add_argument(
+        "--budget",
+        metavar="FLOPS",
+        help="hard FLOPs limit (multiply-adds, as `profile`), e.g. 4.4G",
+    )
+    target.add_argument("--params-budget", metavar="N", help="hard parameter limit, e.g. 30M")
+    target.add_argument(
+        "--latency-budget", metavar="TIME", help="hard latency limit on --hw, e.g. 2ms"
+    )
+    what = parser.add_argument_group("what to search and how")
+    what.add_argument(
+        "--space", metavar="NAME|FILE", help="search space: neonext (default), tiny, or a YAML file"
+    )
+    what.add_argument(
+        "--trials", type=_positive_int, metavar="N", help="completed trials to reach (default 32)"
+    )
+    what.add_argument(
+        "--time-budget", metavar="DURATION", help="stop this invocation after e.g. 90s, 20m, 2h"
+    )
+    what.add_argument(
+        "--objective",
+        choices=("pareto", "scalar"),
+        help="pareto (default): accuracy proxy vs latency; scalar: MnasNet reward",
+    )
+    what.add_argument(
+        "--latency-target",
+        metavar="TIME",
+        help="T of the scalar reward acc*(lat/T)^w (default: --latency-budget)",
+    )
+    what.add_argument(
+        "--latency-weight",
+        type=float,
+        metavar="W",
+        help="w of the scalar reward (default -0.07, MnasNet)",
+    )
+    what.add_argument("--sampler", choices=("tpe", "nsga2"), help="Optuna sampler (default tpe)")
+    what.add_argument(
+        "--proxy",
+        choices=("naswot", "synflow"),
+        help="zero-cost proxy without --data (default naswot)",
+    )
+    what.add_argument(
+        "--data",
+        metavar="DIR",
+        help="ImageFolder or CIFAR-10 python folder: short proxy training instead",
+    )
+    what.add_argument(
+        "--epochs",
+        type=_positive_int,
+        metavar="N",
+        help="proxy-training epochs with --data (default 3, ASHA stops weak trials)",
+    )
+    what.add_argument(
+        "--image-size",
+        type=_positive_int,
+        metavar="PX",
+        help="proxy-training resolution (default min(input, 64))",
+    )
+    what.add_argument("--seed", type=int, help="sampler and proxy seed (default 0)")
+    run = parser.add_argument_group("run folder and cluster")
+    run.add_argument("--name", help="run name (default <space>-<hw>-<budget>-<time>)")
+    run.add_argument(
+        "--results-dir",
+        default="results",
+        metavar="DIR",
+        help="where run folders go (default results/)",
+    )
+    run.add_argument("--resume", metavar="RUN", help="continue the run with this name or folder")
+    run.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="trials at a time (default: CPUs in the Ray cluster)",
+    )
+    run.add_argument(
+        "--address", help="an existing Ray cluster, e.g. 10.0.0.1:6379 (default: a local Ray)"
+    )
+    run.add_argument(
+        "--storage",
+        metavar="PATH",
+        help="shared storage for the Ray Tune experiment on a multi-node cluster",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start or resume a search; returns 0 once the run folder is complete for this session."""
+    import torch
+
+    from neonas.search.driver import resume_run, start_run
+
+    # The driver builds and counts every proposal while trials use the other cores.
+    torch.set_num_threads(1)
+    argv = given_options(args)
+    if args.resume:
+        if args.name:
+            raise UserError("--resume names the run to continue; leave out --name")
+        resume_run(args.resume, _resume_overrides(args), args.results_dir, argv)
+    else:
+        start_run(settings_from_args(args), argv)
+    return 0
+
+
+def given_options(args: argparse.Namespace) -> list[str]:
+    """The options as given (defaults left out), for run.json: how to repeat this command."""
+    argv = []
+    for key, value in vars(args).items():
+        if key.startswith("_") or key == "command" or value is None:
+            continue
+        if key == "results_dir" and value == "results":
+            continue
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """SearchSettings for a new run from the command line (UserError for bad values)."""
+    from pydantic import ValidationError
+
+    from neonas.search.settings import EvalSettings, SearchSettings
+    from neonas.units import parse_ms, parse_si
+
+    budget = parse_si(args.budget, "--budget") if args.budget else None
+    latency_budget = (
+        parse_ms(args.latency_budget, "--latency-budget") if args.latency_budget else None
+    )
+    target = (
+        parse_ms(args.latency_target, "--latency-target") if args.latency_target else latency_budget
+    )
+    eval_fields = {
+        "hw": args.hw,
+        "objective": args.objective,
+        "latency_budget_ms": latency_budget,
+        "latency_target_ms": target,
+        "latency_weight": args.latency_weight,
+        "proxy": args.proxy,
+        "data": _absolute(args.data),
+        "epochs": args.epochs,
+        "image_size": args.image_size,
+        "seed": args.seed,
+    }
+    space = args.space or "neonext"
+    fields = {
+        "name": args.name or default_name(space, args.hw or "ascend", args.budget),
+        "results_dir": args.results_dir,
+        "space": space,
+        "budget_flops": budget,
+        "budget_params": parse_si(args.params_budget, "--params-budget")
+        if args.params_budget
+        else None,
+        "trials": args.trials,
+        "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
+        "concurrency": args.concurrency,
+        "sampler": args.sampler,
+        "address": args.address,
+        "storage": _absolute(args.storage, uri_ok=True),
+    }
+    try:
+        evaluation = EvalSettings(**{k: v for k, v in eval_fields.items() if v is not None})
+        return SearchSettings(eval=evaluation, **{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserError(
+            f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}"
+        ) from None
+
+
+def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """What the command line says, keyed by settings field (dotted); None where not given.
+
+    The driver lets --trials, --time-budget, --concurrency, --address and --storage change on
+    resume and refuses any other option that differs from the run's settings.
+    """
+    from neonas.units import parse_ms, parse_si
+
+    def parsed(value: str | None, parse: Any, what: str) -> Any:
+        return parse(value, what) if value else None
+
+    return {
+        "trials": args.trials,
+        "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
+        "concurrency": args.concurrency,
+        "address": args.address,
+        "storage": _absolute(args.storage, uri_ok=True),
+        "space": args.space,
+        "budget_flops": parsed(args.budget, parse_si, "--budget"),
+        "budget_params": parsed(args.params_budget, parse_si, "--params-budget"),
+        "sampler": args.sampler,
+        "eval.hw": args.hw,
+        "eval.latency_budget_ms": parsed(args.latency_budget, parse_ms, "--latency-budget"),
+        "eval.objective": args.objective,
+        "eval.latency_target_ms": parsed(args.latency_target, parse_ms, "--latency-target"),
+        "eval.latency_weight": args.latency_weight,
+        "eval.proxy": args.proxy,
+        "eval.data": _absolute(args.data),
+        "eval.epochs": args.epochs,
+        "eval.image_size": args.image_size,
+        "eval.seed": args.seed,
+    }
+
+
+def default_name(space: str, hw: str, budget: str | None) -> str:
+    """e.g. neonext-ascend-4.4G-20261122-140501: what, where, how much, when."""
+    stem = re.sub(r"[^A-Za-z0-9.]+", "-", space.rsplit("/", 1)[-1].removesuffix(".yaml"))
+    parts = [stem, re.sub(r"[^A-Za-z0-9.]+", "-", hw)] + ([budget] if budget else [])
+    return "-".join(parts + [time.strftime("%Y%m%d-%H%M%S")])
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '20m', '2h' or plain seconds -> seconds; UserError otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(
+            f"bad --time-budget {text!r}: use a positive duration such as 90s, 20m or 2h"
+        )
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _absolute(path: str | None, uri_ok: bool = False) -> str | None:
+    """Trials run in their own folders (and maybe on other nodes): paths must not be relative.
+
+    With `uri_ok`, a URI such as s3://bucket/prefix (Ray Tune storage) is kept as it is.
+    """
+    from pathlib import Path
+
+    if not path or (uri_ok and "://" in path):
+        return path
+    return str(Path(path).expanduser().resolve())

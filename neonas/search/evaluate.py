@@ -1,0 +1,203 @@
+"""Scoring one candidate: the cheap screen in the driver, then the full evaluation in a trial.
+
+`screen_candidate` runs before Ray sees a point (FLOPs and parameters against the budgets;
+a fraction of a second). `evaluate_candidate` runs inside a Ray Tune trial: latency on the
+target (then the latency budget), matrix efficiency, and the accuracy proxy, either the
+zero-cost score or a short proxy training reported per epoch. Both take an ArchConfig and
+return plain dicts of metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from neonas.arch import ArchConfig
+from neonas.search.settings import EvalSettings
+
+Report = Callable[[dict[str, Any]], None]
+Evaluate = Callable[[ArchConfig, EvalSettings, Report], None]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What the driver learned before any expensive work, and whether the point may run."""
+
+    flops: int
+    params: int
+    constraints: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None  # why it is rejected; None when it may run
+
+    @property
+    def rejected(self) -> bool:
+        return self.reason is not None
+
+
+def budget_slack(value: float, budget: float | None) -> float | None:
+    """value / budget - 1: <= 0 within the budget, > 0 over it (Optuna's constraint convention)."""
+    return None if budget is None else value / budget - 1.0
+
+
+def screen_candidate(
+    config: ArchConfig, budget_flops: int | None, budget_params: int | None
+) -> Screen:
+    """FLOPs and parameters of `config` (fvcore, as `profile` counts them) against the budgets."""
+    from evaluators.flops import count_flops
+    from neonas.models import build_model
+    from neonas.units import format_si
+
+    model = build_model(config)
+    count = count_flops(model, (1, config.in_chans, config.input_size, config.input_size))
+    constraints = {}
+    reasons = []
+    for name, value, budget in (
+        ("flops", count.flops, budget_flops),
+        ("params", count.params, budget_params),
+    ):
+        slack = budget_slack(value, budget)
+        if slack is not None:
+            constraints[name] = slack
+            if slack > 0:
+                reasons.append(f"{format_si(value)} {name} over the budget of {format_si(budget)}")
+    return Screen(count.flops, count.params, constraints, "; ".join(reasons) or None)
+
+
+def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, weight: float) -> float:
+    """MnasNet's single objective: accuracy * (latency / target) ^ weight (weight < 0)."""
+    return accuracy * (latency_ms / target_ms) ** weight
+
+
+def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Report) -> None:
+    """Latency, matrix efficiency and the accuracy proxy of `config`, passed to `report`.
+
+    Reports once for the zero-cost proxy and once per epoch for proxy training, every report a
+    complete set of metrics with status "completed"; reports status "rejected" (and stops) when
+    the latency is over its budget. Raises on a NaN score or loss: the trial is then failed.
+    """
+    from evaluators import get_hw
+    from evaluators.matrix_efficiency import matrix_efficiency
+    from neonas.models import build_model
+
+    model = build_model(config)
+    shape = (config.in_chans, config.input_size, config.input_size)
+    latency = get_hw(settings.hw).latency(model, shape, batch=1)
+    metrics: dict[str, Any] = {
+        "latency_ms": latency.median_ms,
+        "latency_source": latency.source,
+        "latency_spread": latency.spread,
+    }
+    slack = budget_slack(latency.median_ms, settings.latency_budget_ms)
+    if slack is not None:
+        metrics["constraint_latency"] = slack
+        if slack > 0:
+            reason = f"latency {latency.median_ms:.3g} ms over the budget of {settings.latency_budget_ms:g} ms"
+            # The objectives must be present in every result (Tune checks); -inf is never picked.
+            worst = {"accuracy": -math.inf, "score": -math.inf}
+            report({**metrics, **worst, "status": "rejected", "reason": reason})
+            return
+    metrics["matrix_efficiency"] = matrix_efficiency(model, shape)
+    if settings.data is None:
+        metrics.update(_zero_cost(model, config, settings))
+        report(_completed(metrics, settings))
+        return
+    _proxy_training(config, settings, metrics, report)
+
+
+def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
+    from evaluators.proxies import zero_cost_score
+
+    size = min(config.input_size, settings.proxy_resolution)
+    start = time.perf_counter()
+    score = zero_cost_score(
+        model, (config.in_chans, size, size), settings.proxy, settings.proxy_batch
+    )
+    return {
+        "accuracy": score,
+        "accuracy_kind": settings.proxy,
+        "proxy_s": time.perf_counter() - start,
+    }
+
+
+def _proxy_training(
+    config: ArchConfig, settings: EvalSettings, metrics: dict[str, Any], report: Report
+) -> None:
+    from neonas.models import build_model
+    from neonas.train.data import detect_layout
+    from neonas.train.proxy import proxy_train
+
+    classes = len(detect_layout(settings.data).classes)
+    model = build_model(
+        config, num_classes=classes
+    )  # the head fits the data; latency was on `config`
+
+    def on_epoch(epoch: int, values: dict[str, Any]) -> None:
+        epoch_metrics = {
+            **metrics,
+            "accuracy": values["val_top1"],
+            "accuracy_kind": "val_top1",
+            "val_loss": values["val_loss"],
+            "epochs": epoch,
+        }
+        report(_completed(epoch_metrics, settings))
+
+    proxy_train(
+        model,
+        settings.data,
+        epochs=settings.epochs,
+        image_size=settings.image_size or min(config.input_size, 64),
+        batch_size=settings.batch_size,
+        max_train_images=settings.max_train_images,
+        max_val_images=settings.max_val_images,
+        seed=settings.seed,
+        on_epoch=on_epoch,
+    )
+
+
+def _completed(metrics: dict[str, Any], settings: EvalSettings) -> dict[str, Any]:
+    """Add status and, for the scalar objective, the MnasNet reward."""
+    result = {**metrics, "status": "completed"}
+    if settings.objective == "scalar":
+        assert settings.latency_target_ms is not None
+        result["score"] = mnas_reward(
+            metrics["accuracy"],
+            metrics["latency_ms"],
+            settings.latency_target_ms,
+            settings.latency_weight,
+        )
+    return result
+
+
+def check_finite(metrics: dict[str, Any]) -> None:
+    """A completed result with a NaN or infinite objective fails its trial (FloatingPointError)."""
+    if metrics.get("status") != "completed":
+        return
+    bad = {
+        key: metrics[key]
+        for key in ("accuracy", "latency_ms", "score")
+        if key in metrics and not math.isfinite(metrics[key])
+    }
+    if bad:
+        raise FloatingPointError(
+            "non-finite result: " + ", ".join(f"{k} {v}" for k, v in bad.items())
+        )
+
+
+def run_trial(tune_config: dict[str, Any], settings: EvalSettings, evaluate: Evaluate) -> None:
+    """The Ray Tune function trainable: one candidate from the searcher, scored and reported."""
+    import ray
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(settings.cpus_per_trial)
+    config = ArchConfig.from_dict(tune_config["arch"])
+    node = ray.get_runtime_context().get_node_id()
+    fixed = {"number": tune_config["number"], "node": node, **tune_config["screen"]}
+
+    def report(metrics: dict[str, Any]) -> None:
+        check_finite(metrics)
+        tune.report({**metrics, **fixed})
+
+    evaluate(config, settings, report)

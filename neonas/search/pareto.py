@@ -1,0 +1,115 @@
+"""The Pareto front of a run (accuracy proxy up, latency down), as JSON and as a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from neonas.io import write_json_atomic
+from neonas.search.records import TrialRecord
+
+
+def dominates(a: TrialRecord, b: TrialRecord) -> bool:
+    """a is at least as accurate and as fast as b, and strictly better in one."""
+    acc_a, lat_a = a.metrics["accuracy"], a.metrics["latency_ms"]
+    acc_b, lat_b = b.metrics["accuracy"], b.metrics["latency_ms"]
+    return acc_a >= acc_b and lat_a <= lat_b and (acc_a > acc_b or lat_a < lat_b)
+
+
+def pareto_front(rows: list[TrialRecord]) -> list[TrialRecord]:
+    """Completed trials that no other completed trial dominates, fastest first."""
+    done = [row for row in rows if row.status == "completed"]
+    front = [row for row in done if not any(dominates(other, row) for other in done)]
+    return sorted(front, key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
+
+
+def front_entry(row: TrialRecord) -> dict[str, Any]:
+    """What pareto.json and the summary show of one trial."""
+    keys = (
+        "accuracy",
+        "accuracy_kind",
+        "latency_ms",
+        "latency_source",
+        "flops",
+        "params",
+        "matrix_efficiency",
+        "score",
+    )
+    return {
+        "number": row.number,
+        "name": (row.config or {}).get("name"),
+        **{key: row.metrics.get(key) for key in keys},
+    }
+
+
+def write_pareto(
+    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any]
+) -> list[TrialRecord]:
+    """pareto.json: the front with its metrics, the budgets, and how many trials it came from."""
+    front = pareto_front(rows)
+    write_json_atomic(
+        path,
+        {
+            "objectives": {"accuracy": "max", "latency_ms": "min"},
+            "budgets": budgets,
+            "completed": sum(1 for row in rows if row.status == "completed"),
+            "front": [front_entry(row) for row in front],
+        },
+    )
+    return front
+
+
+def plot_pareto(
+    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any], title: str
+) -> Path:
+    """pareto.png: every completed trial (colour: FLOPs against the budget), the front as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [row for row in rows if row.status == "completed"]
+    front = pareto_front(rows)
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    flops_budget = budgets.get("flops")
+    if done:
+        flops = [row.metrics.get("flops", 0) / 1e9 for row in done]
+        points = axes.scatter(
+            [row.metrics["latency_ms"] for row in done],
+            [row.metrics["accuracy"] for row in done],
+            c=flops,
+            cmap="viridis",
+            vmin=0,
+            vmax=flops_budget / 1e9 if flops_budget else max(flops),
+            s=22,
+            label="completed trials",
+        )
+        label = f"GFLOPs (budget {flops_budget / 1e9:.3g})" if flops_budget else "GFLOPs"
+        figure.colorbar(points, ax=axes, label=label)
+    if front:
+        axes.step(
+            [row.metrics["latency_ms"] for row in front],
+            [row.metrics["accuracy"] for row in front],
+            where="post",
+            color="crimson",
+            marker="o",
+            markerfacecolor="none",
+            label="Pareto front",
+        )
+    if budgets.get("latency_ms"):
+        axes.axvline(budgets["latency_ms"], color="grey", linestyle="--", label="latency budget")
+    source = done[0].metrics.get("latency_source", "") if done else ""
+    kind = done[0].metrics.get("accuracy_kind", "accuracy proxy") if done else "accuracy proxy"
+    axes.set_xlabel(f"latency, ms ({source})" if source else "latency, ms")
+    axes.set_ylabel(f"accuracy proxy ({kind})")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp)
+    plt.close(figure)
+    tmp.replace(path)  # atomic: a reader sees the old plot or the new one
+    return path

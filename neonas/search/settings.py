@@ -1,0 +1,75 @@
+"""Everything a search run is configured by, as one validated, serialisable object.
+
+`SearchSettings` is written to `run.json` and read back on `--resume`; `EvalSettings` is the
+part that travels to every Ray trial. Defaults here are the defaults of `neonas search`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# MnasNet (Tan et al., CVPR 2019) soft-constraint exponent: reward = acc * (lat / target)^w.
+MNAS_WEIGHT = -0.07
+DEFAULT_TRIALS = 32
+PROXY_RESOLUTION = 64  # zero-cost proxy and proxy-training resolution cap (pixels)
+
+
+class EvalSettings(BaseModel):
+    """How each trial scores its network: target hardware, accuracy proxy, budgets, objective."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hw: str = "ascend"
+    objective: Literal["pareto", "scalar"] = "pareto"
+    latency_budget_ms: float | None = Field(default=None, gt=0)
+    latency_target_ms: float | None = Field(default=None, gt=0)
+    latency_weight: float = MNAS_WEIGHT
+    proxy: Literal["naswot", "synflow"] = "naswot"
+    proxy_resolution: int = Field(default=PROXY_RESOLUTION, ge=8)
+    proxy_batch: int = Field(default=16, ge=2)
+    data: str | None = None  # an ImageFolder or CIFAR-10 python folder: proxy training instead
+    epochs: int = Field(default=3, ge=1)
+    image_size: int | None = Field(default=None, ge=8)  # proxy training; None: min(input, 64)
+    batch_size: int = Field(default=64, ge=1)
+    max_train_images: int = Field(default=2000, ge=1)
+    max_val_images: int = Field(default=500, ge=1)
+    cpus_per_trial: int = Field(default=1, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _scalar_has_target(self) -> EvalSettings:
+        if self.objective == "scalar" and self.latency_target_ms is None:
+            raise ValueError(
+                "the scalar objective needs a latency target (--latency-target or --latency-budget)"
+            )
+        return self
+
+
+class SearchSettings(BaseModel):
+    """One run: where it lives, the space, the budgets, how many trials and how they run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    results_dir: str = "results"
+    space: str = "neonext"
+    budget_flops: int | None = Field(default=None, gt=0)
+    budget_params: int | None = Field(default=None, gt=0)
+    trials: int = Field(default=DEFAULT_TRIALS, ge=1)
+    time_budget_s: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)  # None: the cluster's CPUs / cpus_per_trial
+    sampler: Literal["tpe", "nsga2"] = "tpe"
+    address: str | None = None
+    storage: str | None = None
+    eval: EvalSettings = EvalSettings()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.results_dir) / self.name
+
+    @property
+    def seed(self) -> int:
+        return self.eval.seed

@@ -1,0 +1,196 @@
+"""`neonas search` as users run it: bad options, a real SIGKILL and resume, a 2-node Ray cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from neonas.cli import main
+from neonas.search import SearchSettings, TrialTable
+from neonas.search.run_folder import RunFolder
+from neonas.search.study import STUDY_NAME, storage_url
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--space", "tiny", "--hw", "ascend", "--budget", "7M"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(REPO / "cli.py"), "search", *args]
+
+
+@pytest.fixture
+def existing_run(tmp_path) -> Path:
+    settings = SearchSettings(name="old", results_dir=str(tmp_path), space="tiny")
+    return RunFolder.create(settings, "name: tiny\n", {}, []).path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "lots"], "bad --budget 'lots'"),
+        (["--space", "tiny", "--budget", "1K"], "the smallest network of space 'tiny'"),
+        (["--space", "imagenet21k"], "unknown search space 'imagenet21k'"),
+        (["--space", "tiny", "--hw", "quantum"], "unknown hardware 'quantum'"),
+        (["--time-budget", "soon"], "bad --time-budget 'soon'"),
+        (["--latency-budget", "fast"], "bad --latency-budget 'fast'"),
+        (["--objective", "scalar"], "needs a latency target"),
+        (["--space", "tiny", "--data", "/no/such/folder"], "does not exist"),
+        (["--resume", "ghost"], "no search run 'ghost'"),
+        (["--name", "old"], "run 'old' already exists"),
+        (["--resume", "old", "--budget", "5M"], "--budget cannot change"),
+        (["--resume", "old", "--name", "new"], "leave out --name"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(existing_run, capsys, args, message) -> None:
+    status = main(["search", *args, "--results-dir", str(existing_run.parent)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "args", [["--trials", "0"], ["--sampler", "random"], ["--concurrency", "x"]]
+)
+def test_malformed_option_is_an_argparse_error_with_status_2(capsys, args) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", *args])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_real_command_reports_bad_input_in_one_line() -> None:
+    done = subprocess.run(
+        cli("--budget", "4.4Q"), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "neonas search: error: bad --budget '4.4Q': use a number with an optional K, M, G or T suffix, e.g. 4.4G"
+    ]
+
+
+def completed_rows(run_dir: Path) -> dict[int, dict]:
+    if not (run_dir / "trials.jsonl").is_file():
+        return {}
+    return {row.number: row.to_dict() for row in TrialTable(run_dir).with_status("completed")}
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, "the search ended before the test could kill it"
+        assert time.monotonic() < deadline, "timed out waiting for the search"
+        time.sleep(0.2)
+
+
+def end_group(proc: subprocess.Popen) -> None:
+    """Stop whatever is left of the process group this test started (Ray's helpers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_resume_after_sigkill_loses_and_repeats_no_completed_trial(tmp_path) -> None:
+    run_dir = tmp_path / "killed"
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115
+    first = subprocess.Popen(
+        cli(
+            *TINY,
+            "--trials",
+            "6",
+            "--concurrency",
+            "2",
+            "--name",
+            "killed",
+            "--results-dir",
+            str(tmp_path),
+        ),
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the test can clean up what Ray leaves
+    )
+    try:
+        wait_for(lambda: len(completed_rows(run_dir)) >= 2, 240, first)
+        first.send_signal(signal.SIGKILL)  # the driver, at an arbitrary moment of the sweep
+        first.wait(timeout=30)
+    finally:
+        end_group(first)
+        log.close()
+    before = completed_rows(run_dir)
+    assert 2 <= len(before) < 6
+
+    resumed = subprocess.run(
+        cli("--resume", "killed", "--results-dir", str(tmp_path)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        start_new_session=True,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+
+    after = completed_rows(run_dir)
+    assert len(after) == 6
+    assert all(after[number] == row for number, row in before.items())  # nothing lost or redone
+    rerun = {p.name for p in (run_dir / "tune" / "session-2").glob("trial-*")}
+    assert not rerun & {f"trial-{number:05d}" for number in before}
+    trials = optuna.load_study(
+        study_name=STUDY_NAME, storage=storage_url(run_dir / "study.db")
+    ).trials
+    assert {t.number for t in trials if t.state == TrialState.COMPLETE} == set(after)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    table = TrialTable(run_dir)
+    for lost in table.with_status("lost"):  # in flight at the kill: its point is proposed again
+        later = [row.params for row in table.rows.values() if row.number > lost.number]
+        assert any(lost.params.items() <= params.items() for params in later)
+    sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
+    assert len(sessions) == 2 and sessions[1]["completed"] == 6
+
+
+def test_address_runs_the_sweep_on_both_nodes_of_a_cluster(tmp_path) -> None:
+    from ray.cluster_utils import Cluster
+
+    # Ray's own multi-node test utility: two raylets on this machine, one CPU each.
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        node_ids = {node.node_id for node in cluster.list_all_nodes()}
+        assert len(node_ids) == 2
+        done = subprocess.run(
+            cli(
+                *TINY,
+                "--trials",
+                "4",
+                "--concurrency",
+                "2",
+                "--name",
+                "cluster",
+                "--results-dir",
+                str(tmp_path),
+                "--address",
+                cluster.address,
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        rows = TrialTable(tmp_path / "cluster").with_status("completed")
+        assert len(rows) == 4
+        assert {row.node for row in rows} == node_ids  # trials ran on both nodes
+    finally:
+        cluster.shutdown()

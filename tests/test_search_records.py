@@ -1,0 +1,213 @@
+"""The run's trial table, Pareto front, export and crash repair of the study (no Ray needed)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from neonas.arch import ArchConfig
+from neonas.cli import main
+from neonas.errors import UserError
+from neonas.search.export import export_run, select_best
+from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
+from neonas.search.progress import ProgressDisplay
+from neonas.search.records import TrialRecord, TrialTable
+from neonas.search.space import load_space
+from neonas.search.study import make_sampler, open_storage, open_study, reconcile
+
+
+def completed(
+    number: int, accuracy: float, latency: float, config: ArchConfig | None = None
+) -> TrialRecord:
+    space = load_space("tiny")
+    config = config or space.sample(random.Random(number))
+    config = config.model_copy(update={"name": f"run-t{number:04d}"})
+    return TrialRecord(
+        number=number,
+        status="completed",
+        params=space.params_of(config) or {},
+        config=config.to_dict(),
+        metrics={
+            "accuracy": accuracy,
+            "latency_ms": latency,
+            "flops": 5e6,
+            "params": 4e4,
+            "latency_source": "predicted",
+        },
+        finished=1.0,
+    )
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    table = TrialTable(tmp_path)
+    for row in (
+        completed(0, 100.0, 1.0),
+        completed(1, 120.0, 2.0),
+        completed(2, 110.0, 3.0),  # dominated by 1
+        completed(3, 130.0, 4.0),
+        TrialRecord(number=4, status="rejected", reason="12M flops over the budget of 10M"),
+        TrialRecord(number=5, status="failed", reason="RuntimeError: boom"),
+    ):
+        table.record(row)
+    return tmp_path
+
+
+def test_table_round_trips_through_its_file(run_dir) -> None:
+    again = TrialTable(run_dir)
+    assert [row.number for row in again.with_status("completed")] == [0, 1, 2, 3]
+    assert again.get(4).reason == "12M flops over the budget of 10M"
+    assert again.count("failed") == 1
+
+
+def test_table_files_are_written_whole(run_dir) -> None:
+    lines = (run_dir / "trials.csv").read_text().splitlines()
+    assert len(lines) == 1 + 6 and lines[0].startswith("number,status,accuracy")
+    assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temp files behind
+
+
+def test_pareto_front_keeps_only_undominated_trials_fastest_first(run_dir) -> None:
+    front = pareto_front(TrialTable(run_dir).with_status("completed"))
+    assert [row.number for row in front] == [0, 1, 3]
+
+
+def test_pareto_json_and_plot_are_written(run_dir) -> None:
+    rows = TrialTable(run_dir).with_status("completed")
+    write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000})
+    data = json.loads((run_dir / "pareto.json").read_text())
+    assert [entry["number"] for entry in data["front"]] == [0, 1, 3] and data["completed"] == 4
+    plot_pareto(run_dir / "pareto.png", rows, {"flops": 10_000_000, "latency_ms": 3.5}, "test")
+    assert (run_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_line_says_done_total_rejected_failed_best_elapsed_and_eta(run_dir) -> None:
+    table = TrialTable(run_dir)
+    display = ProgressDisplay(table, total=10)
+    display.done_at_start = 2  # two trials finished since this session started
+    line = display.line(table.get(3))
+    assert line.startswith("[  4/10] trial    3")
+    assert "rejected 1 failed 1" in line and "front 3, best 130 @ 4 ms" in line
+    assert "elapsed, ETA" in line and "ETA ?" not in line
+
+
+def test_export_writes_the_front_as_loadable_configs(run_dir) -> None:
+    paths = export_run(run_dir)
+    assert sorted(p.name for p in paths) == ["run-t0000.yaml", "run-t0001.yaml", "run-t0003.yaml"]
+    for path in paths:
+        assert ArchConfig.load(path).name == path.stem
+    index = json.loads((run_dir / "best" / "index.json").read_text())
+    assert [entry["number"] for entry in index["configs"]] == [0, 1, 3]
+
+
+def test_a_second_export_replaces_the_first_and_spares_other_files(run_dir) -> None:
+    export_run(run_dir)
+    (run_dir / "best" / "notes.txt").write_text("mine")
+    export_run(run_dir, by="accuracy", top=2)
+    assert sorted(p.name for p in (run_dir / "best").iterdir()) == [
+        "index.json",
+        "notes.txt",
+        "run-t0001.yaml",
+        "run-t0003.yaml",
+    ]
+
+
+def test_export_orders_by_accuracy_or_latency(run_dir) -> None:
+    rows = TrialTable(run_dir).with_status("completed")
+    assert [r.number for r in select_best(rows, "accuracy", 3)] == [3, 1, 2]
+    assert [r.number for r in select_best(rows, "latency")] == [0, 1, 2, 3]
+
+
+def test_export_command_writes_to_out(run_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "picked"
+    assert main(["export", str(run_dir), "--by", "latency", "--top", "1", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "run-t0000.yaml")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "nowhere"], "no search run 'nowhere'"),
+        (["export", "{run}", "--top", "0"], "--top must be at least 1"),
+        (["export", "{empty}"], "has no completed trials yet"),
+    ],
+)
+def test_export_bad_input_is_one_line_and_status_2(
+    run_dir, tmp_path, capsys, argv, message
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "run.json").write_text("{}")
+    argv = [a.format(run=run_dir, empty=empty) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_export_of_a_folder_without_run_json_is_refused(tmp_path) -> None:
+    with pytest.raises(UserError, match="not a search run folder"):
+        export_run(tmp_path)
+
+
+def test_reconcile_settles_trials_a_killed_driver_left_running(tmp_path) -> None:
+    study = open_study(open_storage(tmp_path / "study.db"), "pareto")
+    table = TrialTable(tmp_path)
+    space = load_space("tiny")
+    done, rejected, lost = study.ask(), study.ask(), study.ask()
+    for trial in (done, rejected, lost):
+        space.suggest(trial)
+    # The table was written, then the driver died before telling Optuna about 0 and 1;
+    # trial 2 was still being evaluated.
+    table.record(completed(done.number, 150.0, 1.5))
+    table.record(
+        TrialRecord(
+            number=rejected.number, status="rejected", constraints={"flops": 0.3}, reason="over"
+        )
+    )
+
+    reopened = open_study(open_storage(tmp_path / "study.db"), "pareto")
+    assert reconcile(reopened, TrialTable(tmp_path), "pareto", session=2) == [lost.number]
+
+    states = {t.number: t for t in reopened.get_trials()}
+    assert states[0].state == TrialState.COMPLETE and states[0].values == [150.0, 1.5]
+    assert states[1].state == TrialState.PRUNED and states[1].constraints == {"flops": 0.3}
+    assert states[2].state == TrialState.FAIL
+    waiting = [t for t in reopened.get_trials() if t.state == TrialState.WAITING]
+    assert (
+        len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == lost.params
+    )  # runs again
+    assert TrialTable(tmp_path).get(2).status == "lost"
+
+
+def test_reconcile_rebuilds_rows_the_table_missed_from_the_study(tmp_path) -> None:
+    study = open_study(open_storage(tmp_path / "study.db"), "pareto")
+    trial = study.ask()
+    load_space("tiny").suggest(trial)
+    trial.set_user_attr("status", "completed")
+    trial.set_user_attr("metrics", {"accuracy": 1.0, "latency_ms": 2.0})
+    study.tell(trial, [1.0, 2.0])
+    reconcile(study, TrialTable(tmp_path), "pareto", session=2)
+    row = TrialTable(tmp_path).get(0)
+    assert row.status == "completed" and row.metrics["latency_ms"] == 2.0
+
+
+def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:
+    # The objective (y) says nothing about x; only the constraint does: points with x > 0.3 are
+    # told as PRUNED with a positive constraint, as the searcher tells over-budget points.
+    study = optuna.create_study(
+        sampler=make_sampler("tpe", seed=0, trials=30), direction="maximize"
+    )
+    for _ in range(60):
+        trial = study.ask()
+        x, y = trial.suggest_float("x", 0.0, 1.0), trial.suggest_float("y", 0.0, 1.0)
+        trial.set_constraint("flops", x / 0.3 - 1)
+        if x > 0.3:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, y)
+    late = [t.params["x"] for t in study.trials[-30:]]
+    assert sum(x <= 0.3 for x in late) >= 15  # uniform sampling gives about 9 of 30

@@ -1,0 +1,219 @@
+"""Whole searches on the tiny space with a real local Ray, Optuna on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+from PIL import Image
+from rich.console import Console
+
+from evaluators.flops import count_flops
+from neonas.arch import ArchConfig
+from neonas.models import build_model
+from neonas.search import SearchSettings, TrialTable, resume_run, start_run
+from neonas.search.evaluate import evaluate_candidate
+from neonas.search.settings import EvalSettings
+from neonas.search.study import STUDY_NAME, storage_url
+
+BUDGET = 7_000_000  # about half of the tiny space's random points are over it
+
+# Ray workers import nothing from tests/: ship this module's evaluators to them by value.
+pytest.importorskip("ray").cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def settings(tmp_path: Path, name: str, **fields) -> SearchSettings:
+    evaluation = fields.pop("eval", {})
+    return SearchSettings(
+        name=name,
+        results_dir=str(tmp_path),
+        space="tiny",
+        trials=fields.pop("trials", 6),
+        concurrency=2,
+        eval=EvalSettings(hw="ascend", proxy_batch=8, **evaluation),
+        **fields,
+    )
+
+
+def quiet() -> Console:
+    return Console(file=open("/dev/null", "w"))  # noqa: SIM115  (closed with the process)
+
+
+def study_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(
+        study_name=STUDY_NAME, storage=storage_url(run_dir / "study.db")
+    ).trials
+
+
+@pytest.fixture(scope="module")
+def budget_run(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("budget")
+    outcome = start_run(settings(tmp, "budget", budget_flops=BUDGET), console=quiet())
+    return outcome
+
+
+def test_run_reaches_its_count_of_completed_trials(budget_run) -> None:
+    table = TrialTable(budget_run.run_dir)
+    assert budget_run.completed == table.count("completed") == 6
+    assert all(row.metrics["accuracy_kind"] == "naswot" for row in table.with_status("completed"))
+
+
+def test_over_budget_points_are_recorded_not_counted_and_told_to_optuna(budget_run) -> None:
+    table = TrialTable(budget_run.run_dir)
+    rejected = table.with_status("rejected")
+    assert rejected, "the tiny space at 7M FLOPs always proposes some over-budget points"
+    assert all(
+        "over the budget of 7.00M" in row.reason and row.metrics["flops"] > BUDGET
+        for row in rejected
+    )
+    trials = {t.number: t for t in study_trials(budget_run.run_dir)}
+    for row in rejected:
+        assert trials[row.number].state == TrialState.PRUNED
+        assert trials[row.number].constraints["flops"] > 0
+    # Rejected points never became Ray trials: the Tune experiment has only evaluated ones.
+    ray_trials = {p.name for p in (budget_run.run_dir / "tune" / "session-1").glob("trial-*")}
+    assert ray_trials == {f"trial-{row.number:05d}" for row in table.with_status("completed")}
+
+
+def test_study_complete_trials_are_the_completed_trials(budget_run) -> None:
+    completed = {row.number for row in TrialTable(budget_run.run_dir).with_status("completed")}
+    trials = study_trials(budget_run.run_dir)
+    assert {t.number for t in trials if t.state == TrialState.COMPLETE} == completed
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_best_configs_are_all_within_budget(budget_run) -> None:
+    best = sorted((budget_run.run_dir / "best").glob("*.yaml"))
+    assert best and len(best) == len(budget_run.front)
+    for path in best:
+        config = ArchConfig.load(path)
+        flops = count_flops(build_model(config), (1, 3, config.input_size, config.input_size)).flops
+        assert flops <= BUDGET
+
+
+def test_run_folder_holds_everything_to_resume_export_and_plot(budget_run) -> None:
+    run_dir = budget_run.run_dir
+    for name in (
+        "run.json",
+        "space.yaml",
+        "trials.jsonl",
+        "trials.csv",
+        "study.db",
+        "pareto.json",
+        "pareto.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["settings"]["budget_flops"] == BUDGET and info["settings"]["eval"]["seed"] == 0
+    assert {"torch", "ray", "optuna"} <= set(info["versions"])
+    assert info["sessions"][0]["completed"] == 6
+    assert not (run_dir / "run.lock").exists()
+    front = json.loads((run_dir / "pareto.json").read_text())["front"]
+    assert [entry["number"] for entry in front] == [row.number for row in budget_run.front]
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def flaky_evaluate(config: ArchConfig, settings: EvalSettings, report) -> None:
+    """The real evaluation, except that some trials crash, run out of memory or return NaN."""
+    number = int(config.name.rsplit("-t", 1)[1])
+    if number == 1:
+        raise RuntimeError("simulated crash inside the trial")
+    if number == 2:
+        torch.empty(2**62, dtype=torch.uint8)  # the allocator refuses: a real out-of-memory error
+    if number == 3:
+        evaluate_candidate(
+            config, settings, lambda metrics: report({**metrics, "accuracy": math.nan})
+        )
+        return
+    evaluate_candidate(config, settings, report)
+
+
+def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_on(
+    ray_session, tmp_path
+) -> None:
+    outcome = start_run(
+        settings(tmp_path, "flaky", trials=3, sampler="nsga2"),
+        evaluate=flaky_evaluate,
+        console=quiet(),
+    )
+    table = TrialTable(outcome.run_dir)
+    assert outcome.completed == table.count("completed") == 3
+    reasons = {row.number: row.reason for row in table.with_status("failed")}
+    assert "RuntimeError: simulated crash inside the trial" in reasons[1]
+    assert "allocate" in reasons[2]
+    assert "FloatingPointError: non-finite result: accuracy nan" in reasons[3]
+    states = {t.number: t.state for t in study_trials(outcome.run_dir)}
+    assert all(states[row.number] == TrialState.FAIL for row in table.with_status("failed"))
+
+
+# --- objectives, proxy training, time budget ---------------------------------------------------
+
+
+def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
+    ray_session, tmp_path
+) -> None:
+    evaluation = {"objective": "scalar", "latency_target_ms": 0.15, "latency_budget_ms": 0.18}
+    outcome = start_run(settings(tmp_path, "scalar", trials=3, eval=evaluation), console=quiet())
+    table = TrialTable(outcome.run_dir)
+    rows = table.with_status("completed")
+    for row in rows:
+        m = row.metrics
+        assert m["score"] == pytest.approx(m["accuracy"] * (m["latency_ms"] / 0.15) ** -0.07)
+        assert m["latency_ms"] <= 0.18
+    complete = [t for t in study_trials(outcome.run_dir) if t.state == TrialState.COMPLETE]
+    assert sorted(t.value for t in complete) == sorted(row.metrics["score"] for row in rows)
+    # The seeded start-up draws include slower networks (trial 0 predicts about 0.22 ms): they
+    # are rejected inside their trial, before the proxy, with the latency constraint.
+    slow = [row for row in table.with_status("rejected") if "latency" in row.reason]
+    assert slow and all(
+        row.constraints["latency"] > 0 and "accuracy" not in row.metrics for row in slow
+    )
+
+
+def write_image_folder(root: Path, classes: int = 3, per_class: int = 6) -> Path:
+    """An easy ImageFolder: each class is one colour, with noise."""
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", per_class), ("val", per_class // 2)):
+        for label in range(classes):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = torch.rand(32, 32, 3, generator=generator) * 60
+                pixels[..., label % 3] += 180
+                Image.fromarray(pixels.clamp(0, 255).byte().numpy()).save(folder / f"{index}.png")
+    return root
+
+
+def test_data_runs_short_proxy_training_reporting_top1_per_epoch(ray_session, tmp_path) -> None:
+    data = write_image_folder(tmp_path / "data")
+    evaluation = {"data": str(data), "epochs": 2, "batch_size": 8}
+    outcome = start_run(settings(tmp_path, "trained", trials=2, eval=evaluation), console=quiet())
+    rows = TrialTable(outcome.run_dir).with_status("completed")
+    assert len(rows) == 2
+    for row in rows:
+        assert row.metrics["accuracy_kind"] == "val_top1" and 0 <= row.metrics["accuracy"] <= 100
+        assert row.metrics["epochs"] in (1, 2)  # ASHA may stop a weak trial after its first epoch
+        progress = (
+            outcome.run_dir / "tune" / "session-1" / f"trial-{row.number:05d}" / "progress.csv"
+        )
+        assert progress.read_text().count("\n") - 1 == row.metrics["epochs"]  # one report per epoch
+
+
+def test_time_budget_stops_a_session_and_resume_finishes_the_run(ray_session, tmp_path) -> None:
+    first = start_run(settings(tmp_path, "timed", trials=4, time_budget_s=0.5), console=quiet())
+    assert not first.reached_target and "time budget" in first.stop_reason
+    # Repeating a defining option unchanged is fine; only --trials, --time-budget, ... may change.
+    overrides = {"time_budget_s": 300.0, "space": "tiny", "eval.hw": "ascend"}
+    resumed = resume_run("timed", overrides, str(tmp_path), console=quiet())
+    assert resumed.completed == 4
+    table = TrialTable(resumed.run_dir)
+    assert {row.session for row in table.with_status("completed")} <= {1, 2}
+    assert all(row.reason for row in table.with_status("stopped"))
