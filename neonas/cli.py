@@ -17,7 +17,10 @@ from neonas.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("neonas.commands.search", "latency-aware architecture search (Ray Tune + Optuna)"),
     "export": ("neonas.commands.export", "write the best ArchConfigs of a search run"),
-    "profile": ("neonas.commands.profile", "params, FLOPs, latency and matrix efficiency of a model"),
+    "profile": (
+        "neonas.commands.profile",
+        "params, FLOPs, latency and matrix efficiency of a model",
+    ),
     "profile-lut": ("neonas.commands.profile_lut", "measure a latency lookup table for a device"),
     "export-onnx": ("neonas.commands.export_onnx", "export a model to ONNX"),
     "train": ("neonas.commands.train", "retrain an architecture with the full recipe"),

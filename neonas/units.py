@@ -17,7 +17,9 @@ def parse_si(text: str | int | float, what: str = "value") -> int:
         return int(text)
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([KMGTkmgt]?)\s*", text)
     if not match:
-        raise UserError(f"bad {what} {text!r}: use a number with an optional K, M, G or T suffix, e.g. 4.4G")
+        raise UserError(
+            f"bad {what} {text!r}: use a number with an optional K, M, G or T suffix, e.g. 4.4G"
+        )
     value = float(match.group(1)) * _SI[match.group(2).upper()]
     if value <= 0 or not math.isfinite(value):
         raise UserError(f"bad {what} {text!r}: must be positive")

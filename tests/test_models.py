@@ -31,7 +31,9 @@ def randomize_norms(model: nn.Module) -> None:
             if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
                 for tensor in (module.weight, module.bias, module.running_mean):
                     tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+                module.running_var.copy_(
+                    torch.rand(module.running_var.shape, generator=generator) + 0.5
+                )
             if hasattr(module, "gamma"):
                 module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator))
 
@@ -46,7 +48,9 @@ def test_every_example_config_builds_and_gives_logits() -> None:
 def test_feature_maps_have_the_sizes_the_config_promises() -> None:
     model = small_model().eval()
     x = model.stem(torch.randn(1, 3, 48, 48))
-    for stage, size, spec in zip(model.stages, model.config.feature_sizes(), model.config.stages, strict=True):
+    for stage, size, spec in zip(
+        model.stages, model.config.feature_sizes(), model.config.stages, strict=True
+    ):
         x = stage(x)
         assert x.shape[1:] == (spec.width, *size)
 
@@ -55,7 +59,10 @@ def test_blocks_use_the_configured_neocell_groups() -> None:
     model = small_model()
     cell = model.stages[1].blocks[0].neocell
     assert isinstance(cell, NeoCell) and cell.channels == 64
-    assert [(g.patch, g.share, g.shift) for g in cell.groups] == [((3, 3), 0.75, True), ((5, 5), 0.25, False)]
+    assert [(g.patch, g.share, g.shift) for g in cell.groups] == [
+        ((3, 3), 0.75, True),
+        ((5, 5), 0.25, False),
+    ]
 
 
 def test_timm_creates_registered_variants_with_num_classes() -> None:
@@ -107,8 +114,20 @@ def test_fused_model_matches_eval_outputs() -> None:
 def test_onnx_export_runs_under_onnxruntime_with_same_outputs(tmp_path: Path) -> None:
     out = tmp_path / "small.onnx"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "export-onnx", "--config", str(SMALL), "--out", str(out), "--batch", "2"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "export-onnx",
+            "--config",
+            str(SMALL),
+            "--out",
+            str(out),
+            "--batch",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     error = float(result.stdout.strip().rsplit(" ", 1)[-1])

@@ -7,11 +7,15 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="registered NeoNeXt (neonext_tiny, ...) or any timm model name")
+    source.add_argument(
+        "--model", help="registered NeoNeXt (neonext_tiny, ...) or any timm model name"
+    )
     source.add_argument("--config", help="ArchConfig YAML/JSON file, e.g. from `neonas export`")
     parser.add_argument("--out", required=True, help="output .onnx file")
     parser.add_argument("--res", type=int, help="input resolution (default: the model's own)")
-    parser.add_argument("--batch", type=int, default=1, help="example batch size (the batch axis is dynamic)")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="example batch size (the batch axis is dynamic)"
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
     parser.add_argument("--fuse", action="store_true", help="fold BatchNorms first (NeoNeXt only)")
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
@@ -37,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         height = width = args.res
     example = torch.randn(args.batch, channels, height, width)
     export_onnx(model, example, args.out, opset=args.opset)
-    message = f"wrote {args.out} (input {args.batch}x{channels}x{height}x{width}, opset {args.opset})"
+    message = (
+        f"wrote {args.out} (input {args.batch}x{channels}x{height}x{width}, opset {args.opset})"
+    )
     if not args.no_check:
         error = max_onnx_error(model, example, args.out)
         message += f"; onnxruntime max abs difference to torch: {error:.2e}"

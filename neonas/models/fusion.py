@@ -30,7 +30,10 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
         if isinstance(module, SpaceToDepthStem):
             module.conv, module.norm = fuse_conv_bn_eval(module.conv, module.norm), nn.Identity()
         elif isinstance(module, Transition):
-            module.neocell, module.norm1 = fold_batchnorm(module.neocell, module.norm1), nn.Identity()
+            module.neocell, module.norm1 = (
+                fold_batchnorm(module.neocell, module.norm1),
+                nn.Identity(),
+            )
             module.conv, module.norm2 = fuse_conv_bn_eval(module.conv, module.norm2), nn.Identity()
         elif isinstance(module, NeoNeXtBlock):
             module.neocell, module.norm = fold_batchnorm(module.neocell, module.norm), nn.Identity()

@@ -65,13 +65,17 @@ class NeoNeXtBlock(nn.Module):
     def __init__(self, stage: StageSpec, drop_path: float, layer_scale_init: float | None) -> None:
         super().__init__()
         width, hidden = stage.width, int(round(stage.width * stage.mlp_ratio))
-        groups = [CellGroup(size=cell.size, share=cell.share, shift=cell.shift) for cell in stage.cells]
+        groups = [
+            CellGroup(size=cell.size, share=cell.share, shift=cell.shift) for cell in stage.cells
+        ]
         self.neocell = NeoCell(width, groups)
         self.norm = nn.BatchNorm2d(width)
         self.fc1 = nn.Conv2d(width, hidden, kernel_size=1)
         self.act = nn.GELU()
         self.fc2 = nn.Conv2d(hidden, width, kernel_size=1)
-        self.layer_scale = LayerScale2d(width, layer_scale_init) if layer_scale_init else nn.Identity()
+        self.layer_scale = (
+            LayerScale2d(width, layer_scale_init) if layer_scale_init else nn.Identity()
+        )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -142,7 +146,9 @@ class NeoNeXt(nn.Module):
             ]
             block_index += stage.depth
             stages.append(NeoNeXtStage(downsample, blocks))
-            self.feature_info.append({"num_chs": stage.width, "reduction": stride, "module": f"stages.{index}"})
+            self.feature_info.append(
+                {"num_chs": stage.width, "reduction": stride, "module": f"stages.{index}"}
+            )
             previous = stage.width
         self.stages = nn.Sequential(*stages)
         self.head = ClassifierHead(previous, config.num_classes, config.head_dropout)
@@ -166,13 +172,19 @@ class NeoNeXt(nn.Module):
         """New linear classifier for `num_classes` (0 removes it); pooling stays average."""
         self.num_classes = num_classes
         device = self.head.norm.weight.device
-        self.head.fc = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
+        self.head.fc = (
+            nn.Linear(self.num_features, num_classes, device=device)
+            if num_classes > 0
+            else nn.Identity()
+        )
         self.config = apply_overrides(self.config, {"num_classes": num_classes})
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
         """NeoCell biases, norms, biases and layer scales are excluded from weight decay."""
-        return {name for name, param in self.named_parameters() if param.ndim <= 1 or ".bias." in name}
+        return {
+            name for name, param in self.named_parameters() if param.ndim <= 1 or ".bias." in name
+        }
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -182,7 +194,9 @@ class NeoNeXt(nn.Module):
 def apply_overrides(config: ArchConfig, overrides: dict[str, Any]) -> ArchConfig:
     """ArchConfig with timm-style keyword overrides applied and validated again."""
     aliases = {"drop_rate": "head_dropout"}
-    updates = {aliases.get(key, key): value for key, value in overrides.items() if value is not None}
+    updates = {
+        aliases.get(key, key): value for key, value in overrides.items() if value is not None
+    }
     for ignored in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "global_pool"):
         updates.pop(ignored, None)
     if not updates:
