@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from neonas.commands.profile import positive_float, positive_int
+from neonas.commands.arguments import non_negative_int, positive_float, positive_int
 from neonas.errors import UserError
 
 
@@ -70,17 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON summary and nothing else"
     )
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import re
 import time
 from typing import Any
 
+from neonas.commands.arguments import positive_int
 from neonas.errors import UserError
 
 
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--space", metavar="NAME|FILE", help="search space: neonext (default), tiny, or a YAML file"
     )
     what.add_argument(
-        "--trials", type=_positive_int, metavar="N", help="completed trials to reach (default 32)"
+        "--trials", type=positive_int, metavar="N", help="completed trials to reach (default 32)"
     )
     what.add_argument(
         "--time-budget", metavar="DURATION", help="stop this invocation after e.g. 90s, 20m, 2h"
@@ -73,13 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="proxy-training epochs with --data (default 3, ASHA stops weak trials)",
     )
     what.add_argument(
         "--image-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="PX",
         help="proxy-training resolution (default min(input, 64))",
     )
@@ -95,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--resume", metavar="RUN", help="continue the run with this name or folder")
     run.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="trials at a time (default: CPUs in the Ray cluster)",
     )
@@ -241,16 +242,6 @@ def parse_duration(text: str) -> float:
             f"bad --time-budget {text!r}: use a positive duration such as 90s, 20m or 2h"
         )
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _absolute(path: str | None, uri_ok: bool = False) -> str | None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from neonas.commands.arguments import positive_int
 from neonas.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,16 +35,6 @@ RECIPE_OPTIONS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", help="ArchConfig YAML file, e.g. from `neonas export`")
@@ -58,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     recipe = parser.add_argument_group("recipe (defaults: the preset's values)")
     recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or proxy")
-    recipe.add_argument("--epochs", type=_positive_int)
+    recipe.add_argument("--epochs", type=positive_int)
     recipe.add_argument(
-        "--batch-size", type=_positive_int, help="global batch (LR scales linearly with it)"
+        "--batch-size", type=positive_int, help="global batch (LR scales linearly with it)"
     )
     recipe.add_argument("--lr", type=float, help="peak LR, instead of base_lr scaled to the batch")
     recipe.add_argument("--warmup-epochs", type=float)
@@ -70,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drop-path", type=float, help="stochastic depth rate (default: the config's)"
     )
     recipe.add_argument(
-        "--image-size", type=_positive_int, help="training resolution (default: the model's)"
+        "--image-size", type=positive_int, help="training resolution (default: the model's)"
     )
     recipe.add_argument("--seed", type=int)
     recipe.add_argument(
@@ -99,21 +90,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--device-batch",
-        type=_positive_int,
+        type=positive_int,
         help="micro-batch per device; accumulation makes up the batch",
     )
     run.add_argument(
         "--workers", type=int, default=4, help="data loading processes per device (default 4)"
     )
+    run.add_argument("--max-train-images", type=positive_int, help="train on a fixed random subset")
     run.add_argument(
-        "--max-train-images", type=_positive_int, help="train on a fixed random subset"
-    )
-    run.add_argument(
-        "--max-val-images", type=_positive_int, help="validate on a fixed random subset"
+        "--max-val-images", type=positive_int, help="validate on a fixed random subset"
     )
     run.add_argument(
         "--stop-after",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="stop after N epochs (continue with --resume)",
     )
@@ -123,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ray cluster address (auto, ray://host:10001, or local) to train with Ray Train",
     )
     run.add_argument(
-        "--ray-workers", type=_positive_int, default=1, help="Ray Train workers (default 1)"
+        "--ray-workers", type=positive_int, default=1, help="Ray Train workers (default 1)"
     )
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
