@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from neonas.io import write_json_atomic
-from neonas.search.records import TrialRecord
+from neonas.search.records import TRIAL_METRICS, TrialRecord
 
 
 def dominates(a: TrialRecord, b: TrialRecord) -> bool:
@@ -25,16 +25,7 @@ def pareto_front(rows: list[TrialRecord]) -> list[TrialRecord]:
 
 def front_entry(row: TrialRecord) -> dict[str, Any]:
     """What pareto.json and the summary show of one trial."""
-    keys = (
-        "accuracy",
-        "accuracy_kind",
-        "latency_ms",
-        "latency_source",
-        "flops",
-        "params",
-        "matrix_efficiency",
-        "score",
-    )
+    keys = TRIAL_METRICS
     return {
         "number": row.number,
         "name": (row.config or {}).get("name"),

@@ -24,7 +24,8 @@ from neonas.io import write_text_atomic
 # failed: crashed, ran out of memory or gave NaN. stopped: cut short by --time-budget or
 # Ctrl-C. lost: in flight when the driver died; its point is proposed again on resume.
 STATUSES = ("completed", "rejected", "duplicate", "failed", "stopped", "lost")
-CSV_METRICS = (
+# The metrics of a scored trial, as the Pareto summary shows them; the CSV adds epochs trained.
+TRIAL_METRICS = (
     "accuracy",
     "accuracy_kind",
     "latency_ms",
@@ -33,8 +34,8 @@ CSV_METRICS = (
     "params",
     "matrix_efficiency",
     "score",
-    "epochs",
 )
+CSV_METRICS = (*TRIAL_METRICS, "epochs")
 
 
 @dataclass
