@@ -31,11 +31,11 @@ def test_two_cpu_processes_train_with_ddp_and_rank_0_writes_the_folder(tmp_path,
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout[result.stdout.index("{\n") :])
+    summary = json.loads(result.stdout)  # with --json, stdout holds the summary alone
     assert summary["world_size"] == 2 and summary["finished"]
     # the global batch 8 is 2 processes x 4 images, one update per 8 of the 48 images
     assert (summary["device_batch"], summary["accum_steps"]) == (4, 1)
-    assert result.stdout.count("epoch 2/2") == 1  # only rank 0 speaks
+    assert result.stderr.count("epoch 2/2") == 1  # only rank 0 speaks (progress on stderr)
     state = torch.load(output / "last.pt", weights_only=True)
     assert state["world_size"] == 2 and state["epoch"] == 2
     assert not any(
