@@ -32,27 +32,21 @@ def export_onnx(
     model.eval()
     try:
         with torch.no_grad():
-            if dynamo:
-                torch.onnx.export(
-                    model,
-                    (example_input,),
-                    str(path),
-                    opset_version=opset,
-                    input_names=["input"],
-                    output_names=["output"],
-                    dynamic_shapes=({0: torch.export.Dim("batch")},),
-                    dynamo=True,
-                )
-            else:
-                torch.onnx.export(
-                    model,
-                    (example_input,),
-                    str(path),
-                    opset_version=opset,
-                    input_names=["input"],
-                    output_names=["output"],
-                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                    dynamo=False,
-                )
+            # The batch axis stays dynamic: the two exporters spell that differently.
+            batch_axis = (
+                {"dynamic_shapes": ({0: torch.export.Dim("batch")},)}
+                if dynamo
+                else {"dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}}}
+            )
+            torch.onnx.export(
+                model,
+                (example_input,),
+                str(path),
+                opset_version=opset,
+                input_names=["input"],
+                output_names=["output"],
+                dynamo=dynamo,
+                **batch_axis,
+            )
     finally:
         model.train(was_training)
