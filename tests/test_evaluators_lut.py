@@ -10,6 +10,7 @@ from evaluators.latency.lut import (
     LatencyTable,
     Network,
     PredictionError,
+    calibrate_table,
     summarize_errors,
     validate_table,
 )
@@ -84,6 +85,47 @@ def test_an_additive_device_is_predicted_exactly() -> None:
     (error,) = validate_table(table, [network], fake_measure())
     assert error.relative == pytest.approx(0.0, abs=1e-9)
     assert error.relative_min == pytest.approx(0.0, abs=1e-9)
+
+
+def whole_network_overhead(factor: float):
+    """The fake device, but whole networks (modules with a `stages` attribute) cost `factor` x
+    the sum of their units: per-call costs that units timed in a loop hide."""
+    unit_measure = fake_measure()
+
+    def measure(module: nn.Module, shape: tuple) -> LatencyResult:
+        result = unit_measure(module, shape)
+        if hasattr(module, "stages"):
+            ms = factor * sum(
+                unit_measure(unit, shape).median_ms for _, unit in model_units(module)
+            )
+            return LatencyResult(ms, 0.01, 0.0, 20, "cpu", "fake", "measured", shape[0], "fp32")
+        return result
+
+    return measure
+
+
+def test_calibration_removes_a_whole_network_bias() -> None:
+    measure = whole_network_overhead(1.2)
+    table = new_table()
+    factor = calibrate_table(
+        table, [Network("c", tiny_neonext(widths=(16, 16)), SHAPE[1:])], measure
+    )
+    assert factor == pytest.approx(1.2, rel=0.05)
+    (error,) = validate_table(
+        table, [Network("v", tiny_neonext(widths=(32, 48)), SHAPE[1:])], measure
+    )
+    uncalibrated = new_table()
+    (raw,) = validate_table(
+        uncalibrated, [Network("v", tiny_neonext(widths=(32, 48)), SHAPE[1:])], measure
+    )
+    assert abs(error.relative) < 0.05 < abs(raw.relative)
+
+
+def test_calibration_survives_save_and_load(tmp_path) -> None:
+    table = new_table()
+    calibrate_table(table, [Network("c", tiny_neonext(), SHAPE[1:])], whole_network_overhead(1.1))
+    table.save(tmp_path / "t.json")
+    assert LatencyTable.load(tmp_path / "t.json").calibration == pytest.approx(table.calibration)
 
 
 def test_a_network_with_unmeasured_units_is_a_user_error() -> None:

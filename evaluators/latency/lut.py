@@ -42,6 +42,9 @@ class LatencyTable:
     settings: dict[str, Any] = field(default_factory=dict)
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     validation: dict[str, Any] | None = None
+    # Whole-network time / sum of its units' times, the median over calibration networks
+    # (`calibrate_table`): a network pays per-call costs that a unit timed in a loop hides.
+    calibration: float = 1.0
 
     def missing(self, model: nn.Module, input_shape: Sequence[int]) -> list[str]:
         """Paths of the units of `model` the table has no entry for."""
@@ -92,7 +95,8 @@ class LatencyTable:
                     "on a space that contains this network"
                 )
             rows.append((path, entry))
-        total = sum(entry["ms"] for _, entry in rows)
+        scale = self.calibration
+        total = scale * sum(entry["ms"] for _, entry in rows)
         # Spread of the sum if the units' timing noise is independent.
         spread = (
             math.sqrt(sum((e["spread"] * e["ms"]) ** 2 for _, e in rows)) / total if total else 0.0
@@ -107,9 +111,14 @@ class LatencyTable:
             source="predicted",
             batch=self.batch,
             dtype=self.dtype,
-            settings={"predictor": "latency lookup table", "table_hw": self.hw, **self.settings},
-            breakdown=tuple(LayerLatency(path, entry["ms"]) for path, entry in rows),
-            min_ms=sum(entry.get("min_ms", entry["ms"]) for _, entry in rows),
+            settings={
+                "predictor": "latency lookup table",
+                "table_hw": self.hw,
+                "calibration": scale,
+                **self.settings,
+            },
+            breakdown=tuple(LayerLatency(path, scale * entry["ms"]) for path, entry in rows),
+            min_ms=scale * sum(entry.get("min_ms", entry["ms"]) for _, entry in rows),
         )
 
     def _walk(
@@ -145,6 +154,7 @@ class LatencyTable:
             "settings": self.settings,
             "entries": self.entries,
             "validation": self.validation,
+            "calibration": self.calibration,
         }
 
     def save(self, path: str | Path) -> None:
@@ -177,6 +187,7 @@ class LatencyTable:
                 settings=dict(doc.get("settings") or {}),
                 entries=dict(doc["entries"]),
                 validation=doc.get("validation"),
+                calibration=float(doc.get("calibration", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise UserError(f"{path}: damaged latency table ({err!r}); {hint}") from None
@@ -287,3 +298,25 @@ def validate_table(
         if on_network is not None:
             on_network(error, coverage)
     return errors
+
+
+def calibrate_table(
+    table: LatencyTable,
+    networks: Iterable[Network],
+    measure: Callable[[nn.Module, Shape], LatencyResult],
+) -> float:
+    """Fit `table.calibration` on whole networks (units measured into the table first).
+
+    The factor is the median of measured / sum-of-units over the networks, so that one odd
+    network does not move it; use networks that validation will not see.
+    """
+    ratios = []
+    for network in networks:
+        shape = (table.batch, *network.chw)
+        table.add_units(network.model, shape, measure)
+        raw = sum(table.entries[key]["ms"] for _, _, key, _ in table._walk(network.model, shape))
+        ratios.append(measure(network.model, shape).median_ms / raw)
+    if not ratios:
+        raise UserError("calibrating a latency table needs at least one network")
+    table.calibration = statistics.median(ratios)
+    return table.calibration

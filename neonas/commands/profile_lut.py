@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="further networks measured whole to report the prediction error (default 0)",
     )
     parser.add_argument(
+        "--calibrate",
+        type=non_negative_int,
+        default=5,
+        metavar="C",
+        help="networks measured whole to fit the table's whole-network factor (default 5, 0: none)",
+    )
+    parser.add_argument(
         "--out",
         metavar="FILE",
         help="table file (default results/lut/<hw>-<space>.json); an existing table is extended",
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     from evaluators.latency.backends import open_backend
     from evaluators.latency.lut import (
+        calibrate_table,
         space_networks,
         summarize_errors,
         validate_table,
@@ -111,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
             progress.update(
                 task, advance=1, description=f"measuring units ({len(table.entries)} in table)"
             )
+        if args.calibrate:
+            progress.update(task, description="calibrating on whole networks")
+            # Their own seed: neither the table's networks nor the validation ones.
+            calibrate_table(
+                table, space_networks(space, args.calibrate, args.seed + 2_000_003), measure
+            )
         errors = []
         if args.validate:
             task = progress.add_task("validating", total=args.validate)
@@ -139,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         "space": space.name,
         "entries": len(table.entries),
         "added": len(table.entries) - before,  # validation networks add their new units too
+        "calibration": table.calibration,
         "validation": table.validation["summary"] if errors else None,
     }
     if args.json:
@@ -177,7 +192,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console = Console(highlight=False)
     console.print(
         f"{summary['out']}: {summary['entries']} units ({summary['added']} new) on "
-        f"{summary['hw']} ({summary['device']}), space {summary['space']}",
+        f"{summary['hw']} ({summary['device']}), space {summary['space']}, "
+        f"whole-network factor {summary['calibration']:.3f}",
         markup=False,
     )
     check = summary["validation"]
