@@ -113,6 +113,19 @@ class Recipe:
         return cls(**{key: coerce_field(key, value) for key, value in data.items()})
 
 
+# Small images and short runs (cifar, proxy): random crop and flip only, no RandAugment,
+# random erasing, Mixup/CutMix or label smoothing, and no centre crop at evaluation.
+LIGHT_AUGMENTATION: dict[str, Any] = dict(
+    crop_pct=1.0,
+    scale=(0.5, 1.0),
+    color_jitter=0.0,
+    auto_augment=None,
+    re_prob=0.0,
+    mixup=0.0,
+    cutmix=0.0,
+    label_smoothing=0.0,
+)
+
 RECIPES: dict[str, Recipe] = {
     "full": Recipe(),
     "cifar": Recipe(
@@ -126,14 +139,7 @@ RECIPES: dict[str, Recipe] = {
         warmup_epochs=1.0,
         warmup_lr=0.0,
         min_lr=0.0,
-        crop_pct=1.0,
-        scale=(0.5, 1.0),
-        color_jitter=0.0,
-        auto_augment=None,
-        re_prob=0.0,
-        mixup=0.0,
-        cutmix=0.0,
-        label_smoothing=0.0,
+        **LIGHT_AUGMENTATION,
     ),
     "proxy": Recipe(
         name="proxy",
@@ -146,14 +152,7 @@ RECIPES: dict[str, Recipe] = {
         warmup_epochs=0.5,
         warmup_lr=1e-5,
         min_lr=1e-5,
-        crop_pct=1.0,
-        scale=(0.5, 1.0),
-        color_jitter=0.0,
-        auto_augment=None,
-        re_prob=0.0,
-        mixup=0.0,
-        cutmix=0.0,
-        label_smoothing=0.0,
+        **LIGHT_AUGMENTATION,
     ),
 }
 
