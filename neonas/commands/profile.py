@@ -237,7 +237,7 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from neonas.units import format_si
+    from neonas.si import format_si
 
     console = Console(highlight=False)
     c, h, w = report["input_size"]

@@ -145,7 +145,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
     from neonas.search.settings import EvalSettings, SearchSettings
-    from neonas.units import parse_ms, parse_si
+    from neonas.si import parse_ms, parse_si
 
     budget = parse_si(args.budget, "--budget") if args.budget else None
     latency_budget = (
@@ -199,7 +199,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
     The driver lets --trials, --time-budget, --concurrency, --address and --storage change on
     resume and refuses any other option that differs from the run's settings.
     """
-    from neonas.units import parse_ms, parse_si
+    from neonas.si import parse_ms, parse_si
 
     def parsed(value: str | None, parse: Any, what: str) -> Any:
         return parse(value, what) if value else None

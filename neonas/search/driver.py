@@ -33,7 +33,7 @@ from neonas.search.records import TrialRecord, TrialTable
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
-from neonas.units import format_si
+from neonas.si import format_si
 
 # Options a resume may change; everything else defines the run and must stay as it was.
 RESUMABLE = ("trials", "time_budget_s", "concurrency", "address", "storage")

@@ -47,7 +47,7 @@ def screen_candidate(
     """FLOPs and parameters of `config` (fvcore, as `profile` counts them) against the budgets."""
     from evaluators.flops import count_flops
     from neonas.models import build_model
-    from neonas.units import format_si
+    from neonas.si import format_si
 
     model = build_model(config)
     count = count_flops(model, (1, config.in_chans, config.input_size, config.input_size))

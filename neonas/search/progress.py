@@ -10,7 +10,7 @@ from rich.table import Table
 
 from neonas.search.pareto import pareto_front
 from neonas.search.records import TrialRecord, TrialTable, arch_summary
-from neonas.units import format_si
+from neonas.si import format_si
 
 _STYLE = {
     "completed": "green",
