@@ -117,6 +117,43 @@ def test_train_on_a_cifar_python_folder_with_a_timm_model(tmp_path, capsys):
     assert summary == json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
+def test_a_short_full_recipe_run_scales_its_warmup_and_says_so(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "images")
+    config = write_tiny_config(tmp_path / "tiny.yaml")
+    args = ["train", "--config", str(config), "--data", str(data), "--epochs", "1"]
+    small = ["--batch-size", "8", "--workers", "0", "--no-progress", "--max-train-images", "16"]
+    assert main([*args, *small, "--output", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "warm-up 0.0667 epochs: the full recipe's 20 of 300 epochs, scaled to 1" in out
+    recorded = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["recipe"]
+    assert recorded["warmup_epochs"] == pytest.approx(20 / 300)
+    explicit = [*args, *small, "--warmup-epochs", "0", "--output", str(tmp_path / "explicit")]
+    assert main(explicit) == 0
+    assert "warm-up" not in capsys.readouterr().out
+
+
+def test_the_same_train_command_with_resume_added_continues_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --output, results/train/<model>-<recipe>
+    data = make_image_folder(tmp_path / "images")
+    config = write_tiny_config(tmp_path / "tiny.yaml")
+    command = ["train", "--config", str(config), "--data", str(data), *FAST, "--stop-after", "1"]
+    assert main(command) == 0
+    assert main([*command, "--resume"]) == 0
+    metrics = json.loads((tmp_path / "results/train/tiny-proxy/metrics.json").read_text())
+    assert metrics["epochs_done"] == 2 and metrics["finished"]
+    capsys.readouterr()
+
+    assert main([*command, "--resume", "--epochs", "3"]) == 2
+    line = one_error_line(capsys)
+    assert "recipe epochs 3 differs from the 2 this training started with" in line
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("width: 32", "width: 48"))
+    changed = [arg if arg != str(config) else str(other) for arg in command]
+    assert main([*changed, "--resume", "--output", "results/train/tiny-proxy"]) == 2
+    line = one_error_line(capsys)
+    assert f"--config {other} is another network" in line and "differs in stages" in line
+
+
 IMAGES = ["--data", "{images}"]
 BAD_TRAIN_INPUT = {
     "missing data folder": (
@@ -143,10 +180,6 @@ BAD_TRAIN_INPUT = {
     "no data": (["--model", "test_resnet"], "give --data DIR"),
     "no model": (IMAGES, "give --config FILE"),
     "nothing to resume": (["--resume", "--output", "{tmp}/nothing"], "nothing to resume"),
-    "recipe change on resume": (
-        ["--resume", "--output", "{tmp}", "--epochs", "5"],
-        "leave out --epochs",
-    ),
 }
 
 

@@ -13,7 +13,7 @@ from timm.loss import SoftTargetCrossEntropy
 from neonas.errors import UserError
 from neonas.train.augment import build_mixup, data_config, train_loss, train_transform
 from neonas.train.optim import build_optimizer, build_scheduler
-from neonas.train.recipe import RECIPES, Recipe, get_recipe, parse_assignments
+from neonas.train.recipe import RECIPES, Recipe, get_recipe, parse_assignments, warmup_note
 
 
 def small_model() -> torch.nn.Module:
@@ -161,5 +161,24 @@ def test_recipes_round_trip_through_plain_dicts():
 
 def test_a_warmup_as_long_as_the_training_is_a_user_error():
     with pytest.raises(UserError, match="lower --warmup-epochs"):
-        get_recipe("full", {"epochs": 10})
-    assert get_recipe("full", {"epochs": 10, "warmup_epochs": 1}).epochs == 10
+        get_recipe("full", {"epochs": 10, "warmup_epochs": 10})
+    assert get_recipe("full", {"epochs": 10, "warmup_epochs": 1}).warmup_epochs == 1
+
+
+def test_a_short_run_keeps_the_presets_share_of_warmup_and_says_so():
+    overrides = {"epochs": 1}
+    recipe = get_recipe("full", overrides)
+    assert recipe.warmup_epochs == pytest.approx(20 / 300)
+    assert get_recipe("full", {"epochs": 30}).warmup_epochs == pytest.approx(2.0)
+    assert get_recipe("cifar", {"epochs": 5}).warmup_epochs == pytest.approx(0.2)
+    note = warmup_note(recipe, overrides)
+    assert note is not None and "20 of 300" in note and "--warmup-epochs" in note
+
+
+def test_a_long_run_or_an_explicit_warmup_is_left_as_it_is():
+    assert get_recipe("full", {"epochs": 600}).warmup_epochs == 20
+    assert warmup_note(get_recipe("full", {"epochs": 600}), {"epochs": 600}) is None
+    explicit = {"epochs": 10, "warmup_epochs": 3}
+    assert get_recipe("full", explicit).warmup_epochs == 3
+    assert warmup_note(get_recipe("full", explicit), explicit) is None
+    assert warmup_note(get_recipe("full"), {}) is None

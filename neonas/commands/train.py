@@ -12,13 +12,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from neonas.commands.arguments import positive_int
 from neonas.errors import UserError
-
-if TYPE_CHECKING:
-    from neonas.train.recipe import Recipe
 
 # Named options that set the Recipe field of the same name; `--set KEY=VALUE` covers the rest.
 RECIPE_OPTIONS = (
@@ -118,19 +114,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neonas.train.recipe import get_recipe, parse_assignments, warmup_note
     from neonas.train.trainer import TrainJob, run_training
 
     if args.workers < 0:
         raise UserError("--workers must be 0 or more")
-    recipe = _recipe(args)
+    overrides = parse_assignments(args.set)
+    overrides.update(
+        {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
+    )
+    given = {**overrides, **({"name": args.recipe} if args.recipe else {})}
+    recipe = None
+    if args.resume:
+        if not (args.output or args.config or args.model):
+            raise UserError(
+                "--resume needs --output, the training folder to continue (or the "
+                "--config/--model that named it)"
+            )
+    else:
+        if not (args.config or args.model):
+            raise UserError("give --config FILE (an ArchConfig) or --model NAME")
+        if not args.data:
+            raise UserError("give --data DIR (an ImageFolder tree or a CIFAR-10 python folder)")
+        recipe = get_recipe(args.recipe or "full", overrides)
+    recipe_name = args.recipe or "full"
     job = TrainJob(
         output_dir=args.output
-        or str(Path("results") / "train" / f"{_model_stem(args)}-{recipe.name}"),
+        or str(Path("results") / "train" / f"{_model_stem(args)}-{recipe_name}"),
         data_dir=args.data,
         model_name=args.model,
         config_path=args.config,
-        recipe=None if args.resume else recipe,
+        recipe=recipe,
         resume=args.resume,
+        recipe_given=given if args.resume else {},
         device=args.device,
         amp=args.amp,
         channels_last=args.channels_last,
@@ -145,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     lines_to = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     try:
         with lines_to:
+            note = warmup_note(recipe, overrides) if recipe is not None else None
+            if note and os.environ.get("RANK", "0") == "0":
+                print(note, flush=True)
             if args.address:
                 from neonas.train.ray_launch import train_with_ray
 
@@ -162,36 +181,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
         print(json.dumps(summary, indent=2))
     return 0
-
-
-def _recipe(args: argparse.Namespace) -> Recipe:
-    """The preset with the command line's overrides; on --resume, checks that there are none."""
-    from neonas.train.recipe import get_recipe, parse_assignments
-
-    overrides = parse_assignments(args.set)
-    overrides.update(
-        {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
-    )
-    if args.resume:
-        if args.config or args.model:
-            raise UserError(
-                "--resume rebuilds the model from the checkpoint in --output: leave out --config/--model"
-            )
-        if overrides or args.recipe:
-            given = (
-                ", ".join(f"--{key.replace('_', '-')}" for key in sorted(overrides)) or "--recipe"
-            )
-            raise UserError(
-                f"--resume continues with the recipe recorded in --output: leave out {given}"
-            )
-        if not args.output:
-            raise UserError("--resume needs --output, the training folder to continue")
-    else:
-        if not (args.config or args.model):
-            raise UserError("give --config FILE (an ArchConfig) or --model NAME")
-        if not args.data:
-            raise UserError("give --data DIR (an ImageFolder tree or a CIFAR-10 python folder)")
-    return get_recipe(args.recipe or "full", overrides)
 
 
 def _model_stem(args: argparse.Namespace) -> str:

@@ -158,11 +158,32 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get_recipe(name: str = "full", overrides: dict[str, Any] | None = None) -> Recipe:
-    """A preset with some fields replaced; a bad name, key or value is one UserError line."""
+    """A preset with some fields replaced; a bad name, key or value is one UserError line.
+
+    A run shorter than its preset keeps the preset's share of warm-up (full: 20 of 300
+    epochs) unless `warmup_epochs` is given: a fixed 20-epoch warm-up would leave a 10-epoch
+    run no decay at all. Longer runs keep the preset's warm-up in epochs.
+    """
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
+    preset = RECIPES[name]
     values = {key: coerce_field(key, value) for key, value in (overrides or {}).items()}
-    return dataclasses.replace(RECIPES[name], **values)
+    epochs = values.get("epochs", preset.epochs)
+    if "warmup_epochs" not in values and epochs < preset.epochs:
+        values["warmup_epochs"] = preset.warmup_epochs * epochs / preset.epochs
+    return dataclasses.replace(preset, **values)
+
+
+def warmup_note(recipe: Recipe, overrides: dict[str, Any]) -> str | None:
+    """One line saying `get_recipe` scaled the warm-up to a short run, else None."""
+    preset = RECIPES.get(recipe.name)
+    if preset is None or "warmup_epochs" in overrides or recipe.epochs >= preset.epochs:
+        return None
+    return (
+        f"warm-up {recipe.warmup_epochs:.3g} epochs: the {recipe.name} recipe's "
+        f"{preset.warmup_epochs:g} of {preset.epochs} epochs, scaled to {recipe.epochs} "
+        "(choose another with --warmup-epochs)"
+    )
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:

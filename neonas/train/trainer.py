@@ -10,7 +10,7 @@ interrupted and resumed run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from neonas.train.epoch import TrainStep, evaluate, train_one_epoch
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.model_spec import build_training_model, model_label, rebuild_model
 from neonas.train.optim import build_optimizer, build_scheduler
-from neonas.train.recipe import Recipe, get_recipe
+from neonas.train.recipe import Recipe, coerce_field, get_recipe
 
 # Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
 DEFAULT_MAX_DEVICE_BATCH = 128
@@ -52,6 +52,9 @@ class TrainJob:
     config_path: str | None = None
     recipe: Recipe | None = None  # None: the preset `full`, or on resume the checkpoint's recipe
     resume: bool = False
+    # Recipe fields the command line gave (`name` for --recipe): a resume checks that they
+    # equal the recorded ones, so the same command re-run with --resume is accepted.
+    recipe_given: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     amp: str = "auto"  # auto: bf16 (fp16 without bf16 support) on CUDA, none on CPU
     channels_last: bool | None = None  # None: on for CUDA
@@ -160,6 +163,7 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     state = _resume_state(job, output)
     if state:
         job = _with_stored_options(job, state, context)
+        _check_same_training(job, state)
     run = _prepare(job, context, output, state)
     start_epoch, best_top1, best_epoch = 0, -1.0, 0
     if state:
@@ -247,6 +251,61 @@ def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistCont
                 f"{flag} {given} differs from the {saved} this training started with: leave it out"
             )
     return replace(job, **updates)
+
+
+def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
+    """Refuse a resume whose command line names another recipe value or another model.
+
+    Options equal to the recorded ones are accepted, so a user can re-run the command that
+    started the training with --resume added; a real difference is named.
+    """
+    recorded = Recipe.from_dict(state["recipe"])
+    for key, given in job.recipe_given.items():
+        value = coerce_field(key, given)
+        if value != getattr(recorded, key):
+            flag = "--recipe" if key == "name" else f"recipe {key}"
+            raise UserError(
+                f"{flag} {_shown(value)} differs from the {_shown(getattr(recorded, key))} this "
+                "training started with: leave it out to continue, or start a new --output"
+            )
+    if job.model_name is None and job.config_path is None:
+        return
+    _, spec = build_training_model(
+        job.model_name,
+        job.config_path,
+        num_classes=len(state["classes"]),
+        image_size=recorded.image_size,
+        drop_path=recorded.drop_path,
+    )
+    if _plain(spec) != _plain(state["model_spec"]):
+        what = f"--config {job.config_path}" if job.config_path else f"--model {job.model_name}"
+        raise UserError(
+            f"{what} is another network than the {model_label(state['model_spec'])} this training "
+            f"started with{_differing_fields(spec, state['model_spec'])}: leave it out to "
+            "continue, or start a new --output"
+        )
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so a spec compares equal after a round trip through a checkpoint."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _differing_fields(spec: dict[str, Any], recorded: dict[str, Any]) -> str:
+    given, saved = (
+        _plain(spec.get("arch_config", spec)),
+        _plain(recorded.get("arch_config", recorded)),
+    )
+    keys = sorted(k for k in set(given) | set(saved) if given.get(k) != saved.get(k))
+    return f" (differs in {', '.join(keys)})" if keys else ""
 
 
 def _prepare(
