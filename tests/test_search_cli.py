@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from neonas.cli import main
+from neonas.errors import UserError
 from neonas.search import SearchSettings, TrialTable
 from neonas.search.run_folder import RunFolder
 from neonas.search.study import STUDY_NAME, storage_url
@@ -33,6 +35,39 @@ def existing_run(tmp_path) -> Path:
     return RunFolder.create(settings, "name: tiny\n", {}, []).path
 
 
+@pytest.fixture
+def bad_images(tmp_path) -> Path:
+    """An ImageFolder whose files have image names but are not images."""
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            folder = tmp_path / "bad" / split / label
+            folder.mkdir(parents=True)
+            for index in range(3):
+                (folder / f"{index}.png").write_bytes(b"not a png")
+    return tmp_path / "bad"
+
+
+def test_a_lock_held_on_another_host_is_refused_unless_forced(existing_run) -> None:
+    run = RunFolder(existing_run)
+    run.lock_file.write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": "noon"}))
+    with pytest.raises(UserError, match="locked by process 1 on host elsewhere since noon"):
+        with run.lock():
+            pass
+    with run.lock(force=True):
+        assert json.loads(run.lock_file.read_text())["host"] != "elsewhere"
+    assert not run.lock_file.exists()
+
+
+def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(existing_run) -> None:
+    run = RunFolder(existing_run)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    run.lock_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    with run.lock():
+        assert json.loads(run.lock_file.read_text())["pid"] == os.getpid()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -48,9 +83,23 @@ def existing_run(tmp_path) -> Path:
         (["--name", "old"], "run 'old' already exists"),
         (["--resume", "old", "--budget", "5M"], "--budget cannot change"),
         (["--resume", "old", "--name", "new"], "leave out --name"),
+        (
+            ["--space", "tiny", "--latency-budget", "0.0001ms"],
+            "over the latency budget of 0.0001 ms",
+        ),
+        (["--space", "tiny", "--data", "{bad_images}"], "cannot read the images of"),
+        (["--epochs", "5"], "--epochs sets the short training of --data"),
+        (["--image-size", "32"], "--image-size sets the short training of --data"),
+        (["--data", "{bad_images}", "--proxy", "synflow"], "leave out --proxy"),
+        (["--latency-target", "2ms"], "--latency-target sets the scalar reward"),
+        (["--latency-weight", "-0.1"], "--latency-weight sets the scalar reward"),
+        (["--name", "new", "--force"], "a new run has none"),
     ],
 )
-def test_bad_input_is_one_line_and_status_2(existing_run, capsys, args, message) -> None:
+def test_bad_input_is_one_line_and_status_2(
+    existing_run, bad_images, capsys, args, message
+) -> None:
+    args = [arg.format(bad_images=bad_images) for arg in args]
     status = main(["search", *args, "--results-dir", str(existing_run.parent)])
     err = capsys.readouterr().err
     assert status == 2

@@ -76,6 +76,17 @@ def test_pareto_front_keeps_only_undominated_trials_fastest_first(run_dir) -> No
     assert [row.number for row in front] == [0, 1, 3]
 
 
+def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other() -> None:
+    rows = [
+        completed(0, 100.0, 1.0),
+        completed(1, 100.0, 2.0),  # as accurate as 0, slower: dominated
+        completed(2, 120.0, 3.0),
+        completed(3, 110.0, 3.0),  # as fast as 2, less accurate: dominated
+        completed(4, 120.0, 3.0),  # the same point as 2: neither dominates the other
+    ]
+    assert [row.number for row in pareto_front(rows)] == [0, 2, 4]
+
+
 def test_pareto_json_and_plot_are_written(run_dir) -> None:
     rows = TrialTable(run_dir).with_status("completed")
     write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000})

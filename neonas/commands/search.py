@@ -95,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--resume", metavar="RUN", help="continue the run with this name or folder")
     run.add_argument(
+        "--force",
+        action="store_true",
+        default=None,
+        help="with --resume: take over a run locked by a driver on another host that is dead",
+    )
+    run.add_argument(
         "--concurrency",
         type=positive_int,
         metavar="N",
@@ -122,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.name:
             raise UserError("--resume names the run to continue; leave out --name")
-        resume_run(args.resume, _resume_overrides(args), args.results_dir, argv)
+        resume_run(
+            args.resume, _resume_overrides(args), args.results_dir, argv, force=bool(args.force)
+        )
     else:
+        if args.force:
+            raise UserError("--force takes over the lock of a run to --resume; a new run has none")
         start_run(settings_from_args(args), argv)
     return 0
 
@@ -136,7 +146,8 @@ def given_options(args: argparse.Namespace) -> list[str]:
             continue
         if key == "results_dir" and value == "results":
             continue
-        argv += [f"--{key.replace('_', '-')}", str(value)]
+        option = f"--{key.replace('_', '-')}"
+        argv += [option] if value is True else [option, str(value)]
     return argv
 
 
@@ -147,6 +158,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from neonas.search.settings import EvalSettings, SearchSettings
     from neonas.si import parse_ms, parse_si
 
+    refuse_inapplicable(args, has_data=args.data is not None, objective=args.objective)
     budget = parse_si(args.budget, "--budget") if args.budget else None
     latency_budget = (
         parse_ms(args.latency_budget, "--latency-budget") if args.latency_budget else None
@@ -191,6 +203,29 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         raise UserError(
             f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}"
         ) from None
+
+
+def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str | None) -> None:
+    """UserError for an option that would silently do nothing in this run."""
+    if not has_data:
+        for option in ("epochs", "image_size"):
+            if getattr(args, option) is not None:
+                raise UserError(
+                    f"--{option.replace('_', '-')} sets the short training of --data: add --data DIR "
+                    "or leave it out (without data the accuracy signal is a zero-cost proxy)"
+                )
+    elif args.proxy is not None:
+        raise UserError(
+            "--proxy picks the zero-cost proxy used without --data: with --data the accuracy "
+            "comes from short training; leave out --proxy"
+        )
+    if (objective or "pareto") == "pareto":
+        for option in ("latency_target", "latency_weight"):
+            if getattr(args, option) is not None:
+                raise UserError(
+                    f"--{option.replace('_', '-')} sets the scalar reward: add --objective scalar "
+                    "or leave it out (the Pareto objective keeps latency as its own axis)"
+                )
 
 
 def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.search.evaluate import Evaluate, evaluate_candidate, run_trial, screen_candidate
 from neonas.search.export import write_configs
@@ -34,6 +35,9 @@ from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
 from neonas.si import format_si
+
+if TYPE_CHECKING:  # the target registry imports torch; a search loads it only to run
+    from evaluators.hardware import HardwareTarget
 
 # Options a resume may change; everything else defines the run and must stay as it was.
 RESUMABLE = ("trials", "time_budget_s", "concurrency", "address", "storage")
@@ -85,6 +89,7 @@ def resume_run(
     argv: Sequence[str] = (),
     evaluate: Evaluate = evaluate_candidate,
     console: Console | None = None,
+    force: bool = False,
 ) -> SearchOutcome:
     """Continue a run (killed, stopped by its time budget, or extended with more --trials)."""
     run = RunFolder.find(name_or_path, results_dir)
@@ -107,7 +112,7 @@ def resume_run(
     )
     run.update_settings(settings)
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
-    return _session(run, settings, space, argv, evaluate, console)
+    return _session(run, settings, space, argv, evaluate, console, force)
 
 
 def _option(key: str) -> str:
@@ -126,11 +131,9 @@ def check_inputs(space: SearchSpace, settings: SearchSettings) -> None:
     """Fail fast (UserError) on a budget no network meets, an unknown target or a bad data folder."""
     from evaluators import get_hw
 
-    get_hw(settings.eval.hw)  # UserError for an unknown target or an absent device
+    target = get_hw(settings.eval.hw)  # UserError for an unknown target or an absent device
     if settings.eval.data is not None:
-        from neonas.train.data import detect_layout
-
-        detect_layout(settings.eval.data)  # UserError with what a data folder must look like
+        check_images(settings.eval.data)
     smallest = space.smallest()
     screen = screen_candidate(smallest, settings.budget_flops, settings.budget_params)
     if screen.rejected:
@@ -139,6 +142,53 @@ def check_inputs(space: SearchSpace, settings: SearchSettings) -> None:
             f"{format_si(screen.params)} params) is already over budget: {screen.reason}; "
             "raise the budget or use a smaller space"
         )
+    if settings.eval.latency_budget_ms is not None:
+        check_latency_budget(space, smallest, target, settings.eval.latency_budget_ms)
+
+
+# A measured latency of the smallest network may exceed the budget by this factor before the
+# budget is called impossible: timing noise must not refuse a budget that some network meets.
+MEASURED_LATENCY_SLACK = 1.25
+
+
+def check_latency_budget(
+    space: SearchSpace, smallest: ArchConfig, target: HardwareTarget, budget_ms: float
+) -> None:
+    """UserError when even the space's smallest network is slower than the latency budget."""
+    from neonas.models import build_model
+
+    shape = (smallest.in_chans, smallest.input_size, smallest.input_size)
+    result = target.latency(build_model(smallest), shape, batch=1)
+    allowed = budget_ms * (MEASURED_LATENCY_SLACK if result.source == "measured" else 1.0)
+    if result.median_ms > allowed:
+        raise UserError(
+            f"the smallest network of space {space.name!r} takes {result.median_ms:.3g} ms on "
+            f"{target.name} ({result.source}), over the latency budget of {budget_ms:g} ms: "
+            "raise --latency-budget or use a smaller space"
+        )
+
+
+# Images decoded from each split before any trial starts: a folder of unreadable files is
+# refused in a second instead of failing every trial.
+IMAGES_CHECKED = 3
+
+
+def check_images(data: str) -> None:
+    """UserError unless `data` is a data folder whose first, middle and last images decode."""
+    from neonas.train.data import detect_layout, load_split
+
+    layout = detect_layout(data)  # UserError with what a data folder must look like
+    for split in ("train", "val"):
+        dataset = load_split(layout, split, lambda image: image)
+        count = len(dataset)
+        for index in sorted({0, count // 2, count - 1})[:IMAGES_CHECKED]:
+            try:
+                dataset[index]
+            except Exception as err:  # any decoder error: the trials would all fail on it
+                samples = getattr(dataset, "samples", None)
+                where = samples[index][0] if samples else f"{split} image {index}"
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise UserError(f"cannot read the images of {data}: {where}: {first}") from None
 
 
 def _session(
@@ -148,6 +198,7 @@ def _session(
     argv: Sequence[str],
     evaluate: Evaluate,
     console: Console | None,
+    force: bool = False,
 ) -> SearchOutcome:
     import optuna
 
@@ -155,7 +206,7 @@ def _session(
 
     console = console or make_console()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with run.lock():
+    with run.lock(force):
         session = run.start_session(argv)
         table = TrialTable(run.path)
         storage = open_storage(run.study_db)

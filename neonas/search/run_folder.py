@@ -119,16 +119,27 @@ class RunFolder:
         write_json_atomic(self.run_json, info)
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold run.lock while a driver works on the run; a lock of a dead process is taken over."""
+    def lock(self, force: bool = False) -> Iterator[None]:
+        """Hold run.lock while a driver works on the run.
+
+        A lock of a dead process on this host is taken over. A lock from another host cannot
+        be checked from here (its pid means nothing on this machine), so it is refused unless
+        `force`: two drivers on one study would each run trials the other does not know of.
+        """
         if self.lock_file.exists():
             try:
                 held = json.loads(self.lock_file.read_text())
             except (OSError, ValueError):
                 held = {}
-            if held.get("host") == socket.gethostname() and _alive(int(held.get("pid", -1))):
+            host = held.get("host")
+            if host == socket.gethostname() and _alive(int(held.get("pid", -1))):
                 raise UserError(
                     f"run {self.path.name} is in use by process {held['pid']}: wait for it or stop it first"
+                )
+            if host and host != socket.gethostname() and not force:
+                raise UserError(
+                    f"run {self.path.name} is locked by process {held.get('pid')} on host {host} "
+                    f"since {held.get('since', '?')}: stop that driver, or add --force if it is dead"
                 )
         write_json_atomic(
             self.lock_file, {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
