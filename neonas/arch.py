@@ -7,7 +7,7 @@ validated on construction, and it round-trips exactly through YAML and JSON.
 Layout of a network (NeoNeXt, paper section 4):
     stem      space-to-depth (patch p) -> pointwise -> BatchNorm       H -> H/p, 3 -> stages[0].width
     stage i   [transition] + depth x block                             width_i, feature map H_i
-    head      global average pool -> BatchNorm -> dropout -> linear
+    head      global average pool -> LayerNorm -> dropout -> linear
 A transition into stage i > 0 is NeoCell(h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU;
 its `sampling` (h, w, h', w') sets the spatial ratio (2, 2, 1, 1 halves the map; 3, 3, 2, 2 scales
 by 2/3; 1, 1, 1, 1 only changes the width).

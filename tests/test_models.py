@@ -28,12 +28,15 @@ def randomize_norms(model: nn.Module) -> None:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            if isinstance(module, nn.BatchNorm2d):
                 for tensor in (module.weight, module.bias, module.running_mean):
                     tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
                 module.running_var.copy_(
                     torch.rand(module.running_var.shape, generator=generator) + 0.5
                 )
+            if isinstance(module, nn.LayerNorm):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator))
             if hasattr(module, "gamma"):
                 module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator))
 
@@ -107,8 +110,26 @@ def test_fused_model_matches_eval_outputs() -> None:
         expected = model(x)
         fused = fuse_for_inference(model)
         actual = fused(x)
-    assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in fused.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    head_norm = fused.head.norm
+    assert isinstance(head_norm, nn.LayerNorm) and not head_norm.elementwise_affine
     assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+def test_head_is_pool_layernorm_linear() -> None:
+    head = small_model().head
+    assert isinstance(head.norm, nn.LayerNorm) and head.norm.eps == 1e-6
+    assert isinstance(head.fc, nn.Linear)
+
+
+@pytest.mark.parametrize("name", timm.list_models("neonext_*"))
+def test_every_registered_variant_trains_at_batch_one(name: str) -> None:
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=5).train()
+    loss = model(torch.randn(1, 3, 64, 64)).logsumexp(1).sum()
+    loss.backward()
+    assert model.head.fc.weight.grad is not None
+    assert model.stem.conv.weight.grad.abs().sum() > 0
 
 
 def test_onnx_export_runs_under_onnxruntime_with_same_outputs(tmp_path: Path) -> None:

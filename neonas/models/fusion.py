@@ -2,6 +2,7 @@
 
 NeoNeXt uses BatchNorm instead of LayerNorm precisely so that this is possible (paper
 section 4): after folding, a block is NeoCell(+bias) -> pointwise -> GELU -> pointwise.
+The head's LayerNorm keeps its normalisation; its affine part folds into the classifier.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from neonas.models.neonext import (
-    ClassifierHead,
     NeoNeXt,
     NeoNeXtBlock,
+    NeoNeXtHead,
     SpaceToDepthStem,
     Transition,
 )
@@ -42,16 +43,26 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
                 module.fc2.weight.mul_(gamma.view(-1, 1, 1, 1))
                 module.fc2.bias.mul_(gamma)
                 module.layer_scale = nn.Identity()
-        elif isinstance(module, ClassifierHead) and isinstance(module.fc, nn.Linear):
-            module.fc, module.norm = _fold_norm_into_linear(module.norm, module.fc), nn.Identity()
+        elif isinstance(module, NeoNeXtHead) and isinstance(module.fc, nn.Linear):
+            module.fc, module.norm = _fold_affine_into_linear(module.norm, module.fc)
     return fused
 
 
-def _fold_norm_into_linear(norm: nn.BatchNorm1d, linear: nn.Linear) -> nn.Linear:
-    """linear(norm(x)) as one linear layer: W (s x + t) + b = (W s) x + (W t + b)."""
-    scale = norm.weight * (norm.running_var + norm.eps).rsqrt()
-    shift = norm.bias - norm.running_mean * scale
+def _fold_affine_into_linear(
+    norm: nn.LayerNorm, linear: nn.Linear
+) -> tuple[nn.Linear, nn.LayerNorm]:
+    """linear(norm(x)) with the norm's affine part moved into the linear layer.
+
+    The normalisation itself depends on the sample and stays; its scale s and shift t fold:
+    W (s n + t) + b = (W s) n + (W t + b).
+    """
+    plain = nn.LayerNorm(
+        norm.normalized_shape, eps=norm.eps, elementwise_affine=False, device=linear.weight.device
+    )
+    if norm.weight is None:
+        return linear, plain
+    scale, shift = norm.weight, norm.bias if norm.bias is not None else torch.zeros_like(norm.weight)
     folded = copy.deepcopy(linear)
     folded.bias.copy_(linear.bias + linear.weight @ shift)
     folded.weight.copy_(linear.weight * scale)
-    return folded
+    return folded, plain

@@ -9,8 +9,9 @@ conv and BatchNorm instead of LayerNorm, NeoCell-based transitions between stage
 paper leaves open, and how we fill them:
 - pointwise layers are 1x1 convolutions with bias (NCHW throughout, BatchNorm folds into them);
 - layer scale (from ConvNeXt) is on by default, `layer_scale_init: null` turns it off;
-- the head is global average pool -> BatchNorm1d -> dropout -> linear (a BatchNorm, not the
-  LayerNorm of ConvNeXt, so that it folds into the linear layer for inference).
+- the head is global average pool -> LayerNorm -> dropout -> linear, as in ConvNeXt and the
+  authors' code (a BatchNorm1d there breaks training at batch 1); fusion folds the LayerNorm's
+  affine part into the linear layer.
 """
 
 from __future__ import annotations
@@ -96,12 +97,12 @@ class NeoNeXtStage(nn.Module):
         return self.blocks(self.downsample(x))
 
 
-class ClassifierHead(nn.Module):
-    """Global average pool -> BatchNorm1d -> dropout -> linear."""
+class NeoNeXtHead(nn.Module):
+    """Global average pool -> LayerNorm -> dropout -> linear."""
 
     def __init__(self, width: int, num_classes: int, drop_rate: float) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(width)
+        self.norm = nn.LayerNorm(width, eps=1e-6)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
 
@@ -151,7 +152,7 @@ class NeoNeXt(nn.Module):
             )
             previous = stage.width
         self.stages = nn.Sequential(*stages)
-        self.head = ClassifierHead(previous, config.num_classes, config.head_dropout)
+        self.head = NeoNeXtHead(previous, config.num_classes, config.head_dropout)
         self.apply(_init_pointwise)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -171,7 +172,7 @@ class NeoNeXt(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """New linear classifier for `num_classes` (0 removes it); pooling stays average."""
         self.num_classes = num_classes
-        device = self.head.norm.weight.device
+        device = self.stem.conv.weight.device
         self.head.fc = (
             nn.Linear(self.num_features, num_classes, device=device)
             if num_classes > 0
