@@ -12,7 +12,13 @@ import torch
 from test_train_fixtures import COLOURS, make_cifar_folder, make_image_folder
 
 from neonas.errors import UserError
-from neonas.train.data import build_datasets, build_train_loader, build_val_loader, detect_layout
+from neonas.train.data import (
+    build_datasets,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+    loader_workers,
+)
 
 
 def test_image_folder_is_detected_with_sorted_class_names(tmp_path):
@@ -141,3 +147,14 @@ def test_cifar_folder_without_test_batch_is_a_user_error(tmp_path):
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(UserError, match="missing test_batch"):
         detect_layout(root)
+
+
+def test_loader_workers_are_capped_at_the_cpus_this_process_may_use(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert [loader_workers(n) for n in (0, 1, 2, 4, 16)] == [0, 1, 2, 2, 2]
+    data = build_datasets(make_image_folder(tmp_path), image_size=16)
+    assert build_train_loader(data.train, batch_size=4, workers=4).num_workers == 2
+    assert build_val_loader(data.val, batch_size=4, workers=4).num_workers == 2
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert loader_workers(8) == 3

@@ -32,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "none", "bf16", "fp16"),
         help="default: bf16 on GPU",
     )
-    parser.add_argument("--workers", type=int, default=4, help="data loading processes (default 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="data loading processes (default 4, at most the CPUs available)",
+    )
     parser.add_argument("--max-images", type=int, help="evaluate a fixed random subset")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -90,7 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="micro-batch per device; accumulation makes up the batch",
     )
     run.add_argument(
-        "--workers", type=int, default=4, help="data loading processes per device (default 4)"
+        "--workers",
+        type=int,
+        default=4,
+        help="data loading processes per device (default 4, at most the CPUs available)",
     )
     run.add_argument("--max-train-images", type=positive_int, help="train on a fixed random subset")
     run.add_argument(

@@ -5,6 +5,7 @@ Nothing is downloaded. A wrong or missing layout is a UserError that says what w
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,6 +158,19 @@ class Cifar10Folder(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
+def loader_workers(requested: int) -> int:
+    """`requested` worker processes, capped at the CPUs this process may run on.
+
+    More workers than CPUs only compete for them (PyTorch warns about it on every loader);
+    the CPU affinity, not os.cpu_count(), is what a container or `taskset` allows.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # no CPU affinity on macOS and Windows
+        available = os.cpu_count() or 1
+    return max(0, min(requested, available))
+
+
 def build_train_loader(
     dataset: Dataset,
     *,
@@ -167,7 +181,10 @@ def build_train_loader(
     seed: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """Shuffled full batches; each rank reads its own shard, reshuffled by `set_epoch`."""
+    """Shuffled full batches; each rank reads its own shard, reshuffled by `set_epoch`.
+
+    `workers` is capped at the CPUs available (`loader_workers`).
+    """
     # DistributedSampler also for one process: its order depends only on (seed, epoch), which
     # is what makes --resume replay exactly the batches an uninterrupted run would see.
     sampler = DistributedSampler(
@@ -177,7 +194,7 @@ def build_train_loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        num_workers=workers,
+        num_workers=loader_workers(workers),
         pin_memory=pin_memory,
         drop_last=True,
         worker_init_fn=_seed_worker,
@@ -197,7 +214,11 @@ def build_val_loader(
     """Every image exactly once over all ranks (a strided shard, no padding duplicates)."""
     shard = dataset if world_size == 1 else Subset(dataset, range(rank, len(dataset), world_size))
     return DataLoader(
-        shard, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin_memory
+        shard,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=loader_workers(workers),
+        pin_memory=pin_memory,
     )
 
 
