@@ -34,22 +34,15 @@ def test_split_channels_rejects_shares_not_summing_to_one_and_empty_groups():
         split_channels(3, [0.1, 0.9])
 
 
-def test_shifted_group_splits_into_k_even_subgroups_with_shifts_0_to_k_minus_1():
+def test_shifted_group_splits_into_k_subgroups_with_shifts_0_to_k_minus_1():
     layout = subgroups(96, NEONEXT_STAGE)
     four = [s for s in layout if s.group == 0]
     seven = [s for s in layout if s.group == 1]
     assert [s.shift for s in four] == [0, 1, 2, 3]
-    assert [s.stop - s.start for s in four] == [12, 12, 12, 12]
     assert [s.shift for s in seven] == list(range(7))
-    assert [s.stop - s.start for s in seven] == [7, 7, 7, 7, 7, 7, 6]  # 48 as evenly as possible
     assert layout[-1].stop == 96 and all(
         a.stop == b.start for a, b in zip(layout[:-1], layout[1:], strict=True)
     )
-
-
-def test_empty_shift_subgroups_are_dropped():
-    layout = subgroups(3, [CellGroup(7, shift=True)])
-    assert [(s.shift, s.stop - s.start) for s in layout] == [(0, 1), (1, 1), (2, 1)]
 
 
 def test_weights_have_the_documented_per_group_layout():
@@ -86,18 +79,19 @@ def test_multi_group_module_equals_neocell_per_subgroup():
                 bias=cell.bias[sub.group][sl],
             )
         )
-    for impl in ("dense", "patch", "auto"):
+    for impl in ("dense", "tiled", "patch", "auto"):
         cell.impl = impl
         assert (cell(x) - torch.cat(parts, 1)).abs().max() < 1e-10
 
 
 @pytest.mark.parametrize("size", [(56, 56), (14, 14), (7, 7), (9, 5)])
-def test_dense_and_patch_forms_of_the_module_agree(size):
+def test_dense_tiled_and_patch_forms_of_the_module_agree(size):
     cell = randomized(NeoCell(22, NEONEXT_STAGE, bias=True))
     x = torch.randn(3, 22, *size, dtype=torch.float64)
     dense = cell(x)
-    cell.impl = "patch"
-    assert (dense - cell(x)).abs().max() < 1e-10
+    for impl, tile in (("patch", 16), ("tiled", 16), ("tiled", 32), ("tiled", 5)):
+        cell.impl, cell.tile = impl, tile
+        assert (dense - cell(x)).abs().max() < 1e-10, (impl, tile)
 
 
 def test_down_sampling_cell_halves_the_map():
@@ -113,8 +107,9 @@ def test_fractional_sampling_3_to_2():
     assert cell.output_size(12, 9) == (8, 6)
     y = cell(x)
     assert y.shape == (2, 6, 8, 6)
-    cell.impl = "patch"
-    assert (y - cell(x)).abs().max() < 1e-10
+    for impl in ("patch", "tiled"):
+        cell.impl = impl
+        assert (y - cell(x)).abs().max() < 1e-10
 
 
 def test_groups_with_different_sampling_ratios_are_rejected():
@@ -123,14 +118,32 @@ def test_groups_with_different_sampling_ratios_are_rejected():
 
 
 def test_macs_follow_the_dense_and_patch_formulas():
-    cell = NeoCell(96, NEONEXT_STAGE)
+    cell = NeoCell(96, [CellGroup(4, share=0.5), CellGroup(7, share=0.5)])
     assert cell.macs(56, 56) == 96 * (56 * 56 * 56 + 56 * 56 * 56)
-    assert (
-        cell.macs(56, 56, form="patch") == 48 * 2 * 56 * 56 * 4 + 48 * 2 * 56 * 56 * 7
-    )  # 2 C H W k
+    assert cell.macs(56, 56, form="patch") == 48 * 2 * 56 * 56 * 4 + 48 * 2 * 56 * 56 * 7  # 2CHWk
     down = NeoCell(8, CellGroup(2, out=1))
     assert down.macs(7, 7) == 8 * (4 * 7 * 7 + 4 * 7 * 4)  # C (H' H W + H' W W')
     assert down.macs(7, 7, form="patch") == 8 * 4 * 4 * (1 * 2 * 2 + 1 * 2 * 1)
+
+
+def test_patch_and_tiled_macs_count_the_shifted_grids_as_executed():
+    # A shift s pads k - s in front: ceil((56 + 4 - s) / 4) = 15 patches per axis for s > 0.
+    shifted = NeoCell(96, NEONEXT_STAGE)
+    four = 12 * (14 * 14 + 3 * 15 * 15) * 2 * 4**3
+    seven = (6 * 8 * 8 + (5 * 6 + 12) * 9 * 9) * 2 * 7**3  # 48 = 6 * 6 + 12 (reference split)
+    assert shifted.macs(56, 56, form="patch") == four + seven
+    assert shifted.macs(56, 56) == NeoCell(96, 7).macs(56, 56)  # the dense count ignores shifts
+    # Tiled, target 16: 16-row tiles of four 4x4 patches, 14-row tiles of two 7x7 patches.
+    tiles_four = 12 * (4 * 4 + 3 * 4 * 4) * 2 * 16**3  # ceil(56/16) = ceil(59/16) = 4
+    tiles_seven = (6 * 4 * 4 + 42 * 5 * 5) * 2 * 14**3  # ceil(56/14) = 4, ceil(62/14) = 5
+    assert shifted.macs(56, 56, form="tiled") == tiles_four + tiles_seven
+    wide = NeoCell(96, NEONEXT_STAGE, tile=32)  # 32-row and 28-row tiles
+    assert (
+        wide.macs(56, 56, form="tiled")
+        == 48 * 2 * 2 * 2 * 32**3 + (6 * 2 * 2 + 42 * 3 * 3) * 2 * 28**3
+    )
+    with pytest.raises(UserError, match="MAC form"):
+        shifted.macs(56, 56, form="sparse")
 
 
 def test_gradcheck_through_the_module():
@@ -138,7 +151,7 @@ def test_gradcheck_through_the_module():
         NeoCell(5, [CellGroup(3, share=0.6, shift=True), CellGroup(2, share=0.4)], bias=True)
     )
     x = torch.randn(2, 5, 7, 6, dtype=torch.float64, requires_grad=True)
-    for impl in ("dense", "patch"):
+    for impl in ("dense", "tiled", "patch"):
         cell.impl = impl
         assert torch.autograd.gradcheck(cell, (x,))
         params = list(cell.parameters())

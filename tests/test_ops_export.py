@@ -49,18 +49,27 @@ def test_fvcore_counts_the_patch_form_as_executed(batch):
     x = torch.randn(batch, 24, 56, 56)
     with use_impl(cell, "patch"):
         assert fvcore_total(cell, x) == batch * cell.macs(56, 56, form="patch")
-    assert (
-        batch * cell.macs(56, 56, form="patch") == batch * 2 * 24 * 56 * 56 * (4 + 7) // 2
-    )  # 2 C H W k
+    unshifted = NeoCell(24, [CellGroup(4, share=0.5), CellGroup(7, share=0.5)])
+    assert unshifted.macs(56, 56, "patch") == 2 * 24 * 56 * 56 * (4 + 7) // 2  # 2 C H W k
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_fvcore_counts_the_tiled_form_as_executed(batch):
+    cell = NeoCell(24, STAGE, impl="tiled").eval()
+    x = torch.randn(batch, 24, 28, 28)
+    assert fvcore_total(cell, x) == batch * cell.macs(28, 28, form="tiled")
+    down = NeoCell(8, CellGroup(2, out=1), impl="tiled", tile=8).eval()
+    assert fvcore_total(down, torch.randn(batch, 8, 14, 9)) == batch * down.macs(14, 9, "tiled")
 
 
 def test_neocell_macs_sums_the_cells_of_a_model():
     model = nn.Sequential(NeoCell(8, STAGE), nn.Conv2d(8, 8, 1), NeoCell(8, CellGroup(2, out=1)))
     x = torch.randn(3, 8, 14, 14)
     assert neocell_macs(model, x) == 3 * (model[0].macs(14, 14) + model[2].macs(14, 14))
-    assert neocell_macs(model, x, "patch") == 3 * (
-        model[0].macs(14, 14, "patch") + model[2].macs(14, 14, "patch")
-    )
+    for form in ("patch", "tiled"):
+        assert neocell_macs(model, x, form) == 3 * (
+            model[0].macs(14, 14, form) + model[2].macs(14, 14, form)
+        )
 
 
 def test_jit_trace_reproduces_the_module_and_keeps_the_batch_dynamic():
@@ -83,8 +92,10 @@ def test_auto_traces_as_the_dense_form():
         NeoCell(16, STAGE, bias=True),
         NeoCell(16, CellGroup(2, out=1), bias=True),
         NeoCell(16, CellGroup(3, out=2)),
+        NeoCell(16, STAGE, bias=True, impl="tiled"),
+        NeoCell(16, CellGroup(3, out=2), impl="tiled", tile=8),
     ],
-    ids=["stage", "down", "fractional"],
+    ids=["stage", "down", "fractional", "tiled-stage", "tiled-fractional"],
 )
 def test_onnx_export_runs_in_onnxruntime_with_the_same_outputs(cell, tmp_path):
     import onnxruntime
@@ -123,7 +134,7 @@ def test_batchnorm_folds_into_the_cell(bias):
     x = torch.randn(2, 12, 14, 14, dtype=torch.float64)
     assert folded.bias is not None and folded is not cell
     assert (folded(x) - bn(cell(x))).abs().max() < 1e-10
-    for impl in ("dense", "patch"):
+    for impl in ("dense", "tiled", "patch"):
         folded.impl = impl
         assert (folded(x) - bn(cell(x))).abs().max() < 1e-10
 

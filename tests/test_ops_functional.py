@@ -9,7 +9,7 @@ from neonas.errors import UserError
 from neonas.ops import neocell
 from neonas.ops.functional import block_index
 
-IMPLS = ["dense", "patch"]
+IMPLS = ["dense", "patch", "tiled"]
 
 
 def rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -71,33 +71,14 @@ def test_auto_matches_the_named_forms():
     )
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("size", [(12, 12), (14, 10), (7, 5), (1, 1)])
-def test_shift_equals_roll_apply_roll_back(impl, size):
-    height, width = size
-    x, left, right, bias = (
-        rand(2, 3, height, width),
-        rand(3, 4, 4, seed=1),
-        rand(3, 4, 4, seed=2),
-        rand(3, 4, 4, seed=3),
-    )
-    for shift in range(1, 4):
-        rolled = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
-        expected = torch.roll(
-            neocell(rolled, left, right, bias=bias, impl=impl), (shift, shift), (2, 3)
-        )
-        got = neocell(x, left, right, shift=shift, bias=bias, impl=impl)
-        assert (got - expected).abs().max() < 1e-10
-
-
-def test_shifted_dense_matrix_wraps_its_corners():
-    # Paper section 3.5: shift 1 on an 8-row map with 4x4 blocks puts the block at rows/cols
-    # 1..4, the next at 5..7 plus (wrapped) row/col 0.
+def test_shifted_dense_matrix_fills_only_the_corner_blocks():
+    # Paper section 3.5: shift 1 on an 8-row map with 4x4 blocks: L[3, 3] alone in the corner,
+    # a whole block at rows/cols 1..4, the leading 3x3 part of L at 5..7, nothing wrapped.
     index = block_index(8, 8, 4, 4, shift=1)
     assert index[0, 0] == 3 * 4 + 3  # L[3, 3] in the upper-left corner
-    assert index[0, 7] == 3 * 4 + 2  # L[3, 2] in the upper-right corner (wrapped)
-    assert index[7, 0] == 2 * 4 + 3  # L[2, 3] in the lower-left corner (wrapped)
+    assert index[0, 7] == index[7, 0] == -1  # no wrap-around: first and last pixels uncoupled
     assert index[1, 1] == 0  # L[0, 0] starts the first shifted block
+    assert index[7, 7] == 2 * 4 + 2  # the last partial block ends with L[2, 2]
     assert index[0, 1] == -1  # across blocks: zero
 
 
@@ -186,5 +167,7 @@ def test_bad_bias_shift_and_impl_are_user_errors():
         neocell(x, sq, rect, shift=1)
     with pytest.raises(UserError, match="shift"):
         neocell(x, sq, sq, shift=-1)
+    with pytest.raises(UserError, match="smaller than the matrix size"):
+        neocell(x, sq, sq, shift=2)
     with pytest.raises(UserError, match="impl"):
         neocell(x, sq, sq, impl="fast")

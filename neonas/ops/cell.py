@@ -11,8 +11,10 @@ from neonas.errors import UserError
 from neonas.ops import functional as F
 from neonas.ops.groups import CellGroup, normalize_groups, split_channels, subgroups
 from neonas.ops.init import neoinit_, normal_init_
+from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
 INITS = ("neoinit", "normal")
+MAC_FORMS = ("dense", "tiled", "patch")
 
 
 class NeoCell(nn.Module):
@@ -26,11 +28,14 @@ class NeoCell(nn.Module):
         bias: a trainable bias [C_g, h', w'] per group, added to every output patch.
         init: "neoinit" (Algorithm 1, the default) or "normal" (the paper's ablation baseline).
         impl: "auto", "dense" (block-diagonal matmuls: the whole cell, all groups and shifts,
-            is one pair of batched matmuls) or "patch" (batched per-patch matmuls). "auto" is
-            "dense" while tracing/exporting and on CUDA, see functional.choose_impl for CPU.
+            is one pair of batched matmuls), "tiled" (whole patches packed into tiles of about
+            `tile` rows, one block-diagonal product per tile) or "patch" (batched per-patch
+            matmuls). "auto" is "dense" while tracing/exporting and on CUDA, see
+            functional.choose_impl for CPU.
+        tile: tile target of the tiled form (rows per tile: neonas.ops.tiling.tile_rows).
 
     Any input size works: see neonas.ops.functional for the semantics of sizes that the
-    matrices do not divide (zero-pad, apply, crop) and of shifts (rolled, wrapped corners).
+    matrices do not divide (zero-pad, apply, crop) and of shifts (pad k - s in front, crop).
     Under no_grad the dense operators are cached until a parameter changes (their _version).
     """
 
@@ -42,6 +47,7 @@ class NeoCell(nn.Module):
         bias: bool = False,
         init: str = "neoinit",
         impl: str = "auto",
+        tile: int = DEFAULT_TILE_TARGET,
     ) -> None:
         super().__init__()
         if init not in INITS:
@@ -51,6 +57,8 @@ class NeoCell(nn.Module):
         self.channels = channels
         self.groups = normalize_groups(groups)
         self.impl = F.check_impl(impl)
+        tile_rows(1, tile)  # validates the target
+        self.tile = tile
         counts = split_channels(channels, [group.share for group in self.groups])
         # Plain ints: parameter shapes turn into tensors while tracing for ONNX export.
         self.group_channels = tuple(counts)
@@ -93,16 +101,21 @@ class NeoCell(nn.Module):
         return F.output_length(height, h, ho), F.output_length(width, w, wo)
 
     def macs(self, height: int, width: int, form: str = "dense") -> int:
-        """Multiply-adds per sample at this input size, in the dense or the patch-wise form."""
-        if form not in ("dense", "patch"):
-            raise UserError(f"unknown NeoCell MAC form {form!r}: use dense or patch")
-        out_h, out_w = self.output_size(height, width)
+        """Multiply-adds per sample at this input size as the dense, tiled or patch form runs
+        them (the search budget and Table 1 use "dense", the paper's count)."""
+        if form not in MAC_FORMS:
+            raise UserError(f"unknown NeoCell MAC form {form!r}: use one of {', '.join(MAC_FORMS)}")
+        if form == "dense":
+            out_h, out_w = self.output_size(height, width)
+            return F.dense_macs(self.channels, height, width, out_h, out_w)
+        shapes = self.shapes
         total = 0
-        for count, shape in zip(self.group_channels, self.shapes, strict=True):
-            if form == "dense":
-                total += F.dense_macs(count, height, width, out_h, out_w)
+        for sub in self._layout:
+            count, shape = sub.stop - sub.start, shapes[sub.group]
+            if form == "patch":
+                total += F.patch_macs(count, height, width, shape, sub.shift)
             else:
-                total += F.patch_macs(count, height, width, shape)
+                total += F.tiled_macs(count, height, width, shape, sub.shift, self.tile)
         return total
 
     def extra_repr(self) -> str:
@@ -110,8 +123,10 @@ class NeoCell(nn.Module):
             f"{g.patch}->{g.patch_out} x{count}{' shift' if g.shift else ''}"
             for g, count in zip(self.groups, self.group_channels, strict=True)
         )
+        tile = f", tile={self.tile}" if self.tile != DEFAULT_TILE_TARGET else ""
         return (
-            f"{self.channels}, groups=[{groups}], bias={self.bias is not None}, impl={self.impl!r}"
+            f"{self.channels}, groups=[{groups}], bias={self.bias is not None}, "
+            f"impl={self.impl!r}{tile}"
         )
 
     def resolved_impl(self, x: Tensor) -> str:
@@ -131,27 +146,31 @@ class NeoCell(nn.Module):
             raise UserError(
                 f"NeoCell({self.channels}) expects input [N, {self.channels}, H, W], got {tuple(x.shape)}"
             )
-        if self.resolved_impl(x) == "patch":
-            return self._forward_patch(x)
+        impl = self.resolved_impl(x)
+        if impl != "dense":
+            return self._forward_blocked(x, impl)
         height, width = F.static_shape(x)[2:]
         left, right, bias_map = self.dense_operands(height, width, x.device, x.dtype)
         return F.dense_apply(x, left, right, bias_map)
 
-    def _forward_patch(self, x: Tensor) -> Tensor:
+    def _forward_blocked(self, x: Tensor, impl: str) -> Tensor:
+        """The patch or tiled form, one subgroup (channel range with one shift) at a time."""
         outputs = []
         starts = self._group_starts
         for sub in self._layout:
             begin, end = sub.start - starts[sub.group], sub.stop - starts[sub.group]
             bias = None if self.bias is None else self.bias[sub.group][begin:end]
-            outputs.append(
-                F.patch_apply(
-                    x[:, sub.start : sub.stop],
-                    self.left[sub.group][begin:end],
-                    self.right[sub.group][begin:end],
-                    bias,
-                    sub.shift,
-                )
+            operands = (
+                x[:, sub.start : sub.stop],
+                self.left[sub.group][begin:end],
+                self.right[sub.group][begin:end],
+                bias,
+                sub.shift,
             )
+            if impl == "tiled":
+                outputs.append(F.tiled_apply(*operands, self.tile))
+            else:
+                outputs.append(F.patch_apply(*operands))
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
 
     def dense_operands(

@@ -1,4 +1,4 @@
-"""Counting NeoCell multiply-adds: fvcore op handles and per-model totals in either form."""
+"""Counting NeoCell multiply-adds: fvcore op handles and per-model totals in any form."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from neonas.errors import UserError
-from neonas.ops.cell import NeoCell
+from neonas.ops.cell import MAC_FORMS, NeoCell
 
 
 def _shape(value: Any) -> list[int]:
@@ -48,9 +48,10 @@ def use_impl(model: nn.Module, impl: str) -> Iterator[nn.Module]:
 
 @torch.no_grad()
 def neocell_macs(model: nn.Module, example_input: Tensor, form: str = "dense") -> int:
-    """Multiply-adds of all NeoCells of `model` on `example_input` (whole batch) by formula."""
-    if form not in ("dense", "patch"):
-        raise UserError(f"unknown NeoCell MAC form {form!r}: use dense or patch")
+    """Multiply-adds of all NeoCells of `model` on `example_input` (whole batch) by formula, in
+    the dense, tiled or patch form."""
+    if form not in MAC_FORMS:
+        raise UserError(f"unknown NeoCell MAC form {form!r}: use one of {', '.join(MAC_FORMS)}")
     total = 0
 
     def count(cell: nn.Module, args: tuple[Tensor, ...], _: Tensor) -> None:

@@ -2,18 +2,21 @@
 
 Semantics, for any H, W >= 1: with blocks L [h', h], the height operator is the truncated
 block-diagonal matrix A = blockdiag(L, ..., L)[:H_out, :H] with ceil(H / h) blocks and
-H_out = ceil(H * h' / h); the last, partial block uses the leading sub-block of L. This equals
+H_out = ceil(H * h'/h); the last, partial block uses the leading sub-block of L. This equals
 padding the input with zeros to a multiple of h, applying eq. 1 to every patch and cropping the
-output to H_out. The width operator B [W, W_out] is built the same way from R [w, w']. With
-shift s (square matrices) the result equals rolling the input by -s along H and W, applying the
-unshifted cell and rolling the output back by +s: the shifted block-diagonal matrix with
-wrapped corners of paper section 3.5. A bias [C, h', w'] is added to every output patch (and
-shifted with it).
+output to H_out. The width operator B [W, W_out] is built the same way from R [w, w'].
+
+Shift s (0 < s < k, square k x k matrices; paper section 3.5 as the authors' reference code
+builds it): the block grid starts s pixels in. The upper-left s x s corner of A holds the
+lower-right s x s part of L, full blocks follow from offset s, the last partial block holds the
+leading part of L, and every other entry is zero (no wrap-around: the first and last pixels are
+never coupled). Equivalently: prepend k - s zero rows/columns, apply the unshifted operator,
+drop the first k - s outputs. A bias [C, h', w'] is added to every output patch of that same
+grid, so position (i, j) gets bias[(i + k - s) % k, (j + k - s) % k].
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -23,8 +26,9 @@ import torch
 from torch import Tensor
 
 from neonas.errors import UserError
+from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
-IMPLS = ("auto", "dense", "patch")
+IMPLS = ("auto", "dense", "tiled", "patch")
 
 # Output widths up to this take the right product of the dense form transposed (see dense_apply);
 # at (768, 7) that was 1.5-3x faster on the 2-core CPU, at (192, 28) slower.
@@ -40,6 +44,11 @@ def output_length(length: int, block_in: int, block_out: int) -> int:
     return -(-length * block_out // block_in)
 
 
+def grid_offset(block: int, shift: int) -> int:
+    """Zeros prepended to realise `shift` (k - s, or 0 unshifted): the pad of pad-and-crop."""
+    return (block - shift) % block if shift else 0
+
+
 # The index builders use numpy, not torch: a NeoCell built while tracing (jit.trace, fvcore,
 # ONNX export) then records the finished indices as constants instead of their construction.
 @lru_cache(maxsize=256)
@@ -48,9 +57,11 @@ def block_index(
 ) -> np.ndarray:
     """Flat indices into a [block_rows, block_cols] block for the truncated, shifted
     block-diagonal matrix [rows, cols]; -1 where the matrix is zero."""
-    # Shift s: M_s[r, c] = M[(r - s) % rows, (c - s) % cols] (only used with rows == cols).
-    r = (np.arange(rows) - shift) % rows
-    c = (np.arange(cols) - shift) % cols
+    # Shift s (square blocks only): entry (r, c) is entry (r + k - s, c + k - s) of the unshifted
+    # matrix of a map with k - s zeros prepended, i.e. pad-and-crop.
+    offset = grid_offset(block_rows, shift)
+    r = np.arange(rows) + offset
+    c = np.arange(cols) + offset
     same_block = (r[:, None] // block_rows) == (c[None, :] // block_cols)
     flat = (r[:, None] % block_rows) * block_cols + (c[None, :] % block_cols)
     return np.where(same_block, flat, -1)
@@ -60,9 +71,11 @@ def block_index(
 def tile_index(
     rows: int, cols: int, block_rows: int, block_cols: int, shift: int = 0
 ) -> np.ndarray:
-    """Flat indices into a [block_rows, block_cols] bias that tile the [rows, cols] output."""
-    r = (np.arange(rows) - shift) % rows
-    c = (np.arange(cols) - shift) % cols
+    """Flat indices into a [block_rows, block_cols] bias that tile the [rows, cols] output
+    along the (shifted) patch grid."""
+    offset = grid_offset(block_rows, shift)
+    r = np.arange(rows) + offset
+    c = np.arange(cols) + offset
     return (r[:, None] % block_rows) * block_cols + (c[None, :] % block_cols)
 
 
@@ -120,18 +133,59 @@ def dense_apply(
 def patch_apply(
     x: Tensor, left: Tensor, right: Tensor, bias: Tensor | None = None, shift: int = 0
 ) -> Tensor:
-    """Eq. 1 patch by patch: zero-pad to whole patches, two bmm over channels, crop; rolls for shifts."""
+    """Eq. 1 patch by patch: zero-pad to whole patches (k - s rows/columns in front for a
+    shift s), two bmm over channels, crop."""
+    return blocked_apply(x, left, right, bias, grid_offset(static_shape(left)[-1], shift))
+
+
+def tiled_apply(
+    x: Tensor,
+    left: Tensor,
+    right: Tensor,
+    bias: Tensor | None = None,
+    shift: int = 0,
+    target: int = DEFAULT_TILE_TARGET,
+) -> Tensor:
+    """Whole patches packed into tiles of tile_rows(k, target) rows, one block-diagonal tile
+    product per tile: the patch form with fewer, larger products (a matrix engine's shape)."""
+    out_h, h = static_shape(left)[-2:]
+    w, out_w = static_shape(right)[-2:]
+    reps_h, reps_w = tile_rows(h, target) // h, tile_rows(w, target) // w
+    return blocked_apply(
+        x,
+        tile_matrix(left, reps_h),
+        tile_matrix(right, reps_w),
+        None if bias is None else bias.repeat(1, reps_h, reps_w),
+        grid_offset(h, shift),
+    )
+
+
+def tile_matrix(blocks: Tensor, reps: int) -> Tensor:
+    """[C, a, b] -> [C, reps*a, reps*b]: blockdiag(M, ..., M) per channel (reps copies)."""
+    if reps == 1:
+        return blocks
+    c, a, b = static_shape(blocks)
+    eye = torch.eye(reps, dtype=blocks.dtype, device=blocks.device)
+    tiled = eye[None, :, None, :, None] * blocks[:, None, :, None, :]  # [C, r, a, r, b]
+    return tiled.reshape(c, reps * a, reps * b)
+
+
+def blocked_apply(
+    x: Tensor, left: Tensor, right: Tensor, bias: Tensor | None = None, front: int = 0
+) -> Tensor:
+    """Eq. 1 on every [h, w] block of x after `front` zero rows/columns are prepended and the
+    map is zero-padded to whole blocks; two bmm over channels; cropped to the output size."""
     n = x.shape[0]  # stays symbolic while tracing: a dynamic batch in exported graphs
     c, height, width = static_shape(x)[1:]
     out_h, h = static_shape(left)[-2:]
     w, out_w = static_shape(right)[-2:]
     full_h, full_w = output_length(height, h, out_h), output_length(width, w, out_w)
-    if shift:
-        x = torch.roll(x, shifts=(-shift, -shift), dims=(2, 3))
-    nh, nw = -(-height // h), -(-width // w)
-    if nh * h != height or nw * w != width:
-        x = torch.nn.functional.pad(x, (0, nw * w - width, 0, nh * h - height))
-    # Patch rows become one long matrix side: [C, h, N*nh*nw*w]; the left matrix acts on all.
+    nh, nw = -(-(height + front) // h), -(-(width + front) // w)
+    if front or nh * h != height or nw * w != width:
+        x = torch.nn.functional.pad(
+            x, (front, nw * w - width - front, front, nh * h - height - front)
+        )
+    # Block rows become one long matrix side: [C, h, N*nh*nw*w]; the left matrix acts on all.
     y = x.reshape(n, c, nh, h, nw * w).permute(1, 3, 0, 2, 4).reshape(c, h, n * nh * nw * w)
     y = torch.bmm(left, y)  # [C, h', N*nh*nw*w]
     y = torch.bmm(y.reshape(c, out_h * n * nh * nw, w), right)  # [C, h'*N*nh*nw, w']
@@ -139,10 +193,8 @@ def patch_apply(
     if bias is not None:
         y = y + bias[:, :, None, None, None, :]
     y = y.permute(2, 0, 3, 1, 4, 5).reshape(n, c, nh * out_h, nw * out_w)
-    if nh * out_h != full_h or nw * out_w != full_w:
-        y = y[:, :, :full_h, :full_w]
-    if shift:
-        y = torch.roll(y, shifts=(shift, shift), dims=(2, 3))
+    if front or nh * out_h != full_h or nw * out_w != full_w:
+        y = y[:, :, front : front + full_h, front : front + full_w]
     return y.contiguous()
 
 
@@ -246,6 +298,10 @@ def _check_operands(
         raise UserError(f"bad neocell shift {shift!r}: use an int >= 0")
     if shift and not (left.shape[1] == left.shape[2] == right.shape[1] == right.shape[2]):
         raise UserError("neocell shift needs square matrices of one size: h = w = h' = w'")
+    if shift >= left.shape[1]:
+        raise UserError(
+            f"neocell shift {shift} must be smaller than the matrix size {left.shape[1]}"
+        )
 
 
 def neocell(
@@ -256,15 +312,19 @@ def neocell(
     shift: int = 0,
     bias: Tensor | None = None,
     impl: str = "auto",
+    tile: int = DEFAULT_TILE_TARGET,
 ) -> Tensor:
     """NeoCell for one group: x [N, C, H, W], left [C, h', h], right [C, w, w'] ->
-    [N, C, ceil(H*h'/h), ceil(W*w'/w)], eq. 1 of the paper on every (zero-padded) patch."""
+    [N, C, ceil(H*h'/h), ceil(W*w'/w)], eq. 1 of the paper on every (zero-padded) patch.
+    `tile` is the tile target of impl="tiled" (see neonas.ops.tiling)."""
     _check_operands(x, left, right, bias, shift)
     impl = check_impl(impl)
     if impl == "auto":
-        impl = "dense" if must_trace_dense() else _choose_for_group(x, left, right)
+        impl = "dense" if must_trace_dense() else _choose_for_group(x, left, right, shift)
     if impl == "patch":
         return patch_apply(x, left, right, bias, shift)
+    if impl == "tiled":
+        return tiled_apply(x, left, right, bias, shift, tile)
     height, width = static_shape(x)[2:]
     channels, out_h, h = static_shape(left)
     w, out_w = static_shape(right)[1:]
@@ -277,7 +337,7 @@ def neocell(
     )
 
 
-def _choose_for_group(x: Tensor, left: Tensor, right: Tensor) -> str:
+def _choose_for_group(x: Tensor, left: Tensor, right: Tensor, shift: int) -> str:
     channels, height, width = static_shape(x)[1:]
     out_h, h = static_shape(left)[1:]
     w, out_w = static_shape(right)[1:]
@@ -285,7 +345,7 @@ def _choose_for_group(x: Tensor, left: Tensor, right: Tensor) -> str:
     return choose_impl(
         x.device,
         dense_macs(channels, height, width, rows, cols),
-        patch_macs(channels, height, width, (h, w, out_h, out_w)),
+        patch_macs(channels, height, width, (h, w, out_h, out_w), shift),
     )
 
 
@@ -310,7 +370,45 @@ def dense_macs(channels: int, height: int, width: int, out_height: int, out_widt
     return channels * (out_height * height * width + out_height * width * out_width)
 
 
-def patch_macs(channels: int, height: int, width: int, shape: tuple[int, int, int, int]) -> int:
-    """Multiply-adds per sample of the patch form: C * nh * nw * (h'*h*w + h'*w*w')."""
-    h, w, ho, wo = shape
-    return channels * math.ceil(height / h) * math.ceil(width / w) * (ho * h * w + ho * w * wo)
+def patch_macs(
+    channels: int, height: int, width: int, shape: tuple[int, int, int, int], shift: int = 0
+) -> int:
+    """Multiply-adds per sample of the patch form as executed: C * nh * nw * (h'*h*w + h'*w*w'),
+    nh = ceil((H + k - s) / h) patches on a grid shifted by s (k - s = 0 unshifted)."""
+    return grid_macs(channels, height, width, shape, shift, (1, 1))
+
+
+def tiled_macs(
+    channels: int,
+    height: int,
+    width: int,
+    shape: tuple[int, int, int, int],
+    shift: int = 0,
+    target: int = DEFAULT_TILE_TARGET,
+) -> int:
+    """Multiply-adds per sample of the tiled form as executed: the patch form's count with
+    tiles of tile_rows(h, target) x tile_rows(w, target) pixels in place of patches."""
+    h, w = shape[:2]
+    return grid_macs(
+        channels,
+        height,
+        width,
+        shape,
+        shift,
+        (tile_rows(h, target) // h, tile_rows(w, target) // w),
+    )
+
+
+def grid_macs(
+    channels: int,
+    height: int,
+    width: int,
+    shape: tuple[int, int, int, int],
+    shift: int,
+    reps: tuple[int, int],
+) -> int:
+    """Multiply-adds of blocked_apply with blockdiag of reps[0] x reps[1] copies of the matrices."""
+    h, w, ho, wo = (size * rep for size, rep in zip(shape, reps * 2, strict=True))
+    front = grid_offset(shape[0], shift)
+    nh, nw = -(-(height + front) // h), -(-(width + front) // w)
+    return channels * nh * nw * (ho * h * w + ho * w * wo)

@@ -34,7 +34,9 @@ class CellGroup:
             any ratio (3 -> 2 included).
         share: fraction of the module's channels that this group gets.
         shift: split the group into k subgroups with block grids shifted by 0..k-1 pixels along
-            height and width, corners wrapped (paper section 3.5); square matrices with out == size.
+            height and width (paper section 3.5, no wrap-around: see neonas.ops.functional);
+            square matrices with out == size. Split as the reference code does: C_g // k
+            channels to each of the first k - 1 subgroups, the rest to the last.
     """
 
     size: int | tuple[int, int]
@@ -113,11 +115,12 @@ def split_channels(channels: int, shares: Sequence[float]) -> list[int]:
     return counts
 
 
-def even_split(total: int, parts: int) -> list[int]:
-    """total split into `parts` sizes that differ by at most one, larger first, zeros dropped."""
-    base, extra = divmod(total, parts)
-    sizes = [base + 1] * extra + [base] * (parts - extra)
-    return [size for size in sizes if size > 0]
+def shift_split(total: int, parts: int) -> list[int]:
+    """Channels per shifted subgroup, as the authors' reference code splits a group:
+    total // parts to each of the first parts - 1, the rest to the last (so that a reference
+    checkpoint means the same here). Subgroup i has shift i; empty ones are kept as 0."""
+    base = total // parts
+    return [base] * (parts - 1) + [total - base * (parts - 1)]
 
 
 def normalize_groups(groups: Sequence[CellGroup] | CellGroup | int) -> tuple[CellGroup, ...]:
@@ -148,8 +151,9 @@ def subgroups(channels: int, groups: Sequence[CellGroup]) -> list[Subgroup]:
     layout: list[Subgroup] = []
     start = 0
     for index, (group, count) in enumerate(zip(groups, counts, strict=True)):
-        sizes = even_split(count, group.patch[0]) if group.shift else [count]
+        sizes = shift_split(count, group.patch[0]) if group.shift else [count]
         for shift, size in enumerate(sizes):
-            layout.append(Subgroup(index, start, start + size, shift))
+            if size:  # fewer channels than shifts: the empty subgroups simply do not exist
+                layout.append(Subgroup(index, start, start + size, shift))
             start += size
     return layout
