@@ -1,8 +1,10 @@
 """FLOPs (multiply-adds, the fvcore convention) and parameters of any torch model.
 
 `flops` counts the network as executed, NeoCell through `neonas.ops.flop_handles()` (the dense
-block-diagonal products); `flops_patchwise` replaces every NeoCell's share by the paper's
-patch-wise count `NeoCell.macs(h, w, "patch")` (section 3.6). Unit-shaped models (NeoNeXt,
+block-diagonal products: the paper's count, Table 1 and the search budget); `flops_patchwise`
+and `flops_tiled` replace every NeoCell's share by `NeoCell.macs(h, w, "patch")` (section 3.6)
+and `NeoCell.macs(h, w, "tiled")` (tiles of `neonas.ops.tiling.tile_rows` rows, what a matrix
+engine runs). Unit-shaped models (NeoNeXt,
 ConvNeXt) are traced one distinct unit at a time, and traces are shared between calls.
 """
 
@@ -22,11 +24,13 @@ from evaluators.units import Shape, UnitCache, walk_units
 
 @dataclass(frozen=True)
 class FlopCount:
-    """FLOPs as executed and patch-wise, parameters, and FLOPs per module (fvcore names)."""
+    """FLOPs as executed (dense NeoCells), patch-wise and tiled, parameters, and FLOPs per
+    module (fvcore names, dense)."""
 
     flops: int
     flops_patchwise: int
     params: int
+    flops_tiled: int
     by_module: dict[str, int] = field(repr=False)
 
 
@@ -36,6 +40,7 @@ class _Trace:
 
     flops: int
     patch_delta: int  # flops_patchwise - flops
+    tiled_delta: int  # flops_tiled - flops
     by_module: dict[str, int]
 
 
@@ -64,13 +69,20 @@ def count_flops(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224))
             units = walk_units(model, shape, _trace, _trace_cache)
             if units is None:
                 trace = _trace(model, shape)[0]
-                flops, delta, by_module = trace.flops, trace.patch_delta, dict(trace.by_module)
+                flops, by_module = trace.flops, dict(trace.by_module)
+                delta, tiled = trace.patch_delta, trace.tiled_delta
             else:
-                flops, delta, by_module = _merge_units(units)
+                flops, delta, tiled, by_module = _merge_units(units)
     finally:
         model.train(was_training)
     params = sum(p.numel() for p in model.parameters())
-    return FlopCount(flops=flops, flops_patchwise=flops + delta, params=params, by_module=by_module)
+    return FlopCount(
+        flops=flops,
+        flops_patchwise=flops + delta,
+        params=params,
+        flops_tiled=flops + tiled,
+        by_module=by_module,
+    )
 
 
 def clear_cache() -> None:
@@ -78,21 +90,22 @@ def clear_cache() -> None:
     _trace_cache.clear()
 
 
-def _merge_units(units) -> tuple[int, int, dict[str, int]]:
+def _merge_units(units) -> tuple[int, int, int, dict[str, int]]:
     """Sum unit traces into totals and a by-module table with full names and their ancestors."""
     by_module: Counter[str] = Counter()
-    flops = delta = 0
+    flops = delta = tiled = 0
     for unit in units:
         trace: _Trace = unit.value
         flops += trace.flops
         delta += trace.patch_delta
+        tiled += trace.tiled_delta
         for name, value in trace.by_module.items():
             if name:
                 by_module[f"{unit.path}.{name}"] += value
         parts = unit.path.split(".")
         for depth in range(len(parts) + 1):
             by_module[".".join(parts[:depth])] += trace.flops
-    return flops, delta, dict(by_module)
+    return flops, delta, tiled, dict(by_module)
 
 
 def _trace(module: nn.Module, shape: Shape) -> tuple[_Trace, Shape]:
@@ -140,12 +153,18 @@ def _trace(module: nn.Module, shape: Shape) -> tuple[_Trace, Shape]:
         for hook in hooks:
             hook.remove()
     cells = dict(module.named_modules())
-    delta = 0
+    delta = {"patch": 0, "tiled": 0}
     for name, sizes in cell_sizes.items():
-        patch = sum(cells[name].macs(h, w, form="patch") for h, w in sizes) * shape[0]
-        delta += patch - by_module.get(name, 0)
-    flops = by_module.get("", 0)
-    return _Trace(flops=flops, patch_delta=delta, by_module=by_module), out_shape[-1]
+        for form in delta:
+            count = sum(cells[name].macs(h, w, form=form) for h, w in sizes) * shape[0]
+            delta[form] += count - by_module.get(name, 0)
+    trace = _Trace(
+        flops=by_module.get("", 0),
+        patch_delta=delta["patch"],
+        tiled_delta=delta["tiled"],
+        by_module=by_module,
+    )
+    return trace, out_shape[-1]
 
 
 def _quiet_fvcore() -> None:

@@ -57,11 +57,28 @@ def test_neocell_counts_dense_as_executed_and_patchwise_by_formula() -> None:
     assert count.flops_patchwise == 3 * cell.macs(8, 8, form="patch")
 
 
+def test_tiled_count_replaces_each_neocells_share_by_its_tiled_macs() -> None:
+    model = tiny_neonext()
+    count = count_flops(model, (2, 3, 64, 64))
+    cells = [m for m in model.modules() if isinstance(m, NeoCell)]
+    sizes = {16: 0, 8: 0}  # stage 0 runs at 16 x 16, stage 1 (and its down-sampling) at 8 x 8
+    dense = tiled = 0
+    for name, cell in model.named_modules():
+        if isinstance(cell, NeoCell):
+            size = 16 if name.startswith(("stages.0", "stages.1.downsample")) else 8
+            sizes[size] += 1
+            dense += 2 * cell.macs(size, size, form="dense")
+            tiled += 2 * cell.macs(size, size, form="tiled")
+    assert sizes == {16: 3, 8: 2} and len(cells) == 5
+    assert count.flops_tiled - count.flops == tiled - dense
+
+
 def test_counts_scale_with_batch() -> None:
     model = tiny_neonext()
     one, four = count_flops(model, (1, 3, 64, 64)), count_flops(model, (4, 3, 64, 64))
     assert four.flops == 4 * one.flops
     assert four.flops_patchwise == 4 * one.flops_patchwise
+    assert four.flops_tiled == 4 * one.flops_tiled
 
 
 def test_identical_blocks_are_traced_once(monkeypatch) -> None:

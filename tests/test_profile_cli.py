@@ -34,6 +34,7 @@ def test_json_report_keeps_the_contract_keys_and_types(config_file, capsys) -> N
     assert CONTRACT_KEYS <= set(report)
     assert isinstance(report["params"], int) and isinstance(report["flops"], int)
     assert isinstance(report["flops_patchwise"], int) and isinstance(report["latency_ms"], float)
+    assert isinstance(report["flops_tiled"], int) and report["flops_tiled"] != report["flops"]
     assert report["latency_source"] == "predicted" and report["hw"] == "ascend310"
     assert 0 < report["matrix_efficiency"] <= 1
     assert [row["name"] for row in report["stages"]] == ["stem", "stages.0", "stages.1", "head"]
@@ -64,6 +65,7 @@ def test_human_report_shows_a_per_stage_table(config_file, capsys) -> None:
     assert main(["profile", "--config", str(config_file), "--hw", "ascend910"]) == 0
     out = capsys.readouterr().out
     assert "predicted" in out and "matrix efficiency" in out
+    assert "patch-wise" in out and "tiled" in out
     assert "stages.1" in out and "head" in out
 
 

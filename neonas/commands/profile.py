@@ -161,6 +161,7 @@ def profile_model(
         "params": flops.params,
         "flops": flops.flops,
         "flops_patchwise": flops.flops_patchwise,
+        "flops_tiled": flops.flops_tiled,
         "latency_ms": latency.median_ms,
         "latency_source": latency.source,
         "latency_spread": latency.spread,
@@ -258,6 +259,7 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(
         f"params {format_si(report['params'])}  FLOPs {format_si(report['flops'])}  "
         f"patch-wise {format_si(report['flops_patchwise'])}  "
+        f"tiled {format_si(report['flops_tiled'])}  "
         f"matrix efficiency {report['matrix_efficiency'] * 100:.1f} %"
     )
     console.print(
