@@ -1,7 +1,8 @@
 """Argument parsing and dispatch for the `neonas` command; each command lives in `neonas.commands`.
 
 A command module exposes `add_arguments(parser)` and `run(args) -> int`. Modules import their
-heavy dependencies (torch, ray) inside `run`, so `neonas --help` stays instant.
+heavy dependencies (torch, ray) inside `run`, so `neonas --help` loads no torch
+(tests/test_cli_startup.py; 0.2 s against 11 s before, benchmarks/startup.py).
 """
 
 from __future__ import annotations
