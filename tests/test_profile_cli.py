@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from evaluators import get_hw
+from evaluators.profile import load_model_to_profile, profile_model
 from neonas.cli import main
 from neonas.models.family import neonext_config
 
@@ -39,6 +41,16 @@ def test_json_report_keeps_the_contract_keys_and_types(config_file, capsys) -> N
     assert 0 < report["matrix_efficiency"] <= 1
     assert [row["name"] for row in report["stages"]] == ["stem", "stages.0", "stages.1", "head"]
     assert sum(row["flops"] for row in report["stages"]) == report["flops"]
+
+
+def test_the_library_report_splits_params_flops_and_latency_over_the_stages(config_file):
+    model, label, chw = load_model_to_profile(None, config_file)
+    report = profile_model(model, chw, get_hw("ascend310"))
+    stages = report["stages"]
+    assert label == "tiny-test" and chw == (3, 64, 64) and len(stages) == 4
+    assert sum(row["params"] for row in stages) == report["params"]
+    assert sum(row["flops"] for row in stages) == report["flops"]
+    assert sum(row["latency_ms"] for row in stages) == pytest.approx(report["latency_ms"])
 
 
 def test_cpu_latency_is_measured_with_its_spread(capsys) -> None:

@@ -1,5 +1,7 @@
 """`neonas profile`: parameters, FLOPs, latency and matrix efficiency of one model.
 
+The report itself is `evaluators.profile.profile_model`; this module parses and prints.
+
 Contract (DESIGN.md): with --json, one JSON object on stdout with at least params, flops,
 flops_patchwise, latency_ms, latency_source and hw. FLOPs and parameters are per image;
 latency is for one forward of --batch images on --hw, measured or predicted as it says, on
@@ -15,7 +17,6 @@ import sys
 from typing import Any
 
 from neonas.commands.arguments import positive_float, positive_int
-from neonas.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     from evaluators import TargetOptions, get_hw
     from evaluators.latency.measure import MeasureSettings
+    from evaluators.profile import load_model_to_profile, profile_model
 
     status = Console(stderr=True)
     if args.space:
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     target = get_hw(args.hw, options)
     with status.status("building the model", spinner="dots") as spinner:
-        model, label, chw = _load_model(args)
+        model, label, chw = load_model_to_profile(args.model, args.config, args.res)
         spinner.update("counting FLOPs and matrix efficiency")
         report = profile_model(
             model, chw, target, batch=args.batch, dtype=args.dtype, on_step=spinner.update
@@ -133,104 +135,6 @@ def _profile_space(args: argparse.Namespace, status: Any) -> int:
             f"(min {result.min * 100:.1f} %, max {result.max * 100:.1f} %) over {result.samples} networks"
         )
     return 0
-
-
-def profile_model(
-    model: Any,
-    chw: tuple[int, int, int],
-    target: Any,
-    batch: int = 1,
-    dtype: str | None = None,
-    on_step: Any = None,
-) -> dict[str, Any]:
-    """The report as plain data: counts, latency with its source and spread, per-stage rows."""
-    from evaluators.flops import count_flops
-    from evaluators.matrix_efficiency import matrix_efficiency_report
-    from evaluators.units import stage_of
-
-    flops = count_flops(model, (1, *chw))
-    efficiency = matrix_efficiency_report(model, chw)
-    if on_step is not None:
-        on_step(f"latency on {target.name} ({target.source})")
-    latency = target.latency(model, chw, batch, dtype)
-    return {
-        "hw": target.name,
-        "input_size": list(chw),
-        "batch": batch,
-        "dtype": latency.dtype,
-        "params": flops.params,
-        "flops": flops.flops,
-        "flops_patchwise": flops.flops_patchwise,
-        "flops_tiled": flops.flops_tiled,
-        "latency_ms": latency.median_ms,
-        "latency_source": latency.source,
-        "latency_spread": latency.spread,
-        "latency_iqr_ms": latency.iqr_ms,
-        "latency_runs": latency.runs,
-        "latency_stable": latency.stable,
-        "device": latency.device,
-        "latency_settings": latency.settings,
-        "matrix_efficiency": efficiency.total,
-        "stages": _stage_rows(model, flops, efficiency, latency, stage_of),
-    }
-
-
-def _load_model(args: argparse.Namespace) -> tuple[Any, str, tuple[int, int, int]]:
-    """The model, a label for it, and the (C, H, W) it runs at; UserError if it cannot run there."""
-    import torch
-
-    from neonas.models import default_input_size, resolve_model
-
-    model, config = resolve_model(args.model, args.config, input_size=args.res)
-    label = args.model or (config.name if config is not None else str(args.config))
-    default = default_input_size(model)
-    chw = (default[0], args.res, args.res) if args.res else default
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *chw))
-    except (RuntimeError, ValueError, AssertionError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"{label} does not run at {chw[1]}x{chw[2]} ({reason}); try its default --res {default[1]}"
-        ) from None
-    return model, label, chw
-
-
-def _stage_rows(
-    model: Any, flops: Any, efficiency: Any, latency: Any, stage_of: Any
-) -> list[dict[str, Any]]:
-    """One row per stage (stem, stages.i, head, ... or a timm model's top-level blocks)."""
-    names: list[str] = []
-    params: dict[str, int] = {}
-    for name, parameter in model.named_parameters():
-        stage = stage_of(name.rsplit(".", 1)[0] if "." in name else "")
-        params[stage] = params.get(stage, 0) + parameter.numel()
-    for name, _ in model.named_modules():
-        if name and stage_of(name) not in names:
-            names.append(stage_of(name))
-    # A container of stages ('stages') is not a row of its own: its stages are.
-    names = [name for name in names if not any(other.startswith(f"{name}.") for other in names)]
-    per_stage_efficiency = efficiency.grouped(stage_of)
-    per_stage_latency: dict[str, float] = {}
-    for row in latency.breakdown:
-        stage = stage_of("" if row.name == "(top)" else row.name)
-        per_stage_latency[stage] = per_stage_latency.get(stage, 0.0) + row.ms
-    rows = []
-    for name in names:
-        stage_flops = flops.by_module.get(name, 0)
-        if not stage_flops and not params.get(name):
-            continue
-        rows.append(
-            {
-                "name": name,
-                "params": params.get(name, 0),
-                "flops": stage_flops,
-                "matrix_efficiency": per_stage_efficiency.get(name),
-                "latency_ms": per_stage_latency.get(name) if latency.breakdown else None,
-            }
-        )
-    return rows
 
 
 def _print_report(report: dict[str, Any]) -> None:
