@@ -19,7 +19,7 @@ from neonas.errors import UserError
 from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
 from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
 from neonas.train.distributed import DistContext
-from neonas.train.epoch import TrainStep, evaluate, train_one_epoch
+from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.model_spec import build_training_model
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import get_recipe
@@ -72,9 +72,9 @@ def test_one_epoch_lowers_the_loss_on_an_easy_task(data, config):
         loss_fn=train_loss(recipe),
         scaler=torch.amp.GradScaler("cpu", enabled=False),
     )
-    before = evaluate(model, fixed, context=CPU)["loss"]
+    before = validate(model, fixed, context=CPU)["loss"]
     stats = train_one_epoch(step, train, epoch=0, context=CPU)
-    after = evaluate(model, fixed, context=CPU)["loss"]
+    after = validate(model, fixed, context=CPU)["loss"]
     assert stats["images_per_s"] > 0 and stats["train_loss"] == pytest.approx(stats["train_loss"])
     assert after < 0.85 * before
 

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from neonas.commands.arguments import positive_int
+from neonas.commands.arguments import non_negative_int, positive_int
 from neonas.errors import UserError
 
 # Named options that set the Recipe field of the same name; `--set KEY=VALUE` covers the rest.
@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=4,
         help="data loading processes per device (default 4, at most the CPUs available)",
     )
@@ -120,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
     from neonas.train.recipe import get_recipe, parse_assignments, warmup_note
     from neonas.train.trainer import TrainJob, run_training
 
-    if args.workers < 0:
-        raise UserError("--workers must be 0 or more")
     overrides = parse_assignments(args.set)
     overrides.update(
         {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}

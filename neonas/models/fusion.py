@@ -61,7 +61,10 @@ def _fold_affine_into_linear(
     )
     if norm.weight is None:
         return linear, plain
-    scale, shift = norm.weight, norm.bias if norm.bias is not None else torch.zeros_like(norm.weight)
+    scale, shift = (
+        norm.weight,
+        norm.bias if norm.bias is not None else torch.zeros_like(norm.weight),
+    )
     folded = copy.deepcopy(linear)
     folded.bias.copy_(linear.bias + linear.weight @ shift)
     folded.weight.copy_(linear.weight * scale)

@@ -7,11 +7,12 @@
     model_spec.py   build a model for training and rebuild it from a checkpoint
     checkpoint.py   atomic, weights_only-loadable checkpoints
     distributed.py  torchrun / Ray Train process groups
-    epoch.py        one training epoch and one evaluation pass
+    epoch.py        one training epoch and one validation pass
     logs.py         progress bar, metrics.csv and TensorBoard events
     trainer.py      the whole training run (`neonas train`)
     ray_launch.py   the same run through Ray Train (`--address`)
     proxy.py        the short proxy training the search calls per trial
+    accuracy.py     top-1/top-5 of a saved checkpoint (`neonas evaluate`)
 
 Modules import torch and timm at the top, so import them where they are used.
 """

@@ -1,7 +1,7 @@
 """Training checkpoints: written atomically, readable with torch.load(weights_only=True).
 
 A checkpoint holds only tensors and plain containers (the recipe and model spec as dicts), so
-loading one never runs code, and `evaluate` can rebuild the model without the original files.
+loading one never runs code, and `neonas evaluate` can rebuild the model without the original files.
 """
 
 from __future__ import annotations

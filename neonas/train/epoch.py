@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass; shared by `train`, Ray Train and the proxy."""
+"""One training epoch and one validation pass; shared by `train`, Ray Train and the proxy."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: nn.Module,
     loader: DataLoader,
     *,

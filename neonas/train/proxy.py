@@ -17,7 +17,7 @@ from torch import nn
 from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
 from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
 from neonas.train.distributed import DistContext, resolve_device
-from neonas.train.epoch import DivergedError, TrainStep, evaluate, train_one_epoch
+from neonas.train.epoch import DivergedError, TrainStep, train_one_epoch, validate
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import get_recipe
 from neonas.train.trainer import epoch_seed, seed_everything
@@ -87,7 +87,7 @@ def proxy_train(
         seed_everything(epoch_seed(seed, epoch, 0))
         train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(step, train_loader, epoch=epoch, context=context)
-        val = evaluate(model, val_loader, context=context)
+        val = validate(model, val_loader, context=context)
         train_time += stats["train_time_s"]
         images += len(train_loader) * train_loader.batch_size
         metrics = {

@@ -31,7 +31,7 @@ from neonas.train.augment import (
 from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
 from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown, sync_buffers
-from neonas.train.epoch import TrainStep, evaluate, train_one_epoch
+from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.model_spec import build_training_model, model_label, rebuild_model
 from neonas.train.optim import build_optimizer, build_scheduler
@@ -443,7 +443,7 @@ def _one_epoch(
         models["ema_val"] = run.step.ema.module
     for prefix, model in models.items():
         sync_buffers(model, context)  # BatchNorm statistics of rank 0, so all ranks agree
-        val = evaluate(
+        val = validate(
             model,
             run.val_loader,
             context=context,
