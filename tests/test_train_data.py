@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from test_train_fixtures import COLOURS, make_cifar_folder, make_image_folder
+from timm.data import create_transform
 
 from neonas.errors import UserError
 from neonas.train.data import (
@@ -21,6 +22,12 @@ from neonas.train.data import (
 )
 
 
+def load_both(root, size: int, **subsets):
+    """Both splits of a folder, resized and centre-cropped to `size` (no augmentation)."""
+    plain = create_transform(size, is_training=False, crop_pct=1.0)
+    return build_datasets(detect_layout(root), plain, plain, **subsets)
+
+
 def test_image_folder_is_detected_with_sorted_class_names(tmp_path):
     root = make_image_folder(tmp_path, classes=3)
     layout = detect_layout(root)
@@ -28,8 +35,8 @@ def test_image_folder_is_detected_with_sorted_class_names(tmp_path):
 
 
 def test_image_folder_splits_load_as_tensors_with_labels(tmp_path):
-    data = build_datasets(make_image_folder(tmp_path), image_size=16)
-    assert (len(data.train), len(data.val), data.num_classes) == (48, 18, 3)
+    data = load_both(make_image_folder(tmp_path), 16)
+    assert (len(data.train), len(data.val), len(data.layout.classes)) == (48, 18, 3)
     image, label = data.val[0]
     assert image.shape == (3, 16, 16) and label == 0
 
@@ -37,16 +44,18 @@ def test_image_folder_splits_load_as_tensors_with_labels(tmp_path):
 def test_val_folder_may_lack_a_class_and_keeps_the_train_indices(tmp_path):
     root = make_image_folder(tmp_path, classes=3)
     shutil.rmtree(root / "val" / "class_0")
-    data = build_datasets(root, image_size=16)
-    assert data.num_classes == 3
+    data = load_both(root, 16)
+    assert len(data.layout.classes) == 3
     assert {label for _, label in data.val.samples} == {1, 2}
 
 
 def test_cifar_python_folder_is_read_in_its_pickled_format(tmp_path):
     root = make_cifar_folder(tmp_path, train_per_batch=8, test_images=20)
-    data = build_datasets(root, image_size=32)
+    data = load_both(root, 32)
     assert (
-        data.layout.kind == "cifar10" and data.classes[0] == "airplane" and data.num_classes == 10
+        data.layout.kind == "cifar10"
+        and data.layout.classes[0] == "airplane"
+        and len(data.layout.classes) == 10
     )
     assert (len(data.train), len(data.val)) == (40, 20)
     # the pixels are the ones written: the class colour dominates each image
@@ -70,21 +79,21 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     with open(root / "cifar-10-batches-py" / "test_batch", "wb") as handle:
         pickle.dump({"data": Exploit(), "labels": []}, handle)
     with pytest.raises(UserError, match="is not a CIFAR-10 python batch"):
-        build_datasets(root, image_size=32)
+        load_both(root, 32)
     assert not marker.exists()
 
 
 def test_max_images_takes_the_same_random_subset_for_the_same_seed(tmp_path):
     root = make_image_folder(tmp_path)
-    first = build_datasets(root, image_size=16, max_train_images=10, seed=3)
-    again = build_datasets(root, image_size=16, max_train_images=10, seed=3)
-    other = build_datasets(root, image_size=16, max_train_images=10, seed=4)
+    first = load_both(root, 16, max_train_images=10, seed=3)
+    again = load_both(root, 16, max_train_images=10, seed=3)
+    other = load_both(root, 16, max_train_images=10, seed=4)
     assert len(first.train) == 10 and first.train.indices == again.train.indices
     assert first.train.indices != other.train.indices
 
 
 def test_two_ranks_read_disjoint_shards_that_together_cover_the_split(tmp_path):
-    data = build_datasets(make_image_folder(tmp_path), image_size=16)
+    data = load_both(make_image_folder(tmp_path), 16)
     shards = [
         build_train_loader(data.train, batch_size=4, workers=0, rank=r, world_size=2)
         for r in (0, 1)
@@ -98,7 +107,7 @@ def test_two_ranks_read_disjoint_shards_that_together_cover_the_split(tmp_path):
 
 
 def test_the_shuffle_depends_only_on_seed_and_epoch(tmp_path):
-    data = build_datasets(make_image_folder(tmp_path), image_size=16)
+    data = load_both(make_image_folder(tmp_path), 16)
     loader = build_train_loader(data.train, batch_size=4, workers=0, seed=1)
     loader.sampler.set_epoch(2)
     order = list(loader.sampler)
@@ -139,7 +148,7 @@ def test_class_folders_without_images_are_a_user_error(tmp_path):
         (tmp_path / split / "a").mkdir(parents=True)
         (tmp_path / split / "a" / "notes.txt").write_text("no image")
     with pytest.raises(UserError, match="holds no images"):
-        build_datasets(tmp_path, image_size=16)
+        load_both(tmp_path, 16)
 
 
 def test_cifar_folder_without_test_batch_is_a_user_error(tmp_path):
@@ -152,7 +161,7 @@ def test_cifar_folder_without_test_batch_is_a_user_error(tmp_path):
 def test_loader_workers_are_capped_at_the_cpus_this_process_may_use(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert [loader_workers(n) for n in (0, 1, 2, 4, 16)] == [0, 1, 2, 2, 2]
-    data = build_datasets(make_image_folder(tmp_path), image_size=16)
+    data = load_both(make_image_folder(tmp_path), 16)
     assert build_train_loader(data.train, batch_size=4, workers=4).num_workers == 2
     assert build_val_loader(data.val, batch_size=4, workers=4).num_workers == 2
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows

@@ -59,14 +59,6 @@ class Datasets:
     val: Dataset
     layout: DataLayout
 
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.layout.classes
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.layout.classes)
-
 
 def detect_layout(data_dir: str | Path, classes: tuple[str, ...] | None = None) -> DataLayout:
     """Recognise an ImageFolder tree or a CIFAR-10 python folder; UserError for anything else.
@@ -92,22 +84,17 @@ def detect_layout(data_dir: str | Path, classes: tuple[str, ...] | None = None) 
 
 
 def build_datasets(
-    data_dir: str | Path,
+    layout: DataLayout,
+    train_transform: Transform,
+    val_transform: Transform,
     *,
-    image_size: int,
-    train_transform: Transform | None = None,
-    val_transform: Transform | None = None,
     max_train_images: int | None = None,
     max_val_images: int | None = None,
     seed: int = 0,
 ) -> Datasets:
-    """Both splits of a data folder; transforms default to a plain resize + centre crop."""
-    layout = detect_layout(data_dir)
-    default = _plain_transform(image_size)
-    train = load_split(
-        layout, "train", train_transform or default, max_images=max_train_images, seed=seed
-    )
-    val = load_split(layout, "val", val_transform or default, max_images=max_val_images, seed=seed)
+    """Both splits of a data folder, each optionally a fixed random subset (same seed, same)."""
+    train = load_split(layout, "train", train_transform, max_images=max_train_images, seed=seed)
+    val = load_split(layout, "val", val_transform, max_images=max_val_images, seed=seed)
     return Datasets(train=train, val=val, layout=layout)
 
 
@@ -225,12 +212,6 @@ def build_val_loader(
 def _seed_worker(worker_id: int) -> None:
     # torch seeds `random` and itself per worker; numpy (used by timm's RandAugment) it does not.
     np.random.seed(torch.initial_seed() % 2**32)
-
-
-def _plain_transform(image_size: int) -> Transform:
-    from timm.data import create_transform
-
-    return create_transform(image_size, is_training=False, crop_pct=1.0)
 
 
 def _cifar_layout(folder: Path) -> DataLayout:

@@ -29,7 +29,7 @@ from neonas.train.augment import (
     train_transform,
 )
 from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.data import build_datasets, build_train_loader, build_val_loader, detect_layout
 from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown, sync_buffers
 from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
@@ -335,16 +335,15 @@ def _prepare(
         )
 
     inputs = data_config(model, recipe)
-    train_set = load_split(
+    datasets = build_datasets(
         layout,
-        "train",
         train_transform(recipe, inputs),
-        max_images=job.max_train_images,
+        eval_transform(inputs),
+        max_train_images=job.max_train_images,
+        max_val_images=job.max_val_images,
         seed=recipe.seed,
     )
-    val_set = load_split(
-        layout, "val", eval_transform(inputs), max_images=job.max_val_images, seed=recipe.seed
-    )
+    train_set, val_set = datasets.train, datasets.val
     plan = plan_batches(
         recipe.batch_size, context.world_size, job.device_batch, even=recipe.uses_mixup
     )
