@@ -99,6 +99,10 @@ def test_a_space_gets_the_mean_and_spread_of_matrix_efficiency(capsys) -> None:
         (["--model", "resnet18", "--config", "a.yaml"], "not allowed with argument"),
         (["--config", "missing.yaml"], "missing.yaml"),
         (["--model", "vit_tiny_patch16_224", "--res", "100"], "does not run at 100x100"),
+        (["--space", "tiny", "--hw", "ascend"], "--space reports the matrix efficiency"),
+        (["--model", "resnet18", "--samples", "3"], "leave out --samples"),
+        (["--model", "resnet18", "--hw", "ascend", "--threads", "2"], "applies to --hw cpu"),
+        (["--model", "resnet18", "--hw", "ascend", "--time-cap", "1"], "leave out --time-cap"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, message, capsys) -> None:

@@ -180,6 +180,10 @@ BAD_TRAIN_INPUT = {
     "no data": (["--model", "test_resnet"], "give --data DIR"),
     "no model": (IMAGES, "give --config FILE"),
     "nothing to resume": (["--resume", "--output", "{tmp}/nothing"], "nothing to resume"),
+    "ray workers without ray": (
+        ["--model", "test_resnet", *IMAGES, "--ray-workers", "2"],
+        "--ray-workers sets the Ray Train workers: it needs --address",
+    ),
 }
 
 

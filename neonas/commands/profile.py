@@ -17,6 +17,12 @@ import sys
 from typing import Any
 
 from neonas.commands.arguments import positive_float, positive_int
+from neonas.errors import UserError
+
+DEFAULT_SAMPLES = 20
+DEFAULT_TIME_CAP_S = 10.0
+# Options about one model's measurement: with --space they would do nothing.
+MODEL_OPTIONS = ("res", "batch", "hw", "dtype", "threads", "cuda_graphs", "time_cap")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples",
         type=positive_int,
-        default=20,
         metavar="N",
         help="networks drawn with --space (default 20)",
     )
@@ -45,13 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch",
         type=positive_int,
-        default=1,
         metavar="B",
         help="batch size for latency (default 1)",
     )
     parser.add_argument(
         "--hw",
-        default="cpu",
         help="target: cpu, cuda[:N], npu[:N], ascend, ascend310, ascend910, lut:PATH (default cpu)",
     )
     parser.add_argument(
@@ -69,7 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-cap",
         type=positive_float,
-        default=10.0,
         metavar="S",
         help="seconds of timing at most (default 10)",
     )
@@ -88,19 +90,26 @@ def run(args: argparse.Namespace) -> int:
 
     status = Console(stderr=True)
     if args.space:
+        _refuse(args, MODEL_OPTIONS, "--space reports the matrix efficiency of a space")
         return _profile_space(args, status)
+    _refuse(args, ("samples",), "--samples counts the networks drawn with --space")
+    hw = args.hw or "cpu"
+    if args.threads is not None and hw != "cpu":
+        raise UserError(f"--threads sets torch's CPU threads: it applies to --hw cpu, not {hw}")
     # A bad --hw or an absent device fails before any model is built.
     options = TargetOptions(
         threads=args.threads,
         cuda_graphs=args.cuda_graphs,
-        measure=MeasureSettings(max_time_s=args.time_cap),
+        measure=MeasureSettings(max_time_s=args.time_cap or DEFAULT_TIME_CAP_S),
     )
-    target = get_hw(args.hw, options)
+    target = get_hw(hw, options)
+    if target.source != "measured":
+        _refuse(args, ("time_cap", "cuda_graphs"), f"{hw} latency is predicted, not timed")
     with status.status("building the model", spinner="dots") as spinner:
         model, label, chw = load_model_to_profile(args.model, args.config, args.res)
         spinner.update("counting FLOPs and matrix efficiency")
         report = profile_model(
-            model, chw, target, batch=args.batch, dtype=args.dtype, on_step=spinner.update
+            model, chw, target, batch=args.batch or 1, dtype=args.dtype, on_step=spinner.update
         )
     report = {"model": label, **report}
     if args.json:
@@ -111,14 +120,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
+    """UserError naming the first of `names` given on the command line: it would do nothing."""
+    for name in names:
+        if getattr(args, name) not in (None, False):
+            raise UserError(f"{why}: leave out --{name.replace('_', '-')}")
+
+
 def _profile_space(args: argparse.Namespace, status: Any) -> int:
     """Matrix efficiency of a search space: mean and spread over sampled networks."""
     from evaluators.matrix_efficiency import space_matrix_efficiency
     from neonas.search import load_space
 
     space = load_space(args.space)
-    with status.status(f"matrix efficiency of {args.samples} networks of {space.name}"):
-        result = space_matrix_efficiency(space, args.samples, seed=0)
+    samples = args.samples or DEFAULT_SAMPLES
+    with status.status(f"matrix efficiency of {samples} networks of {space.name}"):
+        result = space_matrix_efficiency(space, samples, seed=0)
     report = {
         "space": space.name,
         "samples": result.samples,

@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ray cluster address (auto, ray://host:10001, or local) to train with Ray Train",
     )
     run.add_argument(
-        "--ray-workers", type=positive_int, default=1, help="Ray Train workers (default 1)"
+        "--ray-workers", type=positive_int, help="Ray Train workers with --address (default 1)"
     )
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from neonas.train.recipe import get_recipe, parse_assignments, warmup_note
     from neonas.train.trainer import TrainJob, run_training
 
+    if args.ray_workers is not None and not args.address:
+        raise UserError("--ray-workers sets the Ray Train workers: it needs --address")
     overrides = parse_assignments(args.set)
     overrides.update(
         {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
                 use_gpu = args.device.startswith("cuda")  # one GPU per Ray worker; auto means CPU
                 summary = train_with_ray(
-                    job, address=args.address, num_workers=args.ray_workers, use_gpu=use_gpu
+                    job, address=args.address, num_workers=args.ray_workers or 1, use_gpu=use_gpu
                 )
             else:
                 summary = run_training(job)
