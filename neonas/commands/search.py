@@ -73,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ImageFolder or CIFAR-10 python folder: short proxy training instead",
     )
     what.add_argument(
+        "--supernet",
+        metavar="CKPT",
+        help="score each trial by its weights in this `supernet train` checkpoint (needs --data)",
+    )
+    what.add_argument(
         "--epochs",
         type=positive_int,
         metavar="N",
@@ -174,6 +179,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "latency_weight": args.latency_weight,
         "proxy": args.proxy,
         "data": _absolute(args.data),
+        "supernet": _absolute(args.supernet),
         "epochs": args.epochs,
         "image_size": args.image_size,
         "seed": args.seed,
@@ -256,6 +262,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval.latency_weight": args.latency_weight,
         "eval.proxy": args.proxy,
         "eval.data": _absolute(args.data),
+        "eval.supernet": _absolute(args.supernet),
         "eval.epochs": args.epochs,
         "eval.image_size": args.image_size,
         "eval.seed": args.seed,

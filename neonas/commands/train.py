@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output", help="training folder (default: results/train/<model>-<recipe>)"
     )
     parser.add_argument("--resume", action="store_true", help="continue the training in --output")
+    parser.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from this checkpoint's weights, e.g. from `neonas supernet extract`",
+    )
 
     recipe = parser.add_argument_group("recipe (defaults: the preset's values)")
     recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or proxy")
@@ -134,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                 "--resume needs --output, the training folder to continue (or the "
                 "--config/--model that named it)"
             )
+        if args.init:
+            raise UserError("--resume continues from --output's own weights: leave out --init")
     else:
         if not (args.config or args.model):
             raise UserError("give --config FILE (an ArchConfig) or --model NAME")
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data,
         model_name=args.model,
         config_path=args.config,
+        init_path=args.init,
         recipe=recipe,
         resume=args.resume,
         recipe_given=given if args.resume else {},

@@ -134,6 +134,10 @@ def check_inputs(space: SearchSpace, settings: SearchSettings) -> None:
     target = get_hw(settings.eval.hw)  # UserError for an unknown target or an absent device
     if settings.eval.data is not None:
         check_images(settings.eval.data)
+    if settings.eval.supernet is not None:
+        from neonas.supernet.checkpoint import check_supernet_for
+
+        check_supernet_for(settings.eval.supernet, space, settings.eval.data)
     smallest = space.smallest()
     screen = screen_candidate(smallest, settings.budget_flops, settings.budget_params)
     if screen.rejected:

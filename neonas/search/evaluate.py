@@ -2,13 +2,15 @@
 
 `screen_candidate` runs before Ray sees a point (FLOPs and parameters against the budgets;
 a fraction of a second). `evaluate_candidate` runs inside a Ray Tune trial: latency on the
-target (then the latency budget), matrix efficiency, and the accuracy proxy, either the
-zero-cost score or a short proxy training reported per epoch. Both take an ArchConfig and
+target (then the latency budget), matrix efficiency, and the accuracy signal: the zero-cost
+score, the top-1 of the subnet in a trained supernet (`--supernet`), or a short proxy training
+reported per epoch. Both take an ArchConfig and
 return plain dicts of metrics.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -99,6 +101,10 @@ def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Repor
             report({**metrics, **worst, "status": "rejected", "reason": reason})
             return
     metrics["matrix_efficiency"] = matrix_efficiency(model, shape)
+    if settings.supernet is not None:
+        metrics.update(_supernet_score(config, settings))
+        report(_completed(metrics, settings))
+        return
     if settings.data is None:
         metrics.update(_zero_cost(model, config, settings))
         report(_completed(metrics, settings))
@@ -119,6 +125,30 @@ def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[s
         "accuracy_kind": settings.proxy,
         "proxy_s": time.perf_counter() - start,
     }
+
+
+def _supernet_score(config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
+    """Top-1 of the subnet with inherited weights, BatchNorm re-estimated (neonas.supernet)."""
+    from neonas.supernet.scoring import SIGNAL
+
+    start = time.perf_counter()
+    metrics = _scorer(
+        settings.supernet, settings.data, settings.max_val_images, settings.seed
+    ).evaluate(config)
+    return {
+        "accuracy": metrics["top1"],
+        "accuracy_kind": SIGNAL,
+        "val_loss": metrics["loss"],
+        "proxy_s": time.perf_counter() - start,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _scorer(checkpoint: str, data: str, max_val_images: int, seed: int) -> Any:
+    """One SubnetScorer per worker process: the checkpoint and images are loaded once."""
+    from neonas.supernet.scoring import SubnetScorer
+
+    return SubnetScorer(checkpoint, data, max_val_images=max_val_images, seed=seed)
 
 
 def _proxy_training(

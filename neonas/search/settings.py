@@ -31,6 +31,7 @@ class EvalSettings(BaseModel):
     proxy_resolution: int = Field(default=PROXY_RESOLUTION, ge=8)
     proxy_batch: int = Field(default=16, ge=2)
     data: str | None = None  # an ImageFolder or CIFAR-10 python folder: proxy training instead
+    supernet: str | None = None  # a `supernet train` checkpoint: score by inherited weights on data
     epochs: int = Field(default=3, ge=1)
     image_size: int | None = Field(default=None, ge=8)  # proxy training; None: min(input, 64)
     batch_size: int = Field(default=64, ge=1)
@@ -38,6 +39,12 @@ class EvalSettings(BaseModel):
     max_val_images: int = Field(default=500, ge=1)
     cpus_per_trial: int = Field(default=1, ge=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _supernet_has_data(self) -> EvalSettings:
+        if self.supernet is not None and self.data is None:
+            raise ValueError("--supernet scores on held-out images: give --data DIR too")
+        return self
 
     @model_validator(mode="after")
     def _scalar_has_target(self) -> EvalSettings:

@@ -57,3 +57,19 @@ def model_label(spec: dict[str, Any]) -> str:
     if "arch_config" in spec:
         return str(spec["arch_config"].get("name", "neonext"))
     return str(spec.get("model_name", "model"))
+
+
+def load_initial_weights(model: nn.Module, path: str | Path) -> None:
+    """Fine-tuning: copy a checkpoint's weights into `model`; UserError if they do not fit."""
+    from neonas.train.checkpoint import load_checkpoint
+
+    weights = load_checkpoint(path)["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise UserError(
+            f"--init {path}: its weights do not fit this model ({detail}); "
+            "pass the --config the checkpoint was made for"
+        ) from None

@@ -32,6 +32,7 @@ def train_with_ray(
         output_dir=str(output),
         data_dir=_absolute(job.data_dir),
         config_path=_absolute(job.config_path),
+        init_path=_absolute(job.init_path),
     )
     if not ray.is_initialized():
         try:

@@ -33,7 +33,12 @@ from neonas.train.data import build_datasets, build_train_loader, build_val_load
 from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown, sync_buffers
 from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
-from neonas.train.model_spec import build_training_model, model_label, rebuild_model
+from neonas.train.model_spec import (
+    build_training_model,
+    load_initial_weights,
+    model_label,
+    rebuild_model,
+)
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, coerce_field, get_recipe
 
@@ -50,6 +55,7 @@ class TrainJob:
     data_dir: str | None = None
     model_name: str | None = None
     config_path: str | None = None
+    init_path: str | None = None  # start from this checkpoint's weights (e.g. `supernet extract`)
     recipe: Recipe | None = None  # None: the preset `full`, or on resume the checkpoint's recipe
     resume: bool = False
     # Recipe fields the command line gave (`name` for --recipe): a resume checks that they
@@ -333,6 +339,8 @@ def _prepare(
             image_size=recipe.image_size,
             drop_path=recipe.drop_path,
         )
+        if job.init_path:
+            load_initial_weights(model, job.init_path)
 
     inputs = data_config(model, recipe)
     datasets = build_datasets(

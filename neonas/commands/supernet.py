@@ -1,0 +1,159 @@
+"""`neonas supernet`: train the weight-sharing supernet of a search space, extract subnets.
+
+    neonas supernet train --space tiny --data DIR [--epochs N] [--output DIR] [--resume]
+    neonas supernet extract CKPT --config FILE --out FILE [--data DIR]
+    neonas supernet score CKPT --config FILE --data DIR
+
+Then `neonas search --supernet CKPT --data DIR` scores every trial by its inherited weights.
+See docs/supernet.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from neonas.commands.arguments import non_negative_int, positive_float, positive_int
+from neonas.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `neonas supernet train|extract|score`."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    train = actions.add_parser(
+        "train", help="train the supernet of a space (sandwich rule, in-place distillation)"
+    )
+    train.add_argument(
+        "--space", metavar="NAME|FILE", help="search space: tiny, neonext or a YAML file"
+    )
+    train.add_argument("--data", metavar="DIR", help="ImageFolder tree or CIFAR-10 python folder")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default 10)")
+    train.add_argument(
+        "--output", metavar="DIR", help="training folder (default results/supernet/<space>)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue the training in --output")
+    train.add_argument("--batch-size", type=positive_int, help="global batch (default 64)")
+    train.add_argument("--lr", type=positive_float, help="peak LR (default 2e-3 at batch 64)")
+    train.add_argument("--seed", type=int, help="seed (default 0)")
+    train.add_argument(
+        "--random-subnets",
+        type=non_negative_int,
+        help="random subnets per step besides the largest and smallest (default 2)",
+    )
+    train.add_argument(
+        "--max-train-images", type=positive_int, help="train on a fixed random subset"
+    )
+    train.add_argument(
+        "--max-val-images", type=positive_int, help="validate on a fixed random subset"
+    )
+    train.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    train.add_argument("--workers", type=non_negative_int, default=0, help="data loading processes")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    extract = actions.add_parser("extract", help="one subnet's weights as a normal checkpoint")
+    extract.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
+    extract.add_argument(
+        "--config", required=True, help="ArchConfig YAML of a network of the space"
+    )
+    extract.add_argument("--out", required=True, metavar="FILE", help="checkpoint to write")
+    extract.add_argument(
+        "--data",
+        metavar="DIR",
+        help="re-estimate BatchNorm statistics on DIR's training images (recommended)",
+    )
+
+    score = actions.add_parser("score", help="top-1 of one subnet with inherited weights")
+    score.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
+    score.add_argument("--config", required=True, help="ArchConfig YAML of a network of the space")
+    score.add_argument("--data", required=True, metavar="DIR", help="the data it was trained on")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"train": _train, "extract": _extract, "score": _score}[args.action](args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from neonas.supernet.training import SupernetJob, run_supernet_training
+
+    if args.resume:
+        if not args.output:
+            raise UserError("--resume needs --output, the supernet folder to continue")
+        given = [
+            flag
+            for flag, value in (
+                ("--space", args.space),
+                ("--epochs", args.epochs),
+                ("--batch-size", args.batch_size),
+                ("--lr", args.lr),
+                ("--seed", args.seed),
+                ("--random-subnets", args.random_subnets),
+                ("--max-train-images", args.max_train_images),
+                ("--max-val-images", args.max_val_images),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UserError(
+                f"--resume continues with the settings recorded in --output: leave out {', '.join(given)}"
+            )
+    elif not args.space or not args.data:
+        raise UserError("give --space NAME|FILE and --data DIR")
+    stem = Path(str(args.space)).stem if args.space else "supernet"
+    fields = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "random_subnets": args.random_subnets,
+        "max_train_images": args.max_train_images,
+        "max_val_images": args.max_val_images,
+    }
+    job = SupernetJob(
+        output_dir=args.output or str(Path("results") / "supernet" / stem),
+        space=args.space,
+        data_dir=args.data,
+        resume=args.resume,
+        device=args.device,
+        workers=args.workers,
+        progress=not args.no_progress,
+        **{key: value for key, value in fields.items() if value is not None},
+    )
+    try:
+        run_supernet_training(job)
+    except FloatingPointError as err:
+        raise UserError(
+            f"supernet training diverged ({err}); lower --lr, then start again"
+        ) from None
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from neonas.arch import ArchConfig
+    from neonas.supernet.export import write_subnet_checkpoint
+
+    config = ArchConfig.load(args.config)
+    path = write_subnet_checkpoint(args.checkpoint, config, args.out, data_dir=args.data)
+    calibrated = (
+        "BatchNorm re-estimated on " + args.data if args.data else "supernet BatchNorm statistics"
+    )
+    print(f"wrote {path} ({config.name}, {calibrated})")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from neonas.arch import ArchConfig
+    from neonas.supernet.scoring import SubnetScorer
+
+    config = ArchConfig.load(args.config)
+    metrics = SubnetScorer(args.checkpoint, args.data).evaluate(config)
+    if args.json:
+        print(json.dumps({"config": args.config, **metrics}, indent=2))
+    else:
+        print(
+            f"{config.name}: supernet top-1 {metrics['top1']:.2f}  top-5 {metrics['top5']:.2f}  "
+            f"loss {metrics['loss']:.4f} on {metrics['images']} held-out images"
+        )
+    return 0

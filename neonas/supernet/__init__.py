@@ -1,0 +1,20 @@
+"""A weight-sharing NeoCell supernet: every network of a search space in one set of weights.
+
+Train it once on the user's data (`neonas supernet train`, sandwich rule with in-place
+distillation, BigNAS), then score any candidate of the space by its inherited weights in
+seconds (`neonas search --supernet CKPT`), or extract one as a normal checkpoint
+(`neonas supernet extract`). See docs/supernet.md.
+"""
+
+from neonas.supernet.coverage import SpaceCoverage, largest_subnet, sandwich
+from neonas.supernet.extract import extract_subnet, subnet_state_dict
+from neonas.supernet.network import SuperNet
+
+__all__ = [
+    "SpaceCoverage",
+    "SuperNet",
+    "extract_subnet",
+    "largest_subnet",
+    "sandwich",
+    "subnet_state_dict",
+]

@@ -1,0 +1,407 @@
+"""Training the supernet: the sandwich rule with in-place distillation (BigNAS), on the parts of
+`neonas train`.
+
+Each step runs the largest subnet on the labels, then the smallest and `random_subnets` random
+subnets on the largest's (detached) predictions, summing their gradients into one optimiser
+update (Yu et al., BigNAS, ECCV 2020; sandwich rule and in-place distillation from
+Slimmable/US-Nets). Data layouts, transforms, the timm optimiser and schedule, atomic
+checkpoints, metrics.csv, TensorBoard and the progress bar are those of `neonas train`; the
+recipe is the `proxy` preset (AdamW, light augmentation) renamed `supernet`.
+
+Exact resume: the epoch's randomness (shuffle, augmentation) is seeded from (seed, epoch, rank)
+and each step's subnets from (seed, epoch, step), so a run killed and resumed from last.pt
+ends with the same weights as one that was never interrupted.
+
+Distributed: under torchrun every process computes its shard's gradients for the same
+subnets, which are then averaged over processes (all-reduce), i.e. the update DDP would make;
+plain all-reduce instead of DDP, because each subnet uses a different part of the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from timm.loss import SoftTargetCrossEntropy
+from torch import nn
+
+from neonas.errors import UserError
+from neonas.io import write_json_atomic
+from neonas.search.space import SearchSpace, load_space, space_from_yaml
+from neonas.supernet.checkpoint import SPEC_KEY
+from neonas.supernet.coverage import sandwich
+from neonas.supernet.network import SuperNet
+from neonas.supernet.scoring import CALIB_IMAGES, ScoringData, evaluate_subnet
+from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
+from neonas.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown
+from neonas.train.epoch import DivergedError, current_lr
+from neonas.train.logs import EpochLog, EpochProgress
+from neonas.train.optim import build_optimizer, build_scheduler
+from neonas.train.recipe import Recipe, get_recipe
+from neonas.train.trainer import epoch_seed, seed_everything
+
+DEFAULT_EPOCHS = 10
+RANDOM_SUBNETS = 2  # BigNAS samples 2 random subnets per step besides the largest and smallest
+
+
+@dataclass
+class SupernetJob:
+    """A supernet training as plain data (what `neonas supernet train` parsed)."""
+
+    output_dir: str
+    space: str | None = None  # name or YAML file; on resume, the checkpoint's space is used
+    data_dir: str | None = None
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = 64
+    lr: float | None = None
+    seed: int = 0
+    random_subnets: int = RANDOM_SUBNETS
+    max_train_images: int | None = None
+    max_val_images: int | None = None
+    calib_images: int = CALIB_IMAGES
+    resume: bool = False
+    device: str = "auto"
+    workers: int = 0
+    progress: bool = True
+
+
+def supernet_recipe(epochs: int, batch_size: int, lr: float | None, seed: int) -> Recipe:
+    """The `proxy` preset (AdamW, light augmentation), renamed: short runs on small images."""
+    recipe = get_recipe("proxy", {"batch_size": batch_size, "lr": lr, "seed": seed})
+    warmup = min(recipe.warmup_epochs, epochs / 2)
+    return dataclasses.replace(recipe, name="supernet", epochs=epochs, warmup_epochs=warmup)
+
+
+def train_supernet(
+    space: str | Path,
+    data_dir: str | Path,
+    *,
+    output_dir: str | Path,
+    epochs: int = DEFAULT_EPOCHS,
+    resume: bool = False,
+    **options: Any,
+) -> Path:
+    """Train (or resume) the supernet of `space` on `data_dir`; returns the last.pt path.
+
+    options: SupernetJob fields (batch_size, lr, seed, random_subnets, max_train_images,
+    max_val_images, calib_images, device, workers, progress; progress defaults off here).
+    """
+    options.setdefault("progress", False)
+    job = SupernetJob(
+        output_dir=str(output_dir),
+        space=str(space),
+        data_dir=str(data_dir),
+        epochs=epochs,
+        resume=resume,
+        **options,
+    )
+    run_supernet_training(job)
+    return Path(output_dir) / LAST
+
+
+def run_supernet_training(job: SupernetJob) -> dict[str, Any]:
+    """Train (or resume) the run `job` describes; returns the summary written to metrics.json."""
+    context = init_distributed(job.device)
+    try:
+        return _train(job, context)
+    finally:
+        shutdown(context)
+
+
+@dataclass
+class _Run:
+    space: SearchSpace
+    recipe: Recipe
+    job: SupernetJob
+    classes: tuple[str, ...]
+    data_dir: str
+    inputs: dict[str, Any]
+    supernet: SuperNet
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: nn.Module
+    train_loader: Any
+    images: tuple[int, int]  # training and validation images
+    scoring: ScoringData
+    updates_per_epoch: int
+
+
+def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
+    output = Path(job.output_dir).expanduser()
+    state = _resume_state(job, output)
+    if state:
+        job = _stored_job(job, state)
+    run = _prepare(job, context, state)
+    start_epoch = int(state["epoch"]) if state else 0
+    if state:
+        run.supernet.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if start_epoch >= run.recipe.epochs:
+            raise UserError(
+                f"the supernet in {output} already finished all {run.recipe.epochs} epochs"
+            )
+    if context.is_main:
+        print(_start_line(run, context, start_epoch), flush=True)
+    log = EpochLog(output, start_epoch=start_epoch) if context.is_main else None
+    progress = EpochProgress(enabled=job.progress and context.is_main)
+    row: dict[str, Any] = dict(state["metrics"]) if state else {}
+    try:
+        for epoch in range(start_epoch, run.recipe.epochs):
+            with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
+                stats = _train_epoch(run, context, epoch, report)
+            row = {"epoch": epoch + 1, **stats}
+            if context.is_main:
+                row.update(_validate(run))
+                log.write(row)
+                save_checkpoint(output / LAST, _checkpoint(run, context, row))
+                print(_summary_line(row, run.recipe.epochs), flush=True)
+            barrier(context)
+    finally:
+        if log is not None:
+            log.close()
+    summary = {
+        "space": run.space.name,
+        "epochs": run.recipe.epochs,
+        "classes": len(run.classes),
+        "params": sum(p.numel() for p in run.supernet.parameters()),
+        **{key: value for key, value in row.items() if key != "epoch"},
+    }
+    if context.is_main:
+        write_json_atomic(output / "metrics.json", summary)
+    return summary
+
+
+def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | None) -> _Run:
+    if state:
+        info = state["model_spec"][SPEC_KEY]
+        space = space_from_yaml(info["space_text"], info["space_source"])
+    else:
+        if not job.space:
+            raise UserError("give --space NAME|FILE, the search space the supernet covers")
+        space = load_space(job.space)
+    if not job.data_dir:
+        raise UserError(
+            "no data: pass --data DIR (an ImageFolder tree or a CIFAR-10 python folder)"
+        )
+    if job.random_subnets < 0:
+        raise UserError("--random-subnets must be 0 or more")
+    recipe = supernet_recipe(job.epochs, job.batch_size, job.lr, job.seed)
+    layout = detect_layout(job.data_dir)
+    if state and list(state["classes"]) != list(layout.classes):
+        raise UserError(f"{job.data_dir} has other classes than the supernet was trained on")
+    seed_everything(recipe.seed)  # the same initial weights on every rank
+    supernet = SuperNet(space, len(layout.classes))
+    inputs = dict(data_config(supernet, recipe))
+    train_set = load_split(
+        layout,
+        "train",
+        train_transform(recipe, inputs),
+        max_images=job.max_train_images,
+        seed=recipe.seed,
+    )
+    val_set = load_split(
+        layout, "val", eval_transform(inputs), max_images=job.max_val_images, seed=recipe.seed
+    )
+    if recipe.batch_size % context.world_size:
+        raise UserError(
+            f"batch size {recipe.batch_size} does not split over {context.world_size} processes"
+        )
+    device_batch = recipe.batch_size // context.world_size
+    train_loader = build_train_loader(
+        train_set,
+        batch_size=device_batch,
+        workers=job.workers,
+        seed=recipe.seed,
+        rank=context.rank,
+        world_size=context.world_size,
+    )
+    updates = len(train_loader)
+    if updates == 0:
+        raise UserError(
+            f"the training split has {len(train_set)} images, fewer than one batch of "
+            f"{recipe.batch_size}: lower --batch-size"
+        )
+    supernet.to(context.device)
+    optimizer = build_optimizer(supernet, recipe)
+    calib = load_split(
+        layout, "train", eval_transform(inputs), max_images=job.calib_images, seed=recipe.seed
+    )
+    scoring = ScoringData(
+        calib=[images for images, _ in build_val_loader(calib, batch_size=128, workers=0)],
+        val=list(build_val_loader(val_set, batch_size=128, workers=job.workers)),
+    )
+    return _Run(
+        space=space,
+        recipe=recipe,
+        job=job,
+        classes=layout.classes,
+        data_dir=str(Path(job.data_dir).expanduser().resolve()),
+        inputs=inputs,
+        supernet=supernet,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, recipe, updates),
+        loss_fn=train_loss(recipe).to(context.device),
+        train_loader=train_loader,
+        images=(len(train_set), len(val_set)),
+        scoring=scoring,
+        updates_per_epoch=updates,
+    )
+
+
+def step_subnets(run: _Run, epoch: int, step: int) -> list:
+    """The sandwich of one step; the same on every rank and in every resumed run."""
+    rng = random.Random(f"{run.recipe.seed}-{epoch}-{step}")
+    return sandwich(run.space, rng, run.job.random_subnets)
+
+
+def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> dict[str, float]:
+    seed_everything(epoch_seed(run.recipe.seed, epoch, context.rank))
+    run.train_loader.sampler.set_epoch(epoch)
+    supernet, device = run.supernet, context.device
+    supernet.train()
+    distill = SoftTargetCrossEntropy()
+    sums = torch.zeros(3, dtype=torch.float64)  # largest loss, distillation loss, images
+    start = time.perf_counter()
+    for step, (images, targets) in enumerate(run.train_loader):
+        images, targets = images.to(device), targets.to(device)
+        subnets = step_subnets(run, epoch, step)
+        logits = supernet(images, subnets[0])
+        loss = run.loss_fn(logits, targets)
+        loss.backward()
+        teacher = logits.detach().softmax(dim=1)
+        student_loss = torch.zeros((), dtype=torch.float64)
+        for config in subnets[1:]:
+            kd = distill(supernet(images, config), teacher)
+            kd.backward()
+            student_loss += kd.detach().double().cpu()
+        if context.is_distributed:
+            _average_gradients(supernet, context.world_size)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scheduler.step_update(num_updates=epoch * run.updates_per_epoch + step + 1)
+        count = images.size(0)
+        students = max(len(subnets) - 1, 1)
+        sums += torch.tensor([loss.item() * count, student_loss.item() / students * count, count])
+        if not torch.isfinite(loss):
+            raise DivergedError(
+                f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
+            )
+        if report is not None:
+            report(
+                step + 1,
+                run.updates_per_epoch,
+                sums[0].item() / sums[2].item(),
+                current_lr(run.optimizer),
+            )
+    elapsed = time.perf_counter() - start
+    if context.is_distributed:
+        dist.all_reduce(sums)
+    return {
+        "train_loss": sums[0].item() / sums[2].item(),
+        "distill_loss": sums[1].item() / sums[2].item(),
+        "lr": current_lr(run.optimizer),
+        "images_per_s": sums[2].item() / max(elapsed, 1e-9),
+        "train_time_s": elapsed,
+    }
+
+
+def _average_gradients(module: nn.Module, world_size: int) -> None:
+    """Average gradients over processes; a parameter no subnet used has a zero gradient."""
+    for param in module.parameters():
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        dist.all_reduce(param.grad)
+        param.grad /= world_size
+
+
+def _validate(run: _Run) -> dict[str, float]:
+    """Held-out top-1 of the largest and smallest subnets, BatchNorm re-estimated for each."""
+    row = {}
+    for name, config in (("largest", run.supernet.largest), ("smallest", run.space.smallest())):
+        metrics = evaluate_subnet(run.supernet, config, run.scoring)
+        row[f"{name}_val_top1"] = metrics["top1"]
+        row[f"{name}_val_loss"] = metrics["loss"]
+    run.supernet.train()
+    return row
+
+
+def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[str, Any]:
+    job = run.job
+    return {
+        "epoch": row["epoch"],
+        "model": run.supernet.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "recipe": run.recipe.to_dict(),
+        "model_spec": {SPEC_KEY: {"space_text": run.space.text, "space_source": run.space.source}},
+        "classes": list(run.classes),
+        "data_dir": run.data_dir,
+        "data_config": run.inputs,
+        "metrics": row,
+        "world_size": context.world_size,
+        "run_options": {
+            key: getattr(job, key)
+            for key in (
+                "epochs",
+                "batch_size",
+                "lr",
+                "seed",
+                "random_subnets",
+                "max_train_images",
+                "max_val_images",
+                "calib_images",
+            )
+        },
+    }
+
+
+def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
+    last = output / LAST
+    if job.resume and not last.is_file():
+        raise UserError(f"nothing to resume in {output}: no {LAST}; leave out --resume")
+    if not job.resume and last.exists():
+        raise UserError(
+            f"{output} already holds a supernet ({LAST}): pass --resume to continue it, or choose another --output"
+        )
+    if not job.resume:
+        return None
+    state = load_checkpoint(last)
+    if SPEC_KEY not in state.get("model_spec", {}):
+        raise UserError(f"{last} is not a supernet checkpoint")
+    return state
+
+
+def _stored_job(job: SupernetJob, state: dict[str, Any]) -> SupernetJob:
+    """The job with the options the run started with (they decide every batch and subnet)."""
+    return dataclasses.replace(
+        job, **state["run_options"], data_dir=job.data_dir or state["data_dir"]
+    )
+
+
+def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
+    params = sum(p.numel() for p in run.supernet.parameters())
+    text = (
+        f"supernet {run.space.name}: {params / 1e6:.2f}M parameters, {run.images[0]} train / "
+        f"{run.images[1]} val images, {len(run.classes)} classes, sandwich of largest + smallest "
+        f"+ {run.job.random_subnets} random per step, batch {run.recipe.batch_size} on "
+        f"{context.world_size} process(es), peak lr {run.recipe.peak_lr:.3g}, device {context.device}"
+    )
+    return text + (f", resuming after epoch {start_epoch}" if start_epoch else "")
+
+
+def _summary_line(row: dict[str, Any], epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  "
+        f"distill_loss {row['distill_loss']:.4f}  top1 largest {row['largest_val_top1']:.2f} "
+        f"smallest {row['smallest_val_top1']:.2f}  lr {row['lr']:.3g}  "
+        f"{row['images_per_s']:.0f} img/s  {row['train_time_s']:.1f}s"
+    )

@@ -1,0 +1,251 @@
+"""`supernet train`, `supernet extract` and `search --supernet` end to end on the tiny space."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from test_train_fixtures import (
+    make_image_folder,
+    one_torch_thread,  # noqa: F401 (autouse: one torch thread)
+)
+
+from neonas.arch import ArchConfig
+from neonas.cli import main
+from neonas.search.space import load_space
+from neonas.supernet.scoring import SIGNAL, SubnetScorer
+from neonas.supernet.training import train_supernet
+from neonas.train.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 3
+TRAIN_OPTIONS = ["--batch-size", "8", "--random-subnets", "1", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("supernet") / "images"
+    return make_image_folder(root, classes=4, train_per_class=6, val_per_class=4, size=32)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> Path:
+    """An uninterrupted run, the reference for the resumed one."""
+    output = tmp_path_factory.mktemp("supernet") / "uninterrupted"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the killed run's process: the same sums in the same order
+    try:
+        return train_supernet(
+            "tiny", data, output_dir=output, epochs=EPOCHS, batch_size=8, random_subnets=1, seed=3
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_training_records_every_epoch_and_its_subnets_learn(trained) -> None:
+    state = load_checkpoint(trained)
+    assert state["epoch"] == EPOCHS
+    rows = (trained.parent / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + EPOCHS
+    summary = json.loads((trained.parent / "metrics.json").read_text())
+    assert summary["largest_val_top1"] > 25.0  # 4 classes: above chance
+    assert list((trained.parent / "tensorboard").iterdir())
+
+
+@pytest.mark.slow  # two process start-ups and three trainings: about 40 s on the shared CPU
+def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, trained, tmp_path):
+    output = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "cli.py",
+        "supernet",
+        "train",
+        "--space",
+        "tiny",
+        "--data",
+        str(data),
+    ]
+    command += ["--epochs", str(EPOCHS), "--output", str(output), "--no-progress", *TRAIN_OPTIONS]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (output / "last.pt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the training ended before it was killed"
+        time.sleep(0.05)
+    assert process.poll() is None, "the training ended before it was killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert load_checkpoint(output / "last.pt")["epoch"] < EPOCHS
+
+    resumed = subprocess.run(
+        [*command[:4], "--output", str(output), "--resume", "--data", str(data), "--no-progress"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+    expected, actual = (
+        load_checkpoint(trained)["model"],
+        load_checkpoint(output / "last.pt")["model"],
+    )
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0, msg=key)
+    columns = ("train_loss", "distill_loss", "largest_val_top1", "smallest_val_top1")
+    assert _columns(output / "metrics.csv", columns) == _columns(
+        trained.parent / "metrics.csv", columns
+    )
+
+
+def _columns(path: Path, names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    with open(path, newline="") as handle:
+        return [tuple(row[name] for name in names) for row in csv.DictReader(handle)]
+
+
+def test_extract_writes_a_checkpoint_that_evaluate_reads_and_train_init_fine_tunes(
+    data, trained, tmp_path, capsys
+) -> None:
+    config = load_space("tiny").sample(random.Random(5))
+    config_file = config.save(tmp_path / "subnet.yaml")
+    out = tmp_path / "subnet.pt"
+    assert (
+        main(
+            [
+                "supernet",
+                "extract",
+                str(trained),
+                "--config",
+                str(config_file),
+                "--out",
+                str(out),
+                "--data",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["evaluate", "--checkpoint", str(out), "--data", str(data), "--workers", "0", "--json"]
+        )
+        == 0
+    )
+    evaluated = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    # The same BatchNorm re-estimation and held-out images as the search's supernet score.
+    assert evaluated["top1"] == pytest.approx(SubnetScorer(trained, data).score(config))
+    assert evaluated["images"] == 16
+
+    finetuned = tmp_path / "finetune"
+    code = main(
+        [
+            "train",
+            "--config",
+            str(config_file),
+            "--init",
+            str(out),
+            "--data",
+            str(data),
+            "--output",
+            str(finetuned),
+            "--recipe",
+            "proxy",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-12",
+            "--warmup-epochs",
+            "0",
+            "--set",
+            "min_lr=1.0e-12",
+            "--set",
+            "warmup_lr=1.0e-12",
+            "--batch-size",
+            "8",
+            "--workers",
+            "0",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    start = load_checkpoint(out)["model"]
+    after = load_checkpoint(finetuned / "last.pt")["model"]
+    weights = [key for key in start if key.endswith("weight")]
+    assert len(weights) > 10
+    for key in weights:  # an LR of 1e-12 leaves the inherited weights in place
+        torch.testing.assert_close(after[key], start[key], rtol=1e-5, atol=1e-7, msg=key)
+
+
+def test_bad_supernet_input_is_one_line_and_status_2(data, trained, tmp_path, capsys) -> None:
+    assert (
+        main(
+            [
+                "supernet",
+                "train",
+                "--space",
+                "tiny",
+                "--data",
+                str(data),
+                "--output",
+                str(trained.parent),
+            ]
+        )
+        == 2
+    )
+    assert "--resume" in capsys.readouterr().err
+    big = ArchConfig.from_dict({**load_space("tiny").smallest().to_dict(), "stem_patch": 4})
+    big_file = big.save(tmp_path / "big.yaml")
+    code = main(
+        [
+            "supernet",
+            "extract",
+            str(trained),
+            "--config",
+            str(big_file),
+            "--out",
+            str(tmp_path / "x.pt"),
+        ]
+    )
+    assert code == 2
+    assert "stem_patch" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a Ray search of three trials: about 35 s on the shared CPU
+def test_search_scores_each_trial_by_its_supernet_top1(ray_session, data, trained, tmp_path):
+    from neonas.search import SearchSettings, TrialTable, start_run
+    from neonas.search.settings import EvalSettings
+
+    evaluation = EvalSettings(hw="ascend", data=str(data), supernet=str(trained))
+    settings = SearchSettings(
+        name="supernet", results_dir=str(tmp_path), space="tiny", trials=3, concurrency=2,
+        eval=evaluation,
+    )  # fmt: skip
+    outcome = start_run(settings, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    rows = TrialTable(outcome.run_dir).with_status("completed")
+    assert len(rows) == 3
+    scorer = SubnetScorer(trained, data)
+    for row in rows:
+        assert row.metrics["accuracy_kind"] == SIGNAL == "supernet top-1"
+        config = ArchConfig.from_dict(row.config)
+        assert row.metrics["accuracy"] == pytest.approx(scorer.score(config))
+
+
+def test_search_refuses_a_supernet_of_another_space(data, trained, tmp_path, capsys) -> None:
+    code = main(
+        ["search", "--space", "neonext", "--data", str(data), "--supernet", str(trained),
+         "--results-dir", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 2
+    assert "the supernet" in capsys.readouterr().err
