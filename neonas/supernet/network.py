@@ -23,7 +23,7 @@ from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
 from neonas.arch import ArchConfig, StageSpec
-from neonas.models.neonext import ClassifierHead, default_cfg
+from neonas.models.neonext import NeoNeXtHead, default_cfg
 from neonas.search.space import SearchSpace
 from neonas.supernet.coverage import SpaceCoverage, StageCoverage, hidden_width, largest_subnet
 from neonas.supernet.layers import (
@@ -136,7 +136,7 @@ class SuperNet(nn.Module):
             stages.append(SuperStage(downsample, blocks))
             previous = stage.width
         self.stages = nn.ModuleList(stages)
-        self.head = ClassifierHead(previous, num_classes, 0.0)
+        self.head = NeoNeXtHead(previous, num_classes, 0.0)
         self.apply(_init_pointwise)
 
     def forward(self, x: Tensor, config: ArchConfig) -> Tensor:

@@ -25,7 +25,7 @@ from neonas.supernet.network import SuperNet
 from neonas.train.augment import eval_transform
 from neonas.train.data import detect_layout, load_split
 from neonas.train.distributed import DistContext
-from neonas.train.epoch import evaluate
+from neonas.train.epoch import validate
 
 CALIB_IMAGES = (
     256  # BatchNorm re-estimation images (OFA uses 2,000 on ImageNet; a few hundred here)
@@ -95,7 +95,7 @@ def evaluate_subnet(supernet: SuperNet, config: ArchConfig, data: ScoringData) -
     model = extract_subnet(supernet, config)
     reestimate_batchnorm(model, data.calib)
     context = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    return evaluate(model, data.val, context=context)
+    return validate(model, data.val, context=context)
 
 
 class SubnetScorer:
