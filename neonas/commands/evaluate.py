@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from neonas.commands.arguments import non_negative_int, positive_int
+from neonas.commands.arguments import add_device_options, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,19 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)"
     )
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--amp",
-        default="auto",
-        choices=("auto", "none", "bf16", "fp16"),
-        help="default: bf16 on GPU",
-    )
-    parser.add_argument(
-        "--workers",
-        type=non_negative_int,
-        default=4,
-        help="data loading processes (default 4, at most the CPUs available)",
-    )
+    add_device_options(parser, what="")
     parser.add_argument("--max-images", type=positive_int, help="evaluate a fixed random subset")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from neonas.commands.arguments import non_negative_int, positive_int
+from neonas.commands.arguments import add_device_options, positive_int
 from neonas.errors import UserError
 
 # Named options that set the Recipe field of the same name; `--set KEY=VALUE` covers the rest.
@@ -76,13 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     run = parser.add_argument_group("where and how it runs")
-    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    run.add_argument(
-        "--amp",
-        default="auto",
-        choices=("auto", "none", "bf16", "fp16"),
-        help="mixed precision (auto: bf16 on GPU)",
-    )
+    add_device_options(run, what=" per device")
     run.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
@@ -93,12 +87,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device-batch",
         type=positive_int,
         help="micro-batch per device; accumulation makes up the batch",
-    )
-    run.add_argument(
-        "--workers",
-        type=non_negative_int,
-        default=4,
-        help="data loading processes per device (default 4, at most the CPUs available)",
     )
     run.add_argument("--max-train-images", type=positive_int, help="train on a fixed random subset")
     run.add_argument(
