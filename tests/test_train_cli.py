@@ -154,6 +154,24 @@ def test_the_same_train_command_with_resume_added_continues_it(tmp_path, capsys,
     assert f"--config {other} is another network" in line and "differs in stages" in line
 
 
+def test_a_fine_tuning_resumes_with_its_init_given_again_but_not_another(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "images")
+    config = write_tiny_config(tmp_path / "tiny.yaml")
+    base = ["train", "--config", str(config), "--data", str(data), *FAST, "--stop-after", "1"]
+    assert main([*base, "--output", str(tmp_path / "first")]) == 0
+    start = str(tmp_path / "first" / "last.pt")
+    tune = [*base, "--init", start, "--output", str(tmp_path / "tuned")]
+    assert main(tune) == 0
+    assert main([*tune, "--resume"]) == 0
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["epochs_done"] == 2
+    capsys.readouterr()
+    other = [arg if arg != start else str(tmp_path / "tuned" / "last.pt") for arg in tune]
+    assert main([*other, "--resume"]) == 2
+    assert f"--init {tmp_path / 'tuned' / 'last.pt'} differs from the {start}" in one_error_line(
+        capsys
+    )
+
+
 IMAGES = ["--data", "{images}"]
 BAD_TRAIN_INPUT = {
     "missing data folder": (

@@ -127,8 +127,6 @@ def run(args: argparse.Namespace) -> int:
                 "--resume needs --output, the training folder to continue (or the "
                 "--config/--model that named it)"
             )
-        if args.init:
-            raise UserError("--resume continues from --output's own weights: leave out --init")
     else:
         if not (args.config or args.model):
             raise UserError("give --config FILE (an ArchConfig) or --model NAME")

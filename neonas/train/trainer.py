@@ -234,8 +234,10 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     return summary
 
 
-# Options that decide which images and micro-batches an epoch sees: a resume must reuse them.
-RESUMED_OPTIONS = ("max_train_images", "max_val_images", "device_batch")
+# Options recorded with a run, which a resume reuses and refuses to change: those that decide
+# which images and micro-batches an epoch sees, and the weights it started from (--init).
+RESUMED_OPTIONS = ("max_train_images", "max_val_images", "device_batch", "init_path")
+FLAGS = {"init_path": "--init"}
 
 
 def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistContext) -> TrainJob:
@@ -252,7 +254,7 @@ def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistCont
         if given is None:
             updates[key] = saved
         elif saved is not None and given != saved:
-            flag = "--" + key.replace("_", "-")
+            flag = FLAGS.get(key, "--" + key.replace("_", "-"))
             raise UserError(
                 f"{flag} {given} differs from the {saved} this training started with: leave it out"
             )
