@@ -249,3 +249,25 @@ def test_search_refuses_a_supernet_of_another_space(data, trained, tmp_path, cap
     )  # fmt: skip
     assert code == 2
     assert "the supernet" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two torchrun processes: about 40 s on the shared CPU
+def test_two_cpu_processes_train_one_supernet_and_rank_0_writes_it(data, tmp_path) -> None:
+    output = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(ROOT / "cli.py"), "supernet", "train", "--space", "tiny", "--data", str(data),
+        "--output", str(output), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+        "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("epoch 1/1") == 1  # only rank 0 speaks
+    assert "on 2 process(es)" in result.stdout
+    state = load_checkpoint(output / "last.pt")
+    assert state["world_size"] == 2 and state["epoch"] == 1
+    resumed = main(["supernet", "train", "--output", str(output), "--resume", "--data", str(data)])
+    assert resumed == 2  # finished, and trained on 2 processes: refused with one line

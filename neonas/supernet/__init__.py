@@ -4,17 +4,27 @@ Train it once on the user's data (`neonas supernet train`, sandwich rule with in
 distillation, BigNAS), then score any candidate of the space by its inherited weights in
 seconds (`neonas search --supernet CKPT`), or extract one as a normal checkpoint
 (`neonas supernet extract`). See docs/supernet.md.
+
+    ckpt = train_supernet("tiny", "data/", output_dir="results/supernet/tiny", epochs=10)
+    scorer = SubnetScorer(ckpt, "data/")
+    top1 = scorer.score(config)  # percent, BatchNorm re-estimated, on data/val
 """
 
 from neonas.supernet.coverage import SpaceCoverage, largest_subnet, sandwich
 from neonas.supernet.extract import extract_subnet, subnet_state_dict
 from neonas.supernet.network import SuperNet
+from neonas.supernet.scoring import SIGNAL, SubnetScorer, score_subnet
+from neonas.supernet.training import train_supernet
 
 __all__ = [
+    "SIGNAL",
     "SpaceCoverage",
+    "SubnetScorer",
     "SuperNet",
     "extract_subnet",
     "largest_subnet",
     "sandwich",
+    "score_subnet",
     "subnet_state_dict",
+    "train_supernet",
 ]

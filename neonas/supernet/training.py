@@ -139,6 +139,11 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
     state = _resume_state(job, output)
     if state:
         job = _stored_job(job, state)
+        if int(state["world_size"]) != context.world_size:
+            raise UserError(
+                f"this supernet trained on {state['world_size']} process(es); resume it on the same "
+                f"number (now {context.world_size}) so that every step sees the same batches"
+            )
     run = _prepare(job, context, state)
     start_epoch = int(state["epoch"]) if state else 0
     if state:
