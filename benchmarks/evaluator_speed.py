@@ -19,7 +19,7 @@ import torch
 
 import evaluators.flops as flops
 import evaluators.op_trace as op_trace
-import evaluators.units as units
+import evaluators.segments as segments
 from evaluators.hardware import inference_form
 from evaluators.latency.ascend import ASCEND310, predict_latency
 from evaluators.latency.backends import cpu_name
@@ -36,13 +36,13 @@ def timed(fn: Callable[[], object]) -> float:
 
 def whole_model_flops(model, shape) -> None:
     """fvcore on the whole model: the unit layout switched off."""
-    real = units.model_units
-    units.model_units = lambda _model: None
+    real = segments.model_units
+    segments.model_units = lambda _model: None
     try:
         flops.clear_cache()
         flops.count_flops(model, shape)
     finally:
-        units.model_units = real
+        segments.model_units = real
 
 
 def main() -> None:

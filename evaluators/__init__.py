@@ -8,7 +8,7 @@ from evaluators.matrix_efficiency import (
     MatrixEfficiency,
     matrix_efficiency,
     matrix_efficiency_report,
-    space_matrix_efficiency,
+    efficiency_spread,
 )
 from evaluators.metrics import METRICS, compute_metrics
 
@@ -22,11 +22,11 @@ __all__ = [
     "available_hw",
     "compute_metrics",
     "count_flops",
+    "efficiency_spread",
     "get_hw",
     "matrix_efficiency",
     "matrix_efficiency_report",
     "measure_latency",
     "measure_latency_remote",
     "register_hw",
-    "space_matrix_efficiency",
 ]

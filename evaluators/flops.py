@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from evaluators.units import Shape, UnitCache, walk_units
+from evaluators.segments import Shape, UnitCache, walk_units
 
 
 @dataclass(frozen=True)

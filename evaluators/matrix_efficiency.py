@@ -3,12 +3,13 @@
 A Da Vinci cube multiplies 16x16 by 16x16 fp16 fractals, so every product is padded to
 multiples of 16 in M, K and N; a 1x49 depthwise "GEMM" wastes most of each fractal, a
 384x384 pointwise one almost none. Matrix efficiency = useful multiply-adds / padded ones,
-over every convolution (as im2col GEMM), linear, matmul and NeoCell dense product.
+over every convolution (as im2col GEMM), linear, matmul and NeoCell product. NeoCells count
+in the tiled form the cube executes (evaluators.tiled_neocell): the zeros of a block-diagonal
+tile are multiplied, so they are waste, not work (7x7 patches: 98 of 256 entries of a tile).
 """
 
 from __future__ import annotations
 
-import random
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from evaluators.op_trace import OpRecord, record_ops
+from neonas.arch import ArchConfig
+from neonas.errors import UserError
+from neonas.models import build_model
 
 CUBE_FRACTAL = 16  # Da Vinci cube: 16x16x16 fp16 multiply-adds per cycle (see latency/ascend.py)
 
@@ -39,7 +43,7 @@ class MatrixEfficiency:
         return {name: useful / padded for name, (useful, padded) in self.by_module.items()}
 
     def grouped(self, group: Callable[[str], str]) -> dict[str, float]:
-        """Efficiency per group of modules, e.g. per stage with `evaluators.units.stage_of`."""
+        """Efficiency per group of modules, e.g. per stage with `evaluators.segments.stage_of`."""
         sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for name, (useful, padded) in self.by_module.items():
             sums[group(name)][0] += useful
@@ -74,8 +78,8 @@ def matrix_efficiency(
 
 
 @dataclass(frozen=True)
-class SpaceEfficiency:
-    """Matrix efficiency over a random sample of a search space's networks."""
+class EfficiencySpread:
+    """Matrix efficiency over a sample of networks (e.g. drawn from a search space)."""
 
     mean: float
     std: float
@@ -84,19 +88,14 @@ class SpaceEfficiency:
     samples: int
 
 
-def space_matrix_efficiency(space: object, samples: int = 20, seed: int = 0) -> SpaceEfficiency:
-    """Mean and spread of matrix efficiency over `samples` networks drawn from `space`."""
-    from neonas.models import build_model
-
-    rng = random.Random(seed)
-    values = []
-    for _ in range(samples):
-        config = space.sample(rng)  # type: ignore[attr-defined]
-        model = build_model(config)
-        values.append(
-            matrix_efficiency(model, (config.in_chans, config.input_size, config.input_size))
-        )
-    return SpaceEfficiency(
+def efficiency_spread(configs: Iterable[ArchConfig]) -> EfficiencySpread:
+    """Mean and spread of matrix efficiency over the networks `configs` describe."""
+    values = [
+        matrix_efficiency(build_model(c), (c.in_chans, c.input_size, c.input_size)) for c in configs
+    ]
+    if not values:
+        raise UserError("matrix efficiency of a sample needs at least one network")
+    return EfficiencySpread(
         mean=statistics.fmean(values),
         std=statistics.pstdev(values),
         min=min(values),

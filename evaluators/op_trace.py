@@ -1,36 +1,52 @@
-"""Every aten op of one eval forward, with its shapes, as matrix (cube) or vector/memory work.
+"""Every aten op of one eval forward, with its shapes and tensors, as cube or vector work.
 
-Shared by the matrix-efficiency measure and the Ascend latency model. A
-`TorchDispatchMode` sees the ops below autograd, after composite ops (linear, matmul,
-einsum) have become addmm / mm / bmm, so any torch model is covered without per-layer
-rules. Each op is charged to the innermost module running when it was dispatched.
+Shared by the matrix-efficiency measure and the Ascend latency model. A `TorchDispatchMode`
+sees the ops below autograd, after composite ops (linear, matmul, einsum) have become
+addmm / mm / bmm, so any torch model is covered without per-layer rules. Each op is charged
+to the innermost module running when it was dispatched, and names the tensors it reads and
+writes (views share their base's key), so the latency model can tell which intermediates a
+fused operator keeps on chip.
+
+The forward runs on PyTorch's "meta" device, through `torch.func.functional_call` with meta
+copies of the parameters: shapes only, no arithmetic and no activation memory, whatever the
+batch or resolution (a 224 px NeoNeXt-T records in a fraction of a second, a batch of 512 too).
+
+A NeoCell is recorded as one op, "neocell", with the products of its tiled form
+(evaluators.tiled_neocell): what a matrix unit runs, whatever implementation the CPU picks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from evaluators.flops import batched_shape
-from evaluators.units import Shape, UnitCache, walk_units
+from evaluators.segments import Shape, UnitCache, walk_units
+from evaluators.tiled_neocell import tiled_products, tiled_weight_elements
+from neonas.ops import NeoCell
 
 # Ops that move no data: metadata changes and allocations (views are caught by `is_view`).
 _FREE_OPS = {
     "_unsafe_view",
+    "alias",
     "as_strided_",
+    "detach",
     "empty",
     "empty_like",
     "empty_strided",
     "lift_fresh",
+    "new_empty",
     "resize_",
     "set_",
+    "zeros",
+    "zeros_like",
 }
 _ATTENTION_OPS = {
     "_scaled_dot_product_attention_math",
@@ -39,21 +55,27 @@ _ATTENTION_OPS = {
     "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_flash_attention_for_cpu",
 }
+INPUT_KEY = 0  # key of the recorded module's input tensor
 
 
 @dataclass(frozen=True)
 class Gemm:
-    """`count` independent products [m, k] x [k, n], as a matrix unit computes them."""
+    """`count` independent products [m, k] x [k, n], as a matrix unit computes them.
+
+    `useful` overrides the useful multiply-adds where the [m, k] operand is known to hold
+    zeros (a NeoCell tile is block-diagonal); by default every product is useful.
+    """
 
     m: int
     k: int
     n: int
     count: int = 1
+    useful: int | None = None
 
     @property
     def macs(self) -> int:
         """Useful multiply-adds."""
-        return self.m * self.k * self.n * self.count
+        return self.m * self.k * self.n * self.count if self.useful is None else self.useful
 
     def padded_macs(self, fractal: int = 16) -> int:
         """Multiply-adds the unit performs with every dimension padded to the fractal."""
@@ -61,32 +83,66 @@ class Gemm:
 
 
 @dataclass(frozen=True)
+class TensorUse:
+    """A tensor an op reads or writes: its key within the recording, size, and whether it is a
+    parameter or buffer (weights come from DRAM; activations may still be on chip)."""
+
+    key: int
+    elements: int
+    weight: bool = False
+
+
+@dataclass(frozen=True)
 class OpRecord:
-    """One executed aten op: its name, its module, its matrix products and the data it moves."""
+    """One executed aten op: its name, its module, its matrix products and its tensors."""
 
     op: str
     module: str
     gemms: tuple[Gemm, ...]
-    read: int  # elements read, weights included
-    written: int  # elements written
+    inputs: tuple[TensorUse, ...] = ()
+    outputs: tuple[TensorUse, ...] = ()
+
+    @property
+    def read(self) -> int:
+        """Elements read, weights included."""
+        return sum(t.elements for t in self.inputs)
+
+    @property
+    def written(self) -> int:
+        """Elements written."""
+        return sum(t.elements for t in self.outputs)
 
     @property
     def is_matrix(self) -> bool:
-        """Matrix-unit work (convolution, matmul, attention) rather than vector/memory work."""
+        """Matrix-unit work (convolution, matmul, attention, NeoCell) rather than vector work."""
         return bool(self.gemms)
 
-    def with_prefix(self, prefix: str) -> OpRecord:
-        """The same record seen from a parent module at `prefix`."""
+    def moved(self, prefix: str, keys: dict[int, int]) -> OpRecord:
+        """The same record seen from a parent module at `prefix`, tensor keys renamed by `keys`."""
         module = f"{prefix}.{self.module}" if self.module else prefix
-        return OpRecord(self.op, module, self.gemms, self.read, self.written)
+
+        def rename(uses: tuple[TensorUse, ...]) -> tuple[TensorUse, ...]:
+            return tuple(TensorUse(keys[u.key], u.elements, u.weight) for u in uses)
+
+        return OpRecord(self.op, module, self.gemms, rename(self.inputs), rename(self.outputs))
 
 
-# Unit recordings shared by every call (see evaluators.units).
+@dataclass(frozen=True)
+class Recording:
+    """The ops of one module's forward, the key of its output, and its output shape."""
+
+    ops: tuple[OpRecord, ...]
+    output_key: int
+    keys: int  # keys used: 0 .. keys - 1
+
+
+# Unit recordings shared by every call (see evaluators.segments).
 _record_cache = UnitCache()
 
 
 def record_ops(model: nn.Module, input_shape: Sequence[int], batch: int = 1) -> list[OpRecord]:
-    """The ops of one eval forward of `model` on a zero input of `input_shape`, in order."""
+    """The ops of one eval forward of `model` on an input of `input_shape`, in order; tensor
+    keys are unique over the network and key 0 is its input."""
     shape = batched_shape(input_shape, batch)
     was_training = model.training
     model.eval()
@@ -94,8 +150,17 @@ def record_ops(model: nn.Module, input_shape: Sequence[int], batch: int = 1) -> 
         with torch.no_grad():
             units = walk_units(model, shape, _record, _record_cache)
             if units is None:
-                return _record(model, shape)[0]
-            return [op.with_prefix(unit.path) for unit in units for op in unit.value]
+                return list(_record(model, shape)[0].ops)
+            ops: list[OpRecord] = []
+            previous_output, offset = INPUT_KEY, 1
+            for unit in units:
+                recording = unit.value
+                keys = {key: offset + key - 1 for key in range(1, recording.keys)}
+                keys[INPUT_KEY] = previous_output
+                ops += [op.moved(unit.path, keys) for op in recording.ops]
+                previous_output = keys[recording.output_key]
+                offset += recording.keys - 1
+            return ops
     finally:
         model.train(was_training)
 
@@ -105,78 +170,120 @@ def clear_cache() -> None:
     _record_cache.clear()
 
 
-def _record(module: nn.Module, shape: Shape) -> tuple[list[OpRecord], Shape]:
-    """Warm up once (NeoCell builds and caches its matrices), then record a second forward."""
-    with _dense_neocells(module):
-        return _record_dense(module, shape)
-
-
-@contextlib.contextmanager
-def _dense_neocells(module: nn.Module) -> Iterator[None]:
-    """NeoCells with impl 'auto' run their dense block-diagonal form while recording.
-
-    On the CPU 'auto' may pick the patch-wise form for speed; a matrix unit (Ascend's cube)
-    runs the dense products, which is also the form FLOPs count (fvcore traces it).
-    """
-    from neonas.ops import NeoCell
-
-    cells = [cell for cell in module.modules() if isinstance(cell, NeoCell) and cell.impl == "auto"]
-    for cell in cells:
-        cell.impl = "dense"
-    try:
-        yield
-    finally:
-        for cell in cells:
-            cell.impl = "auto"
-
-
-def _record_dense(module: nn.Module, shape: Shape) -> tuple[list[OpRecord], Shape]:
-    example = torch.zeros(shape)
-    module(example)
-    stack: list[str] = [""]
-
-    def leave(*_: object) -> None:
-        stack.pop()  # returns None: a hook's return value would replace the module's output
-
+def _record(module: nn.Module, shape: Shape) -> tuple[Recording, Shape]:
+    """Record one forward on meta tensors; a warm-up call first lets NeoCells build their caches."""
+    tensors = {
+        name: torch.empty_like(t, device="meta")
+        for name, t in (*module.named_parameters(), *module.named_buffers())
+    }
+    example = torch.zeros(shape, device="meta")
+    functional_call(module, tensors, (example,))
+    recorder = _Recorder({id(t) for t in tensors.values()})
+    recorder.key_of(example)
     hooks = []
     for name, sub in module.named_modules():
-        if name:
-            hooks.append(
-                sub.register_forward_pre_hook(lambda _m, _i, name=name: stack.append(name))
-            )
-            hooks.append(sub.register_forward_hook(leave))
-    recorder = _Recorder(stack)
+        if isinstance(sub, NeoCell):
+            hooks.append(sub.register_forward_pre_hook(recorder.cell_enter(name)))
+            hooks.append(sub.register_forward_hook(recorder.cell_leave(name, sub)))
+        elif name:
+            hooks.append(sub.register_forward_pre_hook(recorder.enter(name)))
+            hooks.append(sub.register_forward_hook(recorder.leave))
     try:
         with recorder:
-            output = module(example)
+            output = functional_call(module, tensors, (example,))
     finally:
         for hook in hooks:
             hook.remove()
-    return recorder.records, tuple(getattr(output, "shape", ()))
+    output_key = recorder.key_of(output)
+    recording = Recording(tuple(recorder.records), output_key, recorder.next_key)
+    return recording, tuple(getattr(output, "shape", ()))
 
 
 class _Recorder(TorchDispatchMode):
-    """Records each dispatched aten op with the module on top of `stack`."""
+    """Records each dispatched aten op with the module on top of the stack and its tensors."""
 
-    def __init__(self, stack: list[str]) -> None:
+    def __init__(self, weight_ids: set[int]) -> None:
         super().__init__()
-        self.stack = stack
+        self.stack: list[str] = [""]
         self.records: list[OpRecord] = []
+        self.keys: dict[int, int] = {}
+        self.weights: set[int] = set()
+        self.weight_ids = weight_ids
+        self.alive: list[torch.Tensor] = []  # held so that ids are not reused while recording
+        self.inside_cell = 0
+        self.next_key = 0
+
+    def key_of(self, tensor: torch.Tensor, base: torch.Tensor | None = None) -> int:
+        """The key of `tensor` (its base's key for a view), assigned on first sight."""
+        if id(tensor) not in self.keys:
+            key = self.key_of(base) if base is not None else self.fresh_key()
+            self.keys[id(tensor)] = key
+            self.alive.append(tensor)
+            if id(tensor) in self.weight_ids or (base is not None and key in self.weights):
+                self.weights.add(key)
+        return self.keys[id(tensor)]
+
+    def fresh_key(self) -> int:
+        self.next_key += 1
+        return self.next_key - 1
+
+    def use(self, tensor: torch.Tensor) -> TensorUse:
+        key = self.key_of(tensor)
+        return TensorUse(key, tensor.numel(), key in self.weights)
+
+    def enter(self, name: str):  # noqa: ANN202
+        return lambda _module, _args: self.stack.append(name)
+
+    def leave(self, *_: object) -> None:
+        self.stack.pop()  # returns None: a hook's return value would replace the module's output
+
+    def cell_enter(self, name: str):  # noqa: ANN202
+        def hook(_module: nn.Module, args: tuple) -> None:
+            self.stack.append(name)
+            self.inside_cell += 1
+
+        return hook
+
+    def cell_leave(self, name: str, cell: NeoCell):  # noqa: ANN202
+        def hook(_module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            self.inside_cell -= 1
+            self.stack.pop()
+            x = args[0]
+            batch, _, height, width = x.shape
+            gemms = tuple(
+                Gemm(p.m, p.k, p.n, p.count, p.useful)
+                for p in tiled_products(cell, height, width, batch)
+            )
+            weights = TensorUse(self.fresh_key(), tiled_weight_elements(cell, height, width), True)
+            self.records.append(
+                OpRecord("neocell", name, gemms, (self.use(x), weights), (self.use(output),))
+            )
+
+        return hook
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self.inside_cell:
+            return out
         name = func.overloadpacket.__name__
-        if not (func.is_view or name in _FREE_OPS):
-            inputs = _unique_tensors(tree_leaves((args, kwargs)))
-            outputs = _unique_tensors(tree_leaves(out))
+        tensors_in = _unique_tensors(tree_leaves((args, kwargs)))
+        tensors_out = _unique_tensors(tree_leaves(out))
+        if func.is_view and tensors_in:
+            for tensor in tensors_out:
+                self.key_of(tensor, base=tensors_in[0])
+        elif name in _FREE_OPS:
+            for tensor in tensors_out:
+                self.key_of(tensor)
+        else:
+            inputs = tuple(self.use(t) for t in tensors_in)
             self.records.append(
                 OpRecord(
                     op=name,
                     module=self.stack[-1],
                     gemms=_gemms(name, args, out),
-                    read=sum(t.numel() for t in inputs),
-                    written=sum(t.numel() for t in outputs),
+                    inputs=tuple({u.key: u for u in inputs}.values()),
+                    outputs=tuple(self.use(t) for t in tensors_out),
                 )
             )
         return out

@@ -19,7 +19,7 @@ from evaluators.flops import FlopCount, count_flops
 from evaluators.hardware import HardwareTarget
 from evaluators.latency.result import LatencyResult
 from evaluators.matrix_efficiency import MatrixEfficiency, matrix_efficiency_report
-from evaluators.units import stage_of
+from evaluators.segments import stage_of
 from neonas.errors import UserError
 from neonas.models import default_input_size, resolve_model
 

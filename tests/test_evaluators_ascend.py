@@ -1,4 +1,4 @@
-"""The Ascend roofline model: fractal padding, cores, bounds, and sourced constants."""
+"""The Ascend model: fractal padding, fusion, on-chip buffers, overlap, the tiled NeoCell."""
 
 import dataclasses
 
@@ -6,26 +6,42 @@ import pytest
 import timm
 from torch import nn
 
-from evaluators.latency.ascend import ASCEND310, ASCEND910, AscendProfile, op_times, predict_latency
-from evaluators.op_trace import Gemm, OpRecord
+from evaluators.latency.ascend import (
+    ASCEND310,
+    ASCEND910,
+    BREAKDOWN,
+    AscendProfile,
+    fused_ops,
+    op_times,
+    predict_latency,
+)
+from evaluators.latency.fusion import fuse
+from evaluators.matrix_efficiency import matrix_efficiency
+from evaluators.op_trace import Gemm, OpRecord, TensorUse, record_ops
+from neonas.ops import CellGroup, NeoCell
 
-# One core at 1 GHz, 1 byte/ns of memory, no launch cost: times read as cycles.
+# One core at 1 GHz, 1 byte/ns of memory, no overhead, no L2: times read as cycles / bytes.
 UNIT = AscendProfile(
     name="unit",
     description="test chip",
     cores=1,
     clock_hz=1e9,
-    memory_bytes_per_s=1e9,
-    launch_overhead_s=0.0,
+    dram_bytes_per_s=1e9,
+    l2_bytes=0,
+    cube_efficiency=1.0,
+    dram_efficiency=1.0,
+    overhead_s=0.0,
 )
+# The same chip with memory so fast that a NeoCell is bound by its cube.
+CUBE_BOUND = dataclasses.replace(UNIT, dram_bytes_per_s=1e18)
 
 
 def matmul(m: int, k: int, n: int, count: int = 1) -> OpRecord:
-    return OpRecord("mm", "layer", (Gemm(m, k, n, count),), read=0, written=0)
+    return OpRecord("mm", "layer", (Gemm(m, k, n, count),))
 
 
 def cycles(op: OpRecord, profile: AscendProfile = UNIT) -> float:
-    return op_times([op], profile)[0].cube_s * profile.clock_hz
+    return op_times(fused_ops([op], profile), profile)[0].cube_s * profile.clock_hz
 
 
 def test_one_fractal_takes_one_cube_cycle() -> None:
@@ -44,27 +60,68 @@ def test_output_tiles_are_shared_out_over_cores_but_one_tile_uses_one_core() -> 
     assert cycles(matmul(16, 64, 16), four_cores) == 4  # 1 tile, 4 K steps: no help from cores
 
 
-def test_op_time_is_its_slowest_unit_plus_launch() -> None:
-    profile = dataclasses.replace(UNIT, launch_overhead_s=1e-6)
-    copy = OpRecord("clone", "layer", (), read=4000, written=4000)  # 8000 bytes at 1 GB/s = 8 us
-    time = op_times([copy], profile)[0]
-    assert time.memory_s == pytest.approx(16e-6)  # fp16: 2 bytes per element
-    assert time.time_s == pytest.approx(17e-6)
+def test_conv_bn_relu_and_residual_add_are_one_fused_operator() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn, self.act = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            return self.act(self.bn(self.conv(x)) + x)
+
+    ops = record_ops(Block(), (1, 8, 8, 8))
+    fused = fuse(ops)
+    assert [op.op for op in ops] == ["convolution", "native_batch_norm", "add", "relu"]
+    assert [f.name for f in fused] == ["convolution+native_batch_norm+add+relu"]
+    # Only the block input (read twice, loaded once), weights and the final output touch DRAM.
+    (block,) = fused_ops(ops, UNIT)
+    weights = 8 * 8 * 9 + 8 + 4 * 8  # conv weight and bias, BN's four vectors
+    assert block.dram_elements == 512 + weights + 512
+
+
+def test_an_elementwise_op_on_another_branch_does_not_join() -> None:
+    a = TensorUse(0, 10)
+    conv = OpRecord("convolution", "c", (Gemm(1, 1, 1),), (a,), (TensorUse(1, 10),))
+    other = OpRecord("relu", "r", (), (TensorUse(7, 10),), (TensorUse(8, 10),))
+    assert len(fuse([conv, other])) == 2
+
+
+def test_layer_norm_and_softmax_are_vector_operators_of_their_own() -> None:
+    model = nn.Sequential(nn.Linear(16, 16), nn.LayerNorm(16), nn.Softmax(-1))
+    fused = fuse(record_ops(model, (4, 16)))
+    assert [f.name.split("+")[0] for f in fused] == ["addmm", "native_layer_norm", "_softmax"]
+
+
+def test_an_activation_that_fits_the_l2_is_not_read_back_from_dram() -> None:
+    model = nn.Sequential(nn.Conv2d(4, 4, 1), nn.LayerNorm(8))  # two operators
+    ops = record_ops(model, (1, 4, 8, 8))
+    with_l2 = dataclasses.replace(UNIT, l2_bytes=1 << 20)
+    first, second = fused_ops(ops, with_l2)
+    assert second.l2_elements == 256 and second.dram_elements == 8 + 8 + 256  # LN weights, output
+    cold = fused_ops(ops, UNIT)  # no L2: written by the conv, read back by the norm
+    assert cold[0].dram_elements == first.dram_elements + 256
+    assert cold[1].dram_elements == second.dram_elements + 256
+
+
+def test_pipelines_overlap_so_an_op_takes_its_slowest_unit_plus_overhead() -> None:
+    profile = dataclasses.replace(UNIT, overhead_s=1e-6)
+    copy = OpRecord("cat", "layer", (), (TensorUse(0, 4000),), (TensorUse(1, 4000),))
+    (time,) = op_times(fused_ops([copy], profile), profile)
+    assert time.memory_s == pytest.approx(16e-6)  # 8000 elements, fp16, 1 GB/s
+    assert time.vector_s == pytest.approx(4000 / 128 / 1e9)
+    assert time.time_s == pytest.approx(16e-6 + 1e-6)  # max, not sum
     assert time.bound == "memory"
 
 
-def test_vector_work_runs_one_element_per_lane_and_cycle() -> None:
-    gelu = OpRecord("gelu", "act", (), read=1280, written=1280)
-    assert op_times([gelu], UNIT)[0].vector_s == pytest.approx(1280 / 128 / 1e9)
-
-
-def test_prediction_is_the_sum_of_its_per_layer_breakdown() -> None:
+def test_breakdown_parts_add_up_to_the_prediction() -> None:
     model = nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32 * 6 * 6, 10))
     result = predict_latency(model, (3, 8, 8), ASCEND310, batch=2)
     assert result.source == "predicted" and result.dtype == "fp16" and result.batch == 2
-    assert [row.name for row in result.breakdown] == ["0", "1", "3"]
+    parts = [result.settings[f"{name}_ms"] for name in BREAKDOWN]
+    assert sum(parts) == pytest.approx(result.median_ms)
+    assert result.settings["fused_ops"] == 2  # conv+relu, linear
+    assert result.settings["overhead_ms"] == pytest.approx(2 * ASCEND310.overhead_s * 1e3)
     assert sum(row.ms for row in result.breakdown) == pytest.approx(result.median_ms)
-    assert 0 < result.settings["matrix_efficiency"] <= 1
 
 
 def test_the_910_is_faster_than_the_310() -> None:
@@ -80,3 +137,67 @@ def test_profiles_reproduce_the_published_peaks() -> None:
     assert ASCEND310.peak_macs_per_s == pytest.approx(8e12, rel=0.03)
     assert 2 * ASCEND910.peak_macs_per_s == pytest.approx(256e12, rel=0.03)
     assert (ASCEND310.cores, ASCEND910.cores) == (2, 32)
+    assert (ASCEND310.l2_bytes, ASCEND910.l2_bytes) == (8 << 20, 32 << 20)
+
+
+# The NeoCell as the cube runs it. Expected values are computed here from the tile rule
+# (T = k * (16 // k) rows per tile; a shifted subgroup adds one corner tile per axis) and
+# the cube formula (one core: ceil(m/16) * ceil(n/16) * count output fractals, ceil(k/16)
+# steps each), independently of evaluators/tiled_neocell.py.
+
+
+def neocell_cycles(cell: NeoCell, size: int) -> float:
+    result = predict_latency(nn.Sequential(cell), (cell.channels, size, size), CUBE_BOUND)
+    return round(result.median_ms * 1e-3 * CUBE_BOUND.clock_hz, 6)
+
+
+def tiles_on_56(block: int, shifted: bool) -> int:
+    rows = block * max(1, 16 // block)
+    interior = 56 - block if shifted else 56
+    return -(-interior // rows) + (1 if shifted else 0)
+
+
+def per_channel_cycles(block: int, shifted: bool = False) -> int:
+    # every tile has <= 16 rows: one fractal row and one K step; N*W = 56 -> 4 fractals; both axes
+    return 2 * tiles_on_56(block, shifted) * 4
+
+
+def test_matrix_size_changes_latency_and_efficiency_by_the_tile_formula() -> None:
+    seven, nine = NeoCell(16, 7), NeoCell(16, 9)
+    assert neocell_cycles(seven, 56) == 16 * per_channel_cycles(7)  # 4 tiles of 14 rows
+    assert neocell_cycles(nine, 56) == 16 * per_channel_cycles(9)  # 7 tiles of 9 rows
+    assert neocell_cycles(nine, 56) - neocell_cycles(seven, 56) == 16 * 2 * (7 - 4) * 4
+    # useful: 2 blocks of 49 per 14-row tile vs 6 * 81 + a 2x2 corner over seven 9-row tiles
+    eff_seven = 4 * 98 / (4 * 256)
+    eff_nine = (6 * 81 + 4) / (7 * 256)
+    padded_n = 56 / 64
+    assert matrix_efficiency(seven, (1, 16, 56, 56)) == pytest.approx(eff_seven * padded_n)
+    assert matrix_efficiency(nine, (1, 16, 56, 56)) == pytest.approx(eff_nine * padded_n)
+    assert eff_nine < eff_seven
+
+
+def test_channel_split_changes_latency_by_the_channels_moved() -> None:
+    def cell(share: float) -> NeoCell:
+        return NeoCell(16, [CellGroup(7, share=share), CellGroup(9, share=1 - share)])
+
+    even, mostly_seven = cell(0.5), cell(0.75)
+    assert neocell_cycles(even, 56) == 8 * per_channel_cycles(7) + 8 * per_channel_cycles(9)
+    # four channels move from 9x9 to 7x7 matrices
+    delta = 4 * (per_channel_cycles(9) - per_channel_cycles(7))
+    assert neocell_cycles(even, 56) - neocell_cycles(mostly_seven, 56) == delta
+    assert matrix_efficiency(mostly_seven, (1, 16, 56, 56)) > matrix_efficiency(
+        even, (1, 16, 56, 56)
+    )
+
+
+def test_shifts_cost_their_corner_tiles() -> None:
+    plain, shifted = NeoCell(16, CellGroup(7)), NeoCell(16, CellGroup(7, shift=True))
+    # 16 channels in 7 shift subgroups of 3, 3, 2, 2, 2, 2, 2: only shift 0 (3 channels) is free
+    expected = 3 * per_channel_cycles(7) + 13 * per_channel_cycles(7, shifted=True)
+    assert neocell_cycles(shifted, 56) == expected
+    assert neocell_cycles(shifted, 56) - neocell_cycles(plain, 56) == 13 * 2 * 1 * 4
+    # same useful work (one more tile, no more blocks), so efficiency drops by 4/5 on 13 channels
+    plain_eff = matrix_efficiency(plain, (1, 16, 56, 56))
+    assert matrix_efficiency(shifted, (1, 16, 56, 56)) == pytest.approx(
+        plain_eff * 16 * 4 / (3 * 4 + 13 * 5)
+    )

@@ -15,7 +15,7 @@ from evaluators.latency.lut import (
     validate_table,
 )
 from evaluators.latency.result import LatencyResult
-from evaluators.units import model_units
+from evaluators.segments import model_units
 from neonas.errors import UserError
 from neonas.models import build_model
 from neonas.models.family import neonext_config

@@ -1,7 +1,7 @@
 """Lookup-table latency predictor (FBNet, Once-for-All, nn-Meter) for any measurable device.
 
 The distinct units of networks from a search space (stem, each downsample, each block, head,
-keyed by structure and input shape; see evaluators.units) are measured once on the device and
+keyed by structure and input shape; see evaluators.segments) are measured once on the device and
 stored as JSON; a network's latency is predicted as the sum of its units' entries. The error
 of that sum against measured whole networks is reported by `prediction_errors`.
 """
@@ -21,7 +21,7 @@ from torch import nn
 
 from evaluators.flops import batched_shape
 from evaluators.latency.result import LatencyResult, LayerLatency
-from evaluators.units import Shape, model_units, unit_key
+from evaluators.segments import Shape, model_units, unit_key
 from neonas.errors import UserError
 from neonas.io import write_text_atomic
 

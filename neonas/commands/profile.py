@@ -129,13 +129,16 @@ def _refuse(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
 
 def _profile_space(args: argparse.Namespace, status: Any) -> int:
     """Matrix efficiency of a search space: mean and spread over sampled networks."""
-    from evaluators.matrix_efficiency import space_matrix_efficiency
+    import random
+
+    from evaluators.matrix_efficiency import efficiency_spread
     from neonas.search import load_space
 
     space = load_space(args.space)
     samples = args.samples or DEFAULT_SAMPLES
+    rng = random.Random(0)
     with status.status(f"matrix efficiency of {samples} networks of {space.name}"):
-        result = space_matrix_efficiency(space, samples, seed=0)
+        result = efficiency_spread(space.sample(rng) for _ in range(samples))
     report = {
         "space": space.name,
         "samples": result.samples,

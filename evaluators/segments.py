@@ -1,4 +1,4 @@
-"""A network as a chain of repeated units, so each distinct unit is evaluated once.
+"""Network segments: a network as a chain of repeated units, each distinct unit evaluated once.
 
 NeoNeXt (and timm's ConvNeXt, whose layout it follows) run `stem`, then every stage's
 `downsample` and `blocks`, then `head`. The blocks of a stage are identical, and networks

@@ -3,7 +3,7 @@
 import timm
 import torch
 
-from evaluators.units import model_units, stage_of, structure_key, unit_key, walk_units
+from evaluators.segments import model_units, stage_of, structure_key, unit_key, walk_units
 from neonas.models import build_model
 from neonas.models.family import neonext_config
 
