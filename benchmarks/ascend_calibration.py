@@ -23,7 +23,9 @@ def main() -> None:
     for chip, report in reports.items():
         constants = ", ".join(f"{name}={getattr(report.profile, name):.4g}" for name in FITTED)
         print(f"\n## {chip}: fitted {constants}")
-        print(f"{'split':8} {'network':28} {'batch':>5} {'meas ms/img':>12} {'pred ms/img':>12} {'error':>8}")
+        print(
+            f"{'split':8} {'network':28} {'batch':>5} {'meas ms/img':>12} {'pred ms/img':>12} {'error':>8}"
+        )
         for split, checks in (("fit", report.fit), ("holdout", report.holdout)):
             for check in checks:
                 m = check.measurement

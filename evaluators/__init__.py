@@ -6,9 +6,9 @@ from evaluators.hardware import HardwareTarget, TargetOptions, available_hw, get
 from evaluators.latency import LatencyResult, measure_latency, measure_latency_remote
 from evaluators.matrix_efficiency import (
     MatrixEfficiency,
+    efficiency_spread,
     matrix_efficiency,
     matrix_efficiency_report,
-    efficiency_spread,
 )
 from evaluators.metrics import METRICS, compute_metrics
 

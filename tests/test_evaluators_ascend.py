@@ -64,7 +64,11 @@ def test_conv_bn_relu_and_residual_add_are_one_fused_operator() -> None:
     class Block(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv, self.bn, self.act = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+            self.conv, self.bn, self.act = (
+                nn.Conv2d(8, 8, 3, padding=1),
+                nn.BatchNorm2d(8),
+                nn.ReLU(),
+            )
 
         def forward(self, x):  # noqa: ANN001, ANN202
             return self.act(self.bn(self.conv(x)) + x)
@@ -141,7 +145,7 @@ def test_profiles_reproduce_the_published_peaks() -> None:
 
 
 # The NeoCell as the cube runs it. Expected values are computed here from the tile rule
-# (T = k * (16 // k) rows per tile; a shifted subgroup adds one corner tile per axis) and
+# (T = k * (16 // k) rows per tile, whole tiles; a shift s puts k - s zero rows in front) and
 # the cube formula (one core: ceil(m/16) * ceil(n/16) * count output fractals, ceil(k/16)
 # steps each), independently of evaluators/tiled_neocell.py.
 
@@ -151,29 +155,38 @@ def neocell_cycles(cell: NeoCell, size: int) -> float:
     return round(result.median_ms * 1e-3 * CUBE_BOUND.clock_hz, 6)
 
 
+def patches_on_56(block: int, shifted: bool) -> int:
+    return -(-(56 + (block - 1 if shifted else 0)) // block)  # shift 1..k-1: same count here
+
+
 def tiles_on_56(block: int, shifted: bool) -> int:
-    rows = block * max(1, 16 // block)
-    interior = 56 - block if shifted else 56
-    return -(-interior // rows) + (1 if shifted else 0)
+    return -(-patches_on_56(block, shifted) // (16 // block))
 
 
 def per_channel_cycles(block: int, shifted: bool = False) -> int:
-    # every tile has <= 16 rows: one fractal row and one K step; N*W = 56 -> 4 fractals; both axes
-    return 2 * tiles_on_56(block, shifted) * 4
+    # every tile has <= 16 rows: one fractal row and one K step; the other side of each product
+    # spans all tiles of the other axis, tiles * T columns; both axes alike
+    tiles = tiles_on_56(block, shifted)
+    columns = tiles * block * (16 // block)
+    return 2 * tiles * -(-columns // 16)
+
+
+def efficiency(block: int, shifted: bool = False) -> tuple[int, int]:
+    """(useful, padded) multiply-adds of one channel along one axis."""
+    patches, tiles = patches_on_56(block, shifted), tiles_on_56(block, shifted)
+    columns = tiles * block * (16 // block)
+    return patches * block * block * patches * block, tiles * 256 * -(-columns // 16) * 16
 
 
 def test_matrix_size_changes_latency_and_efficiency_by_the_tile_formula() -> None:
     seven, nine = NeoCell(16, 7), NeoCell(16, 9)
-    assert neocell_cycles(seven, 56) == 16 * per_channel_cycles(7)  # 4 tiles of 14 rows
-    assert neocell_cycles(nine, 56) == 16 * per_channel_cycles(9)  # 7 tiles of 9 rows
+    assert neocell_cycles(seven, 56) == 16 * 2 * 4 * 4  # 4 tiles of 14 rows, 56 -> 4 fractals
+    assert neocell_cycles(nine, 56) == 16 * 2 * 7 * 4  # 7 tiles of 9 rows, 63 -> 4 fractals
     assert neocell_cycles(nine, 56) - neocell_cycles(seven, 56) == 16 * 2 * (7 - 4) * 4
-    # useful: 2 blocks of 49 per 14-row tile vs 6 * 81 + a 2x2 corner over seven 9-row tiles
-    eff_seven = 4 * 98 / (4 * 256)
-    eff_nine = (6 * 81 + 4) / (7 * 256)
-    padded_n = 56 / 64
-    assert matrix_efficiency(seven, (1, 16, 56, 56)) == pytest.approx(eff_seven * padded_n)
-    assert matrix_efficiency(nine, (1, 16, 56, 56)) == pytest.approx(eff_nine * padded_n)
-    assert eff_nine < eff_seven
+    for cell, block in ((seven, 7), (nine, 9)):
+        useful, padded = efficiency(block)
+        assert matrix_efficiency(cell, (1, 16, 56, 56)) == pytest.approx(useful / padded)
+    assert matrix_efficiency(nine, (1, 16, 56, 56)) < matrix_efficiency(seven, (1, 16, 56, 56))
 
 
 def test_channel_split_changes_latency_by_the_channels_moved() -> None:
@@ -184,6 +197,7 @@ def test_channel_split_changes_latency_by_the_channels_moved() -> None:
     assert neocell_cycles(even, 56) == 8 * per_channel_cycles(7) + 8 * per_channel_cycles(9)
     # four channels move from 9x9 to 7x7 matrices
     delta = 4 * (per_channel_cycles(9) - per_channel_cycles(7))
+    assert delta > 0
     assert neocell_cycles(even, 56) - neocell_cycles(mostly_seven, 56) == delta
     assert matrix_efficiency(mostly_seven, (1, 16, 56, 56)) > matrix_efficiency(
         even, (1, 16, 56, 56)
@@ -192,12 +206,27 @@ def test_channel_split_changes_latency_by_the_channels_moved() -> None:
 
 def test_shifts_cost_their_corner_tiles() -> None:
     plain, shifted = NeoCell(16, CellGroup(7)), NeoCell(16, CellGroup(7, shift=True))
-    # 16 channels in 7 shift subgroups of 3, 3, 2, 2, 2, 2, 2: only shift 0 (3 channels) is free
-    expected = 3 * per_channel_cycles(7) + 13 * per_channel_cycles(7, shifted=True)
+    # 16 channels in 7 shift subgroups of 2, 2, 2, 2, 2, 2, 4: shift 0 (2 channels) costs
+    # nothing extra; every other channel pads 56 to 57..62 rows: 9 patches, a fifth tile
+    assert per_channel_cycles(7, shifted=True) == 2 * 5 * 5
+    expected = 2 * per_channel_cycles(7) + 14 * per_channel_cycles(7, shifted=True)
     assert neocell_cycles(shifted, 56) == expected
-    assert neocell_cycles(shifted, 56) - neocell_cycles(plain, 56) == 13 * 2 * 1 * 4
-    # same useful work (one more tile, no more blocks), so efficiency drops by 4/5 on 13 channels
-    plain_eff = matrix_efficiency(plain, (1, 16, 56, 56))
+    assert neocell_cycles(shifted, 56) - neocell_cycles(plain, 56) == 14 * (50 - 32)
+    (plain_useful, plain_padded), (shift_useful, shift_padded) = efficiency(7), efficiency(7, True)
     assert matrix_efficiency(shifted, (1, 16, 56, 56)) == pytest.approx(
-        plain_eff * 16 * 4 / (3 * 4 + 13 * 5)
+        (2 * plain_useful + 14 * shift_useful) / (2 * plain_padded + 14 * shift_padded)
     )
+    assert matrix_efficiency(shifted, (1, 16, 56, 56)) < matrix_efficiency(plain, (1, 16, 56, 56))
+
+
+def test_the_products_multiply_what_the_tiled_operator_executes() -> None:
+    from evaluators.tiled_neocell import tiled_products
+
+    cells = [
+        NeoCell(24, [CellGroup(7, share=0.5), CellGroup(4, share=0.5, shift=True)]),
+        NeoCell(8, CellGroup((3, 5), out=(2, 4))),
+    ]
+    for cell in cells:
+        products = tiled_products(cell, 13, 17, batch=2)
+        assert sum(p.m * p.k * p.n * p.count for p in products) == 2 * cell.macs(13, 17, "tiled")
+        assert sum(p.useful for p in products) == 2 * cell.macs(13, 17, "patch")

@@ -10,7 +10,10 @@ from evaluators.latency.lut import (
     LatencyTable,
     Network,
     PredictionError,
+    UnitFill,
+    build_table,
     calibrate_table,
+    fill_units,
     summarize_errors,
     validate_table,
 )
@@ -82,6 +85,7 @@ def test_fastest_samples_are_summed_alongside_the_medians() -> None:
 def test_an_additive_device_is_predicted_exactly() -> None:
     table = new_table()
     network = Network("n", tiny_neonext(), SHAPE[1:])
+    fill_units(table, [network], fake_measure())
     (error,) = validate_table(table, [network], fake_measure())
     assert error.relative == pytest.approx(0.0, abs=1e-9)
     assert error.relative_min == pytest.approx(0.0, abs=1e-9)
@@ -106,24 +110,46 @@ def whole_network_overhead(factor: float):
 
 def test_calibration_removes_a_whole_network_bias() -> None:
     measure = whole_network_overhead(1.2)
-    table = new_table()
-    factor = calibrate_table(
-        table, [Network("c", tiny_neonext(widths=(16, 16)), SHAPE[1:])], measure
-    )
+    calibration = [Network("c", tiny_neonext(widths=(16, 16)), SHAPE[1:])]
+    validation = [Network("v", tiny_neonext(widths=(32, 48)), SHAPE[1:])]
+    table, uncalibrated = new_table(), new_table()
+    for t in (table, uncalibrated):
+        fill_units(t, calibration + validation, measure)
+    factor = calibrate_table(table, calibration, measure)
     assert factor == pytest.approx(1.2, rel=0.05)
-    (error,) = validate_table(
-        table, [Network("v", tiny_neonext(widths=(32, 48)), SHAPE[1:])], measure
-    )
-    uncalibrated = new_table()
-    (raw,) = validate_table(
-        uncalibrated, [Network("v", tiny_neonext(widths=(32, 48)), SHAPE[1:])], measure
-    )
+    (error,) = validate_table(table, validation, measure)
+    (raw,) = validate_table(uncalibrated, validation, measure)
     assert abs(error.relative) < 0.05 < abs(raw.relative)
 
 
-def test_calibration_survives_save_and_load(tmp_path) -> None:
+def test_validation_never_measures_a_unit_it_predicts_from() -> None:
     table = new_table()
-    calibrate_table(table, [Network("c", tiny_neonext(), SHAPE[1:])], whole_network_overhead(1.1))
+    with pytest.raises(UserError, match="no entry"):
+        validate_table(table, [Network("v", tiny_neonext(), SHAPE[1:])], fake_measure())
+
+
+def test_build_measures_every_unit_before_any_whole_network_and_reports_the_fill() -> None:
+    calls = []
+    measure = fake_measure(calls)
+    units_from = [Network("u", tiny_neonext(depths=(2, 2), widths=(16, 32)), SHAPE[1:])]
+    calibration = [Network("c", tiny_neonext(depths=(1, 1), widths=(16, 32)), SHAPE[1:])]
+    validation = [
+        Network("v0", tiny_neonext(depths=(1, 2), widths=(16, 32)), SHAPE[1:]),
+        Network("v1", tiny_neonext(depths=(2, 1), widths=(16, 48)), SHAPE[1:]),
+    ]
+    report = build_table(new_table(), units_from, measure, calibration, validation)
+    whole = [i for i, name in enumerate(calls) if name == "NeoNeXt"]
+    assert len(whole) == 3 and min(whole) == len(calls) - 3  # networks timed last, once each
+    # v1's second stage is 48 wide: its transition, block and head are new units
+    # unit occurrences: stem, blocks, transition, blocks, head = 5 + 6 + 6
+    assert report.fill == UnitFill(networks=3, units=5 + 6 + 6, missing=3, distinct_missing=3)
+    assert len(report.errors) == 2 and report.calibration == pytest.approx(1.0)
+
+
+def test_calibration_survives_save_and_load(tmp_path) -> None:
+    table, network = new_table(), Network("c", tiny_neonext(), SHAPE[1:])
+    fill_units(table, [network], fake_measure())
+    calibrate_table(table, [network], whole_network_overhead(1.1))
     table.save(tmp_path / "t.json")
     assert LatencyTable.load(tmp_path / "t.json").calibration == pytest.approx(table.calibration)
 

@@ -152,7 +152,9 @@ def fit_constants(
         # beyond ROBUST_SCALE, so no single badly modelled network steers the constants.
         candidate = with_params(x)
         return statistics.fmean(
-            math.sqrt(1 + (math.log(predicted_ms(work, candidate, m) / m.measured_ms) / ROBUST_SCALE) ** 2)
+            math.sqrt(
+                1 + (math.log(predicted_ms(work, candidate, m) / m.measured_ms) / ROBUST_SCALE) ** 2
+            )
             for m, work in rows
         )
 
@@ -237,8 +239,9 @@ def calibrate(
         if chip == "ascend310":
             shared_overhead = fitted.overhead_s
 
-        def checks(split: str, fitted: AscendProfile = fitted) -> list[Check]:
-            return [Check(m, predicted_ms(w, fitted, m)) for m, w in rows if m.split == split]
-
-        reports[chip] = ChipReport(fitted, checks("fit"), checks("holdout"))
+        checks = {
+            split: [Check(m, predicted_ms(w, fitted, m)) for m, w in rows if m.split == split]
+            for split in ("fit", "holdout")
+        }
+        reports[chip] = ChipReport(fitted, checks["fit"], checks["holdout"])
     return reports

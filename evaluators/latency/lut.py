@@ -1,17 +1,20 @@
 """Lookup-table latency predictor (FBNet, Once-for-All, nn-Meter) for any measurable device.
 
-The distinct units of networks from a search space (stem, each downsample, each block, head,
-keyed by structure and input shape; see evaluators.segments) are measured once on the device and
-stored as JSON; a network's latency is predicted as the sum of its units' entries. The error
-of that sum against measured whole networks is reported by `prediction_errors`.
+The distinct units of sampled networks (stem, each downsample, each block, head, keyed by
+structure and input shape; see evaluators.segments) are measured once on the device and
+stored as JSON; a network's latency is predicted as the sum of its units' entries times a
+whole-network factor. `build_table` runs the passes: units first (including the units of the
+networks used later for calibration and validation), then whole networks, so that no check
+uses a unit timed next to its own network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,10 @@ from torch import nn
 from evaluators.flops import batched_shape
 from evaluators.latency.result import LatencyResult, LayerLatency
 from evaluators.segments import Shape, model_units, unit_key
+from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_text_atomic
+from neonas.models import build_model, fuse_for_inference
 
 FORMAT = "neonas-latency-table"
 VERSION = 1
@@ -241,49 +246,60 @@ def _output_shape(unit: nn.Module, shape: Shape) -> Shape:
 
 @dataclass(frozen=True)
 class Network:
-    """A sampled network ready to time: its name, inference-form model and input (C, H, W)."""
+    """A network ready to time: its name, inference-form model and input (C, H, W)."""
 
     name: str
     model: nn.Module
     chw: Shape
 
 
-def space_networks(space: Any, count: int, seed: int) -> Iterable[Network]:
-    """`count` networks drawn from a search space, reproducibly, in their inference form."""
-    import random
-
-    from evaluators.hardware import inference_form
-    from neonas.models import build_model
-
-    rng = random.Random(seed)
-    for index in range(count):
-        config = space.sample(rng)
-        model = inference_form(build_model(config)).eval()
+def config_networks(configs: Iterable[ArchConfig], label: str = "") -> Iterator[Network]:
+    """The networks `configs` describe (e.g. sampled from a search space), in inference form."""
+    for index, config in enumerate(configs):
+        model = fuse_for_inference(build_model(config)).eval()
         yield Network(
-            f"{config.name}-{seed}-{index}",
+            f"{config.name}{label}-{index}",
             model,
             (config.in_chans, config.input_size, config.input_size),
         )
+
+
+@dataclass(frozen=True)
+class UnitFill:
+    """Units of networks to be timed whole that the table lacked, measured in the unit pass."""
+
+    networks: int
+    units: int  # unit occurrences over those networks
+    missing: int  # of them, not in the table after the table's own networks
+    distinct_missing: int  # distinct units measured to fill them
+
+
+def fill_units(table: LatencyTable, networks: Sequence[Network], measure: UnitMeasure) -> UnitFill:
+    """Measure the units of `networks` the table lacks, now: before any whole network is timed,
+    so that no prediction uses a unit timed right next to its network (the honest protocol)."""
+    units = missing = added = 0
+    for network in networks:
+        shape = (table.batch, *network.chw)
+        units += len(model_units(network.model) or [])
+        missing += len(table.missing(network.model, shape))
+        added += table.add_units(network.model, shape, measure)
+    return UnitFill(len(networks), units, missing, added)
 
 
 def validate_table(
     table: LatencyTable,
     networks: Iterable[Network],
     measure: Callable[[nn.Module, Shape], LatencyResult],
-    on_network: Callable[[PredictionError, float], None] | None = None,
+    on_network: Callable[[PredictionError], None] | None = None,
 ) -> list[PredictionError]:
-    """Predicted against measured latency of whole networks (their missing units are measured
-    into the table first: the check is of the additive model, not of the table's coverage).
+    """Predicted against measured latency of whole networks. Measures no unit: a network with
+    units the table lacks is a UserError (fill them first, in an earlier pass: `fill_units`).
 
-    `measure(module, (N, C, H, W))` times a unit or a network; `on_network(error, coverage)`
-    hears of each network with the share of its units the table already had.
+    `measure(module, (N, C, H, W))` times a network; `on_network(error)` hears of each one.
     """
     errors = []
     for network in networks:
         shape = (table.batch, *network.chw)
-        units = model_units(network.model) or []
-        coverage = 1 - len(table.missing(network.model, shape)) / max(len(units), 1)
-        table.add_units(network.model, shape, measure)
         predicted = table.predict(network.model, shape)
         measured = measure(network.model, shape)
         error = PredictionError(
@@ -296,7 +312,7 @@ def validate_table(
         )
         errors.append(error)
         if on_network is not None:
-            on_network(error, coverage)
+            on_network(error)
     return errors
 
 
@@ -305,7 +321,7 @@ def calibrate_table(
     networks: Iterable[Network],
     measure: Callable[[nn.Module, Shape], LatencyResult],
 ) -> float:
-    """Fit `table.calibration` on whole networks (units measured into the table first).
+    """Fit `table.calibration` on whole networks whose units the table already has.
 
     The factor is the median of measured / sum-of-units over the networks, so that one odd
     network does not move it; use networks that validation will not see.
@@ -313,10 +329,59 @@ def calibrate_table(
     ratios = []
     for network in networks:
         shape = (table.batch, *network.chw)
-        table.add_units(network.model, shape, measure)
-        raw = sum(table.entries[key]["ms"] for _, _, key, _ in table._walk(network.model, shape))
+        raw = table.predict(network.model, shape).median_ms / table.calibration
         ratios.append(measure(network.model, shape).median_ms / raw)
     if not ratios:
         raise UserError("calibrating a latency table needs at least one network")
     table.calibration = statistics.median(ratios)
     return table.calibration
+
+
+@dataclass
+class TableBuild:
+    """What `build_table` did: units added per pass, the fill, the factor and the check."""
+
+    added: int = 0
+    fill: UnitFill | None = None
+    calibration: float | None = None
+    errors: list[PredictionError] = field(default_factory=list)
+
+
+def build_table(
+    table: LatencyTable,
+    unit_networks: Iterable[Network],
+    measure: UnitMeasure,
+    calibration_networks: Sequence[Network] = (),
+    validation_networks: Sequence[Network] = (),
+    on_step: Callable[[str], None] | None = None,
+    on_entry: Callable[[str, dict[str, Any]], None] | None = None,
+) -> TableBuild:
+    """Build, calibrate and validate a table in three passes (what `neonas profile-lut` runs):
+
+    1. units: the distinct units of `unit_networks`, then those the calibration and validation
+       networks add (counted and reported as the fill), all measured before any whole network;
+    2. calibration: whole `calibration_networks` timed, the table's factor fitted;
+    3. validation: whole `validation_networks` timed against the table's prediction.
+    """
+    report = TableBuild()
+    step = on_step or (lambda _text: None)
+    before = len(table.entries)
+    for network in unit_networks:
+        table.add_units(network.model, (table.batch, *network.chw), measure, on_entry)
+        step(f"units: {len(table.entries)} in the table")
+    report.fill = fill_units(table, [*calibration_networks, *validation_networks], measure)
+    report.added = len(table.entries) - before
+    if calibration_networks:
+        step("calibrating on whole networks")
+        report.calibration = calibrate_table(table, calibration_networks, measure)
+    if validation_networks:
+        report.errors = validate_table(
+            table, validation_networks, measure, on_network=lambda e: step(f"validated {e.name}")
+        )
+        table.validation = {
+            "protocol": "units measured in an earlier pass than the whole networks",
+            "fill": dataclasses.asdict(report.fill),
+            "summary": summarize_errors(report.errors),
+            "networks": [dataclasses.asdict(e) for e in report.errors],
+        }
+    return report

@@ -3,7 +3,9 @@
 Every distinct unit (stem, transition, block, head at its input shape) of `--samples`
 networks drawn from the space is timed once on `--hw` and stored in `--out` (JSON, written
 after every unit, so an interrupted run keeps what it measured and a second run extends the
-table). `--validate K` then compares predicted and measured latency of K further networks.
+table). `--calibrate C` and `--validate K` then time C and K further networks whole; their
+units are measured in the unit pass, before any whole network (evaluators.latency.lut.
+build_table does the work; this command parses and prints).
 Use the table in a search or in `profile` as `--hw lut:FILE`.
 """
 
@@ -80,17 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build or extend the table, optionally validate it, print a summary."""
+    """Build or extend the table, optionally calibrate and validate it, print a summary."""
+    import random
+
     from rich.console import Console
-    from rich.progress import Progress
 
     from evaluators.latency.backends import open_backend
-    from evaluators.latency.lut import (
-        calibrate_table,
-        space_networks,
-        summarize_errors,
-        validate_table,
-    )
+    from evaluators.latency.lut import build_table, config_networks, summarize_errors
     from evaluators.latency.measure import MeasureSettings, measure_latency
     from neonas.search import load_space
 
@@ -105,56 +103,35 @@ def run(args: argparse.Namespace) -> int:
             module, shape[1:], args.hw, args.dtype, args.batch, settings=settings, backend=backend
         )
 
+    def sample(count: int, seed: int) -> list[Any]:
+        rng = random.Random(seed)
+        return [space.sample(rng) for _ in range(count)]
+
+    # Three disjoint samples: the table's networks, calibration and validation ones.
     console = Console(stderr=True)
     before = len(table.entries)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("measuring units", total=args.samples)
-        for network in space_networks(space, args.samples, args.seed):
-            table.add_units(
-                network.model,
-                (args.batch, *network.chw),
-                measure,
-                on_entry=lambda *_: table.save(out),
-            )
-            progress.update(
-                task, advance=1, description=f"measuring units ({len(table.entries)} in table)"
-            )
-        if args.calibrate:
-            progress.update(task, description="calibrating on whole networks")
-            # Their own seed: neither the table's networks nor the validation ones.
-            calibrate_table(
-                table, space_networks(space, args.calibrate, args.seed + 2_000_003), measure
-            )
-        errors = []
-        if args.validate:
-            task = progress.add_task("validating", total=args.validate)
-            # Another seed: networks the table was not built from.
-            networks = space_networks(space, args.validate, args.seed + 1_000_003)
-            errors = validate_table(
-                table, networks, measure, on_network=lambda *_: progress.update(task, advance=1)
-            )
-            table.validation = {
-                "summary": summarize_errors(errors),
-                "networks": [
-                    {
-                        "name": e.name,
-                        "predicted_ms": e.predicted_ms,
-                        "measured_ms": e.measured_ms,
-                        "measured_spread": e.measured_spread,
-                    }
-                    for e in errors
-                ],
-            }
+    with console.status("measuring units") as status:
+        report = build_table(
+            table,
+            config_networks(sample(args.samples, args.seed)),
+            measure,
+            list(config_networks(sample(args.calibrate, args.seed + 2_000_003), "-cal")),
+            list(config_networks(sample(args.validate, args.seed + 1_000_003), "-val")),
+            on_step=status.update,
+            on_entry=lambda *_: table.save(out),
+        )
     table.save(out)
+    fill = report.fill
     summary = {
         "out": str(out),
         "hw": table.hw,
         "device": table.device,
         "space": space.name,
         "entries": len(table.entries),
-        "added": len(table.entries) - before,  # validation networks add their new units too
+        "added": len(table.entries) - before,
         "calibration": table.calibration,
-        "validation": table.validation["summary"] if errors else None,
+        "fill": None if fill is None else vars(fill),
+        "validation": summarize_errors(report.errors) if report.errors else None,
     }
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -196,6 +173,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"whole-network factor {summary['calibration']:.3f}",
         markup=False,
     )
+    fill = summary["fill"]
+    if fill and fill["networks"]:
+        console.print(
+            f"units of the {fill['networks']} calibration/validation networks: {fill['missing']} of "
+            f"{fill['units']} were not in the table; {fill['distinct_missing']} distinct units were "
+            "measured for them before any whole network was timed",
+            markup=False,
+        )
     check = summary["validation"]
     if check:
         console.print(
