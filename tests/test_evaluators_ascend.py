@@ -230,3 +230,31 @@ def test_the_products_multiply_what_the_tiled_operator_executes() -> None:
         products = tiled_products(cell, 13, 17, batch=2)
         assert sum(p.m * p.k * p.n * p.count for p in products) == 2 * cell.macs(13, 17, "tiled")
         assert sum(p.useful for p in products) == 2 * cell.macs(13, 17, "patch")
+
+
+def test_metrics_carry_the_breakdown_of_a_predicted_latency() -> None:
+    from evaluators.metrics import compute_metrics
+
+    names = ["latency_ms", "latency_cube_ms", "latency_vector_ms", "latency_memory_ms"]
+    names.append("latency_overhead_ms")
+    values = compute_metrics(nn.Sequential(NeoCell(16, 7)), (16, 56, 56), names, "ascend310")
+    assert len(values) == 5
+    assert sum(values[name] for name in names[1:]) == pytest.approx(values["latency_ms"])
+    assert values["latency_memory_ms"] > 0 and values["latency_overhead_ms"] > 0
+
+
+def test_a_search_trial_records_latency_parts_and_tiled_matrix_efficiency() -> None:
+    from neonas.models import build_model
+    from neonas.models.family import neonext_config
+    from neonas.search.evaluate import evaluate_candidate
+    from neonas.search.settings import EvalSettings
+
+    config = neonext_config("t", (1, 1), (16, 32), drop_path_rate=0.0, input_size=64)
+    reports = []
+    evaluate_candidate(config, EvalSettings(hw="ascend310", proxy_batch=2), reports.append)
+    (metrics,) = reports
+    parts = [metrics[f"latency_{part}_ms"] for part in BREAKDOWN]
+    assert len(parts) == 4 and sum(parts) == pytest.approx(metrics["latency_ms"])
+    model = build_model(config)
+    assert metrics["matrix_efficiency"] == pytest.approx(matrix_efficiency(model, (3, 64, 64)))
+    assert metrics["matrix_efficiency"] < 1.0  # the NeoCells' tile zeros are waste

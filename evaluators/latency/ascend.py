@@ -45,13 +45,13 @@ from torch import nn
 
 from evaluators.flops import batched_shape
 from evaluators.latency.fusion import FusedOp, fuse, memory_traffic
-from evaluators.latency.result import LatencyResult, LayerLatency
+from evaluators.latency.result import LATENCY_PARTS, LatencyResult, LayerLatency
 from evaluators.matrix_efficiency import efficiency_of_ops
 from evaluators.op_trace import OpRecord, record_ops
 
 KB = 1024
 MB = 1024 * KB
-BREAKDOWN = ("cube", "vector", "memory", "overhead")
+BREAKDOWN = LATENCY_PARTS
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SOURCES = ("measured", "predicted")
+# Parts of a predicted latency (evaluators.latency.ascend): each fused operator's time goes to
+# the unit that bounds it, its launch overhead to "overhead".
+LATENCY_PARTS = ("cube", "vector", "memory", "overhead")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class LatencyResult:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+
+    def parts(self) -> dict[str, float | None]:
+        """The breakdown the search records per trial: `latency_<part>_ms` for cube, vector,
+        memory and overhead, adding up to `median_ms`; None where the source has none
+        (measured latency, lookup tables)."""
+        return {
+            f"latency_{part}_ms": self.settings.get(f"{part}_ms") for part in LATENCY_PARTS
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (breakdown rows as dicts)."""

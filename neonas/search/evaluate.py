@@ -90,6 +90,7 @@ def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Repor
         "latency_ms": latency.median_ms,
         "latency_source": latency.source,
         "latency_spread": latency.spread,
+        **{name: value for name, value in latency.parts().items() if value is not None},
     }
     slack = budget_slack(latency.median_ms, settings.latency_budget_ms)
     if slack is not None:
