@@ -271,3 +271,20 @@ def test_two_cpu_processes_train_one_supernet_and_rank_0_writes_it(data, tmp_pat
     assert state["world_size"] == 2 and state["epoch"] == 1
     resumed = main(["supernet", "train", "--output", str(output), "--resume", "--data", str(data)])
     assert resumed == 2  # finished, and trained on 2 processes: refused with one line
+
+
+@pytest.mark.slow  # a local Ray and two Ray Train workers: about a minute on the shared CPU
+def test_two_ray_train_workers_train_one_supernet(ray_session, data, tmp_path) -> None:
+    from neonas.supernet.training import SupernetJob, preflight_supernet, run_supernet_training
+    from neonas.train.ray_launch import train_with_ray
+
+    job = SupernetJob(
+        output_dir=str(tmp_path / "ray"), space="tiny", data_dir=str(data), epochs=1,
+        batch_size=8, device="cpu",
+    )  # fmt: skip
+    summary = train_with_ray(
+        job, address="local", num_workers=2, run=run_supernet_training, check=preflight_supernet
+    )
+    assert summary["space"] == "tiny" and summary["epochs"] == 1
+    state = load_checkpoint(tmp_path / "ray" / "last.pt")
+    assert state["world_size"] == 2 and state["epoch"] == 1

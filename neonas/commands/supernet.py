@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     train.add_argument("--workers", type=non_negative_int, default=0, help="data loading processes")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--address", help="Ray cluster address (auto, ray://host:10001, or local): Ray Train"
+    )
+    train.add_argument(
+        "--ray-workers", type=positive_int, default=1, help="Ray Train workers (default 1)"
+    )
 
     extract = actions.add_parser("extract", help="one subnet's weights as a normal checkpoint")
     extract.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from neonas.supernet.training import SupernetJob, run_supernet_training
+    from neonas.supernet.training import SupernetJob, preflight_supernet, run_supernet_training
 
     if args.resume:
         if not args.output:
@@ -102,6 +108,9 @@ def _train(args: argparse.Namespace) -> int:
     elif not args.space or not args.data:
         raise UserError("give --space NAME|FILE and --data DIR")
     stem = Path(str(args.space)).stem if args.space else "supernet"
+    space = args.space
+    if space and Path(space).is_file():  # Ray workers start in other folders
+        space = str(Path(space).resolve())
     fields = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -113,7 +122,7 @@ def _train(args: argparse.Namespace) -> int:
     }
     job = SupernetJob(
         output_dir=args.output or str(Path("results") / "supernet" / stem),
-        space=args.space,
+        space=space,
         data_dir=args.data,
         resume=args.resume,
         device=args.device,
@@ -122,7 +131,19 @@ def _train(args: argparse.Namespace) -> int:
         **{key: value for key, value in fields.items() if value is not None},
     )
     try:
-        run_supernet_training(job)
+        if args.address:
+            from neonas.train.ray_launch import train_with_ray
+
+            train_with_ray(
+                job,
+                address=args.address,
+                num_workers=args.ray_workers,
+                use_gpu=args.device.startswith("cuda"),
+                run=run_supernet_training,
+                check=preflight_supernet,
+            )
+        else:
+            run_supernet_training(job)
     except FloatingPointError as err:
         raise UserError(
             f"supernet training diverged ({err}); lower --lr, then start again"

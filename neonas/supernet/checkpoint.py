@@ -27,7 +27,15 @@ def load_supernet(path: str | Path) -> tuple[SuperNet, dict[str, Any]]:
         )
     space = supernet_space(spec)
     supernet = SuperNet(space, len(state["classes"]))
-    supernet.load_state_dict(state["model"])
+    try:
+        supernet.load_state_dict(state["model"])
+    except RuntimeError as err:
+        lines = str(err).strip().splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise UserError(
+            f"{path}: its weights do not fit the supernet of its space ({detail}); "
+            "it was written by another version of neonas: train the supernet again"
+        ) from None
     supernet.eval()
     return supernet, state
 

@@ -369,6 +369,15 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
     }
 
 
+def preflight_supernet(job: SupernetJob) -> None:
+    """Check the folder and the data before starting workers (Ray Train); UserError if wrong."""
+    _resume_state(job, Path(job.output_dir).expanduser())
+    if job.data_dir:
+        detect_layout(job.data_dir)
+    if job.space and not job.resume:
+        load_space(job.space)
+
+
 def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
     last = output / LAST
     if job.resume and not last.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +18,32 @@ from neonas.train.trainer import TrainJob, preflight, run_training
 
 
 def train_with_ray(
-    job: TrainJob, *, address: str, num_workers: int = 1, use_gpu: bool = False
+    job: TrainJob,
+    *,
+    address: str,
+    num_workers: int = 1,
+    use_gpu: bool = False,
+    run: Callable[[Any], Any] = run_training,
+    check: Callable[[Any], None] = preflight,
 ) -> dict[str, Any]:
-    """Run `job` on `num_workers` Ray Train workers; `address` 'local' starts a Ray on this machine."""
+    """Run `job` on `num_workers` Ray Train workers; `address` 'local' starts a Ray on this machine.
+
+    `run(job)` is what each worker runs and `check(job)` what is checked here first: by default
+    `neonas train`'s; `supernet train` passes its own job, runner and check.
+    """
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    preflight(job)  # report bad input here, as one line, rather than from inside a worker
-    # Ray workers start in their own folders: hand them absolute paths.
+    check(job)  # report bad input here, as one line, rather than from inside a worker
+    # Ray workers start in their own folders: hand them absolute paths (every *_dir, *_path).
     output = Path(job.output_dir).expanduser().resolve()
-    job = dataclasses.replace(
-        job,
-        output_dir=str(output),
-        data_dir=_absolute(job.data_dir),
-        config_path=_absolute(job.config_path),
-        init_path=_absolute(job.init_path),
-    )
+    paths = {
+        field.name: _absolute(getattr(job, field.name))
+        for field in dataclasses.fields(job)
+        if field.name.endswith(("_dir", "_path"))
+    }
+    job = dataclasses.replace(job, **paths)
     if not ray.is_initialized():
         try:
             ray.init(address=address)  # "local" always starts a new Ray on this machine
@@ -41,7 +51,7 @@ def train_with_ray(
             raise UserError(f"cannot reach a Ray cluster at --address {address}: {err}") from None
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"job": job},
+        train_loop_config={"job": job, "run": run},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
         run_config=RunConfig(name="ray_train", storage_path=str(output / "ray")),
     )
@@ -64,7 +74,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
     job = dataclasses.replace(
         config["job"], device=str(ray.train.torch.get_device()), progress=False
     )
-    run_training(job)
+    config["run"](job)
 
 
 def _absolute(path: str | None) -> str | None:
