@@ -59,12 +59,7 @@ def _fold_affine_into_linear(
     plain = nn.LayerNorm(
         norm.normalized_shape, eps=norm.eps, elementwise_affine=False, device=linear.weight.device
     )
-    if norm.weight is None:
-        return linear, plain
-    scale, shift = (
-        norm.weight,
-        norm.bias if norm.bias is not None else torch.zeros_like(norm.weight),
-    )
+    scale, shift = norm.weight, norm.bias
     folded = copy.deepcopy(linear)
     folded.bias.copy_(linear.bias + linear.weight @ shift)
     folded.weight.copy_(linear.weight * scale)
