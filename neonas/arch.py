@@ -8,7 +8,8 @@ Layout of a network (NeoNeXt, paper section 4):
     stem      space-to-depth (patch p) -> pointwise -> BatchNorm       H -> H/p, 3 -> stages[0].width
     stage i   [transition] + depth x block                             width_i, feature map H_i
     head      global average pool -> LayerNorm -> dropout -> linear
-A transition into stage i > 0 is NeoCell(h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU;
+A transition into stage i > 0 is NeoCell(h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU
+(`transition: pointwise_first`: pointwise -> NeoCell -> BN, as the authors' code builds it);
 its `sampling` (h, w, h', w') sets the spatial ratio (2, 2, 1, 1 halves the map; 3, 3, 2, 2 scales
 by 2/3; 1, 1, 1, 1 only changes the width).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -93,6 +94,15 @@ class ArchConfig(_Frozen):
     drop_path_rate: float = Field(default=0.1, ge=0.0, lt=1.0)
     layer_scale_init: float | None = Field(default=1e-6, gt=0.0)
     head_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # Where the authors' code differs from the paper's text (docs/archconfig.md); the defaults
+    # are the paper's reading, the `*_ref` variants set the code's.
+    mlp_bias: bool = Field(default=True, description="biases in the blocks' pointwise layers")
+    stem_bias: bool = Field(default=True, description="a bias in the stem's pointwise layer")
+    transition: Literal["neocell_first", "pointwise_first"] = Field(
+        default="neocell_first",
+        description="neocell_first: NeoCell-BN-GELU-pointwise-BN-GELU (paper); "
+        "pointwise_first: pointwise-NeoCell-BN (authors' code)",
+    )
 
     @model_validator(mode="after")
     def _fits_feature_maps(self) -> ArchConfig:

@@ -36,10 +36,24 @@ def test_example_config_round_trips_exactly_through_yaml_and_json(path: Path) ->
 
 
 def test_registered_variants_match_their_example_files() -> None:
-    for name in ("neonext_tiny", "neonext_small", "neonext_base"):
+    names = [f"neonext_{size}{ref}" for size in ("tiny", "small", "base") for ref in ("", "_ref")]
+    for name in names:
         assert ArchConfig.from_yaml(
             Path(__file__).parents[1] / "configs" / f"{name}.yaml"
         ) == variant_config(name)
+
+
+def test_configs_written_before_the_reference_fields_still_load() -> None:
+    data = _tiny_dict()
+    for field in ("mlp_bias", "stem_bias", "transition"):
+        data.pop(field)
+    config = ArchConfig.from_dict(data)
+    assert config.mlp_bias and config.stem_bias and config.transition == "neocell_first"
+
+
+def test_unknown_transition_is_refused_by_name() -> None:
+    message = _error_for({**_tiny_dict(), "transition": "sideways"})
+    assert "transition: Input should be 'neocell_first' or 'pointwise_first'" in message
 
 
 def test_save_and_load_by_extension(tmp_path: Path) -> None:

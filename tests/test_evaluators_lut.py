@@ -55,7 +55,7 @@ def test_each_distinct_unit_is_measured_once() -> None:
     added = table.add_units(tiny_neonext(depths=(3, 2)), SHAPE, fake_measure(calls))
     assert added == 5 == len(table.entries)
     assert sorted(calls) == sorted(
-        ["SpaceToDepthStem", "NeoNeXtBlock", "Transition", "NeoNeXtBlock", "NeoNeXtHead"]
+        ["SpaceToDepthStem", "NeoNeXtBlock", "Transition", "NeoNeXtBlock", "NormMlpClassifierHead"]
     )
     assert table.add_units(tiny_neonext(depths=(1, 1)), SHAPE, fake_measure(calls)) == 0
 

@@ -1,5 +1,6 @@
 """NeoNeXt models: build from any config, timm conventions, fusion, ONNX, Table 1."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -7,12 +8,15 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from timm.optim import param_groups_layer_decay
 from torch import nn
 
+import neonas.models.neonext as neonext_module
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.models import NeoNeXt, build_model, fuse_for_inference, resolve_model, variant_config
-from neonas.ops import NeoCell
+from neonas.models.neonext import NeoNeXtBlock
+from neonas.ops import CellGroup, NeoCell
 
 ROOT = Path(__file__).parents[1]
 SMALL = ROOT / "configs" / "fractional_example.yaml"
@@ -24,7 +28,7 @@ def small_model(**overrides: object) -> NeoNeXt:
 
 
 def randomize_norms(model: nn.Module) -> None:
-    """Give every BatchNorm and layer scale non-trivial values, as a trained model has."""
+    """Give every norm, bias and layer scale non-trivial values, as a trained model has."""
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for module in model.modules():
@@ -38,7 +42,9 @@ def randomize_norms(model: nn.Module) -> None:
                 module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator))
             if hasattr(module, "gamma"):
-                module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator))
+                module.gamma.copy_(torch.rand(module.gamma.shape, generator=generator) + 0.5)
+            if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator))
 
 
 def test_every_example_config_builds_and_gives_logits() -> None:
@@ -101,8 +107,21 @@ def test_no_weight_decay_covers_norms_biases_and_layer_scale_only() -> None:
     assert "stages.1.blocks.0.neocell.left.0" not in skipped
 
 
-def test_fused_model_matches_eval_outputs() -> None:
-    model = small_model(layer_scale_init=0.5)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"layer_scale_init": 0.5},
+        {
+            "transition": "pointwise_first",
+            "mlp_bias": False,
+            "stem_bias": False,
+            "layer_scale_init": 0.5,
+        },
+    ],
+    ids=["paper", "reference-layout"],
+)
+def test_fused_model_matches_eval_outputs(fields: dict) -> None:
+    model = small_model(**fields)
     randomize_norms(model)
     model.eval()
     x = torch.randn(4, 3, 48, 48)
@@ -111,15 +130,117 @@ def test_fused_model_matches_eval_outputs() -> None:
         fused = fuse_for_inference(model)
         actual = fused(x)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert not any(hasattr(m, "gamma") for m in fused.modules())
     head_norm = fused.head.norm
     assert isinstance(head_norm, nn.LayerNorm) and not head_norm.elementwise_affine
     assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+def test_fusion_test_model_has_biases_the_layer_scale_must_scale() -> None:
+    model = small_model(layer_scale_init=0.5)
+    randomize_norms(model)
+    block = model.stages[0].blocks[0]
+    assert block.fc2.bias.abs().min() > 0 and not torch.allclose(
+        block.layer_scale.gamma, torch.ones(1)
+    )
 
 
 def test_head_is_pool_layernorm_linear() -> None:
     head = small_model().head
     assert isinstance(head.norm, nn.LayerNorm) and head.norm.eps == 1e-6
     assert isinstance(head.fc, nn.Linear)
+
+
+def test_block_takes_plain_arguments() -> None:
+    block = NeoNeXtBlock(
+        8, [CellGroup(4, shift=True)], mlp_ratio=2.0, layer_scale_init=None, mlp_bias=False
+    )
+    assert block.fc1.out_channels == 16 and block.fc1.bias is None
+    assert isinstance(block.layer_scale, nn.Identity)
+    assert block(torch.randn(2, 8, 8, 8)).shape == (2, 8, 8, 8)
+
+
+def test_grad_checkpointing_runs_through_checkpoint_seq_with_same_results(monkeypatch) -> None:
+    calls = []
+    real = neonext_module.checkpoint_seq
+    monkeypatch.setattr(
+        neonext_module, "checkpoint_seq", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    model = small_model().train()
+    x = torch.randn(2, 3, 48, 48)
+    plain = model(x)
+    plain.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    checkpointed = model(x)
+    checkpointed.sum().backward()
+    assert len(calls) == len(model.stages) == 3
+    assert torch.allclose(checkpointed, plain, atol=1e-6)
+    for grad, param in zip(grads, model.parameters(), strict=True):
+        assert torch.allclose(param.grad, grad, atol=1e-5)
+    model.set_grad_checkpointing(False)
+    model(x)
+    assert len(calls) == 3
+
+
+def test_group_matcher_gives_layer_decay_groups_in_depth_order() -> None:
+    model = small_model()
+    groups = param_groups_layer_decay(model, weight_decay=0.05, layer_decay=0.5)
+    name_of = {id(param): name for name, param in model.named_parameters()}
+    scale = {name_of[id(p)]: group["lr_scale"] for group in groups for p in group["params"]}
+    assert len(scale) == len(name_of)
+    # stem first, a stage's transition with its first block, blocks in order, the head last
+    assert scale["stem.conv.weight"] < scale["stages.0.blocks.0.fc1.weight"]
+    assert scale["stages.0.blocks.0.fc1.weight"] < scale["stages.1.downsample.conv.weight"]
+    assert scale["stages.1.downsample.conv.weight"] <= scale["stages.1.blocks.0.fc1.weight"]
+    assert scale["stages.1.blocks.0.fc1.weight"] < scale["stages.1.blocks.1.fc1.weight"]
+    assert scale["stages.2.blocks.0.fc1.weight"] < scale["head.fc.weight"] == 1.0
+    coarse = model.group_matcher(coarse=True)
+    assert set(coarse) == {"stem", "blocks"}
+
+
+def test_forward_intermediates_follow_timm_semantics() -> None:
+    model = small_model().eval()
+    x = torch.randn(2, 3, 48, 48)
+    info = model.feature_info
+    with torch.no_grad():
+        final, intermediates = model.forward_intermediates(x)
+        features = model.forward_features(x)
+        assert torch.allclose(final, features)
+        assert len(intermediates) == len(info) == 3
+        for meta, out in zip(info, intermediates, strict=True):
+            assert out.shape[:2] == (2, meta["num_chs"])
+            assert out.shape[-1] <= math.ceil(48 / meta["reduction"]) + 1
+        last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        assert [o.shape[1] for o in last_two] == [64, 128]
+        first = model.forward_intermediates(
+            x, indices=[0], stop_early=True, intermediates_only=True
+        )
+        assert len(first) == 1 and torch.allclose(first[0], intermediates[0])
+    with pytest.raises(ValueError):
+        model.forward_intermediates(x, output_fmt="NHWC")
+    kept = model.prune_intermediate_layers(indices=[1])
+    assert kept == [1] and len(model.stages) == 2 and model.num_classes == 0
+
+
+def test_default_cfgs_come_from_timm_registry_and_match_the_model() -> None:
+    for name in timm.list_models("neonext_*"):
+        cfg = timm.models.get_pretrained_cfg(name)
+        assert cfg is not None and cfg.input_size == (3, 224, 224)
+    assert len(timm.list_models("neonext_*")) == 6
+    model = timm.create_model("neonext_tiny_ref").eval()
+    assert model.pretrained_cfg["architecture"] == "neonext_tiny_ref"
+    x = torch.randn(1, 3, 224, 224)
+    state = model.state_dict()
+    assert f"{model.pretrained_cfg['classifier']}.weight" in state
+    assert f"{model.pretrained_cfg['first_conv']}.weight" in state
+    with torch.no_grad():
+        assert model.forward_features(x).shape[-2:] == model.pretrained_cfg["pool_size"]
+        model.reset_classifier(0)
+        assert model(x).shape == (1, model.num_features)
+        model.reset_classifier(0, "")
+        assert model(x).shape == (1, model.num_features, 7, 7)
 
 
 @pytest.mark.parametrize("name", timm.list_models("neonext_*"))
@@ -167,3 +288,15 @@ def test_resolve_model_refuses_unknown_names_and_ambiguous_requests() -> None:
 def test_resolve_model_rebuilds_neonext_at_another_resolution() -> None:
     model, config = resolve_model("neonext_tiny", input_size=384)
     assert config.input_size == 384 and model.pretrained_cfg["input_size"] == (3, 384, 384)
+
+
+def test_resolve_model_builds_names_through_timm(monkeypatch) -> None:
+    built = []
+    real = timm.create_model
+    monkeypatch.setattr(
+        timm, "create_model", lambda name, **kw: built.append(name) or real(name, **kw)
+    )
+    model, config = resolve_model("neonext_tiny_ref", num_classes=3, drop_path_rate=0.2)
+    assert built == ["neonext_tiny_ref"]
+    assert config.num_classes == 3 and config.drop_path_rate == 0.2
+    assert config.transition == "pointwise_first" and not config.mlp_bias

@@ -5,6 +5,7 @@ block-diagonal form, like the official code's fvcore handle).
 """
 
 import pytest
+import timm
 
 from evaluators.flops import count_flops
 from neonas.models import build_model, variant_config
@@ -31,3 +32,23 @@ def test_params_and_flops_within_one_percent_of_table_1(
     assert count.params / 1e6 == pytest.approx(params_m, rel=0.01)
     assert count.flops / 1e9 == pytest.approx(gflops, rel=0.01)
     assert count.flops_patchwise < count.flops
+
+
+# Parameters of the authors' code built with its defaults (issue 9, counted on this machine),
+# and its fvcore count of NeoNeXt-T at 224 px with its own NeoCell handle (dense products).
+REFERENCE_PARAMS = {
+    "neonext_tiny_ref": 27_682_888,
+    "neonext_small_ref": 49_607_752,
+    "neonext_base_ref": 87_254_120,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(REFERENCE_PARAMS))
+def test_reference_variants_have_exactly_the_reference_codes_parameters(variant: str) -> None:
+    model = timm.create_model(variant)
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE_PARAMS[variant]
+
+
+def test_reference_tiny_counts_the_reference_codes_flops() -> None:
+    count = count_flops(timm.create_model("neonext_tiny_ref").eval(), (1, 3, 224, 224))
+    assert round(count.flops / 1e9, 3) == 4.536

@@ -1,17 +1,19 @@
 """NeoNeXt networks from ArchConfigs, the registered family, and model lookup for the CLI.
 
-`import neonas.models` registers `neonext_tiny`, `neonext_small` and `neonext_base` with timm.
+`import neonas.models` registers `neonext_tiny`, `neonext_small`, `neonext_base` and the
+authors' code's `neonext_tiny_ref`, `neonext_small_ref`, `neonext_base_ref` with timm.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import timm
 from torch import nn
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.models.family import VARIANTS, neonext_base, neonext_small, neonext_tiny, variant_config
+from neonas.models.family import neonext_base, neonext_small, neonext_tiny, variant_config
 from neonas.models.fusion import fuse_for_inference
 from neonas.models.neonext import NeoNeXt
 
@@ -27,30 +29,33 @@ def resolve_model(
     *,
     num_classes: int | None = None,
     input_size: int | None = None,
+    drop_path_rate: float | None = None,
 ) -> tuple[nn.Module, ArchConfig | None]:
-    """A model from the command line: a registered or timm model name, or an ArchConfig file.
+    """A model from the command line: a timm model name (ours included), or an ArchConfig file.
 
     Returns the model (untrained, no weights are downloaded) and its ArchConfig when it has one.
+    A name is built by `timm.create_model`, the one build path of every registered model;
     `input_size` rebuilds a NeoNeXt for that resolution (its feature maps are part of the config).
     """
-    import timm
-
     if (name is None) == (config is None):
         raise UserError("give exactly one of --model NAME or --config FILE")
     if config is not None:
-        arch = ArchConfig.load(config)
-    elif name in VARIANTS:
-        arch = variant_config(name)
-    else:
-        if not timm.list_models(name):
-            close = timm.list_models(f"*{name}*")[:5]
-            hint = f" (did you mean {', '.join(close)}?)" if close else " (see timm.list_models())"
-            raise UserError(f"unknown model {name!r}{hint}")
-        kwargs = {} if num_classes is None else {"num_classes": num_classes}
-        return timm.create_model(name, pretrained=False, **kwargs), None
-    overrides = {"num_classes": num_classes, "input_size": input_size}
-    model = build_model(arch, **overrides)
-    return model, model.config
+        model = build_model(
+            ArchConfig.load(config),
+            num_classes=num_classes,
+            input_size=input_size,
+            drop_path_rate=drop_path_rate,
+        )
+        return model, model.config
+    if not timm.list_models(name):
+        close = timm.list_models(f"*{name}*")[:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see timm.list_models())"
+        raise UserError(f"unknown model {name!r}{hint}")
+    kwargs = {"num_classes": num_classes, "drop_path_rate": drop_path_rate}
+    if input_size is not None and name in timm.list_models("neonext_*"):
+        kwargs["img_size"] = input_size  # other timm CNNs take any size and no img_size
+    model = timm.create_model(name, pretrained=False, **kwargs)
+    return model, getattr(model, "config", None)
 
 
 def default_input_size(model: nn.Module) -> tuple[int, int, int]:

@@ -2,7 +2,8 @@
 
 NeoNeXt uses BatchNorm instead of LayerNorm precisely so that this is possible (paper
 section 4): after folding, a block is NeoCell(+bias) -> pointwise -> GELU -> pointwise.
-The head's LayerNorm keeps its normalisation; its affine part folds into the classifier.
+Layer scales fold into the pointwise layer before them. The head's LayerNorm keeps its
+normalisation (it depends on the sample); its affine part folds into the classifier.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import copy
 
 import torch
+from timm.layers import LayerNorm2d
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from neonas.models.neonext import (
     NeoNeXt,
     NeoNeXtBlock,
-    NeoNeXtHead,
+    PointwiseFirstTransition,
     SpaceToDepthStem,
     Transition,
 )
@@ -36,31 +38,32 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
                 nn.Identity(),
             )
             module.conv, module.norm2 = fuse_conv_bn_eval(module.conv, module.norm2), nn.Identity()
+        elif isinstance(module, PointwiseFirstTransition):
+            module.neocell, module.norm = fold_batchnorm(module.neocell, module.norm), nn.Identity()
         elif isinstance(module, NeoNeXtBlock):
             module.neocell, module.norm = fold_batchnorm(module.neocell, module.norm), nn.Identity()
             if hasattr(module.layer_scale, "gamma"):
                 gamma = module.layer_scale.gamma
                 module.fc2.weight.mul_(gamma.view(-1, 1, 1, 1))
-                module.fc2.bias.mul_(gamma)
+                if module.fc2.bias is not None:
+                    module.fc2.bias.mul_(gamma)
                 module.layer_scale = nn.Identity()
-        elif isinstance(module, NeoNeXtHead) and isinstance(module.fc, nn.Linear):
-            module.fc, module.norm = _fold_affine_into_linear(module.norm, module.fc)
+    head = fused.head
+    if isinstance(head.norm, LayerNorm2d) and head.norm.elementwise_affine:
+        if isinstance(head.fc, nn.Linear):
+            head.fc, head.norm = _fold_affine_into_linear(head.norm, head.fc)
     return fused
 
 
-def _fold_affine_into_linear(
-    norm: nn.LayerNorm, linear: nn.Linear
-) -> tuple[nn.Linear, nn.LayerNorm]:
+def _fold_affine_into_linear(norm: LayerNorm2d, linear: nn.Linear) -> tuple[nn.Linear, LayerNorm2d]:
     """linear(norm(x)) with the norm's affine part moved into the linear layer.
 
     The normalisation itself depends on the sample and stays; its scale s and shift t fold:
     W (s n + t) + b = (W s) n + (W t + b).
     """
-    plain = nn.LayerNorm(
-        norm.normalized_shape, eps=norm.eps, elementwise_affine=False, device=linear.weight.device
-    )
-    scale, shift = norm.weight, norm.bias
+    plain = LayerNorm2d(norm.normalized_shape[0], eps=norm.eps, affine=False)
     folded = copy.deepcopy(linear)
-    folded.bias.copy_(linear.bias + linear.weight @ shift)
-    folded.weight.copy_(linear.weight * scale)
+    bias = linear.bias if linear.bias is not None else torch.zeros_like(linear.weight[:, 0])
+    folded.bias = nn.Parameter(bias + linear.weight @ norm.bias)
+    folded.weight.copy_(linear.weight * norm.weight)
     return folded, plain

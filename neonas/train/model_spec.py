@@ -19,22 +19,17 @@ def build_training_model(
     drop_path: float | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The untrained model for `--model`/`--config`, and its spec for `rebuild_model`."""
-    from neonas.models import build_model, resolve_model
+    from neonas.models import resolve_model
 
     model, arch = resolve_model(
-        model_name, config_path, num_classes=num_classes, input_size=image_size
+        model_name,
+        config_path,
+        num_classes=num_classes,
+        input_size=image_size,
+        drop_path_rate=drop_path,
     )
     if arch is not None:
-        if drop_path is not None:
-            model = build_model(model.config, drop_path_rate=drop_path)
-        return model, {"arch_config": model.config.to_dict()}
-    if drop_path is not None:
-        import timm
-
-        # resolve_model has checked the name; timm models take drop_path_rate at construction
-        model = timm.create_model(
-            model_name, pretrained=False, num_classes=num_classes, drop_path_rate=drop_path
-        )
+        return model, {"arch_config": arch.to_dict()}
     return model, {"model_name": model_name, "num_classes": num_classes}
 
 
