@@ -160,18 +160,19 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
 def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
     ray_session, tmp_path
 ) -> None:
-    evaluation = {"objective": "scalar", "latency_target_ms": 0.15, "latency_budget_ms": 0.18}
+    # The tiny space predicts 0.36 to 0.56 ms on the Ascend 310 (overhead-bound networks).
+    evaluation = {"objective": "scalar", "latency_target_ms": 0.40, "latency_budget_ms": 0.44}
     outcome = start_run(settings(tmp_path, "scalar", trials=3, eval=evaluation), console=quiet())
     table = TrialTable(outcome.run_dir)
     rows = table.with_status("completed")
     for row in rows:
         m = row.metrics
-        assert m["score"] == pytest.approx(m["accuracy"] * (m["latency_ms"] / 0.15) ** -0.07)
-        assert m["latency_ms"] <= 0.18
+        assert m["score"] == pytest.approx(m["accuracy"] * (m["latency_ms"] / 0.40) ** -0.07)
+        assert m["latency_ms"] <= 0.44
     complete = [t for t in study_trials(outcome.run_dir) if t.state == TrialState.COMPLETE]
     assert sorted(t.value for t in complete) == sorted(row.metrics["score"] for row in rows)
-    # The seeded start-up draws include slower networks (trial 0 predicts about 0.22 ms): they
-    # are rejected inside their trial, before the proxy, with the latency constraint.
+    # The seeded start-up draws include slower networks (about 0.49 ms): they are rejected
+    # inside their trial, before the proxy, with the latency constraint.
     slow = [row for row in table.with_status("rejected") if "latency" in row.reason]
     assert slow and all(
         row.constraints["latency"] > 0 and "accuracy" not in row.metrics for row in slow
