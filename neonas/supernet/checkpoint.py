@@ -13,6 +13,7 @@ from neonas.errors import UserError
 from neonas.search.space import space_from_yaml
 from neonas.supernet.network import SuperNet
 from neonas.train.checkpoint import load_checkpoint
+from neonas.train.model_spec import load_weights
 
 SPEC_KEY = "supernet"  # what `model_spec` holds in a supernet checkpoint
 
@@ -27,15 +28,12 @@ def load_supernet(path: str | Path) -> tuple[SuperNet, dict[str, Any]]:
         )
     space = supernet_space(spec)
     supernet = SuperNet(space, len(state["classes"]))
-    try:
-        supernet.load_state_dict(state["model"])
-    except RuntimeError as err:
-        lines = str(err).strip().splitlines()
-        detail = lines[1].strip() if len(lines) > 1 else lines[0]
-        raise UserError(
-            f"{path}: its weights do not fit the supernet of its space ({detail}); "
-            "it was written by another version of neonas: train the supernet again"
-        ) from None
+    load_weights(
+        supernet,
+        state["model"],
+        str(path),
+        "it was written by another version of neonas: train the supernet again",
+    )
     supernet.eval()
     return supernet, state
 

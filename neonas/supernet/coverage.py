@@ -54,6 +54,9 @@ class SpaceCoverage:
     stem_patch: int
     input_size: int
     layer_scale_init: float | None
+    mlp_bias: bool = True
+    stem_bias: bool = True
+    transition: str = "neocell_first"
 
     @classmethod
     def of(cls, space: SearchSpace) -> SpaceCoverage:
@@ -79,6 +82,9 @@ class SpaceCoverage:
             stem_patch=smallest.stem_patch,
             input_size=smallest.input_size,
             layer_scale_init=smallest.layer_scale_init,
+            mlp_bias=smallest.mlp_bias,
+            stem_bias=smallest.stem_bias,
+            transition=smallest.transition,
         )
 
     def check(self, config: ArchConfig) -> None:
@@ -87,7 +93,7 @@ class SpaceCoverage:
             raise UserError(
                 f"the config has {len(config.stages)} stages, the supernet {len(self.stages)}"
             )
-        for name in ("in_chans", "stem_patch"):
+        for name in ("in_chans", "stem_patch", "mlp_bias", "stem_bias", "transition"):
             if getattr(config, name) != getattr(self, name):
                 raise UserError(
                     f"{name}: the config has {getattr(config, name)}, the supernet {getattr(self, name)}"

@@ -63,7 +63,9 @@ def _neocell_tensors(supernet: SuperNet, config: ArchConfig) -> dict[str, Tensor
     for index, (stage, spec) in enumerate(zip(supernet.stages, config.stages, strict=True)):
         if spec.sampling is not None:
             transition: ElasticTransitionCell = stage.downsample.neocell
-            left, right = transition.weights(previous, spec.sampling)
+            # neocell_first runs on the incoming channels, pointwise_first on the stage's own.
+            channels = previous if config.transition == "neocell_first" else spec.width
+            left, right = transition.weights(channels, spec.sampling)
             prefix = f"stages.{index}.downsample.neocell"
             tensors[f"{prefix}.left.0"], tensors[f"{prefix}.right.0"] = left, right
         for block_index in range(spec.depth):

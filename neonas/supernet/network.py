@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
 from neonas.arch import ArchConfig, StageSpec
-from neonas.models.neonext import NeoNeXtHead, default_cfg
+from neonas.models import build_model
+from neonas.models.neonext import _init_pointwise as init_pointwise
+from neonas.models.neonext import default_cfg
 from neonas.search.space import SearchSpace
 from neonas.supernet.coverage import SpaceCoverage, StageCoverage, hidden_width, largest_subnet
 from neonas.supernet.layers import (
@@ -37,10 +38,10 @@ from neonas.supernet.layers import (
 class SuperStem(nn.Module):
     """Space-to-depth, pointwise to the widest first stage, BatchNorm."""
 
-    def __init__(self, in_chans: int, width: int, patch: int) -> None:
+    def __init__(self, in_chans: int, width: int, patch: int, bias: bool) -> None:
         super().__init__()
         self.patch = patch
-        self.conv = nn.Conv2d(in_chans * patch * patch, width, kernel_size=1)
+        self.conv = nn.Conv2d(in_chans * patch * patch, width, kernel_size=1, bias=bias)
         self.norm = nn.BatchNorm2d(width)
 
     def forward(self, x: Tensor, width: int) -> Tensor:
@@ -49,7 +50,7 @@ class SuperStem(nn.Module):
 
 
 class SuperTransition(nn.Module):
-    """NeoCell (one matrix pair per ratio) -> BN -> GELU -> pointwise -> BN -> GELU."""
+    """The paper's transition: NeoCell (a matrix pair per ratio) -> BN -> GELU -> pointwise -> BN -> GELU."""
 
     def __init__(self, in_width: int, cover: StageCoverage) -> None:
         super().__init__()
@@ -65,16 +66,36 @@ class SuperTransition(nn.Module):
         return self.act2(elastic_norm(elastic_pointwise(x, self.conv, stage.width), self.norm2))
 
 
+class SuperPointwiseFirstTransition(nn.Module):
+    """The authors' code's transition: pointwise (no bias) -> NeoCell (a pair per ratio) -> BN."""
+
+    def __init__(self, in_width: int, cover: StageCoverage) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_width, cover.width, kernel_size=1, bias=False)
+        self.neocell = ElasticTransitionCell(cover.width, cover.ratios)
+        self.norm = nn.BatchNorm2d(cover.width)
+
+    def forward(self, x: Tensor, stage: StageSpec) -> Tensor:
+        x = elastic_pointwise(x, self.conv, stage.width)
+        return elastic_norm(self.neocell(x, stage.sampling), self.norm)
+
+
+SUPER_TRANSITIONS = {
+    "neocell_first": SuperTransition,
+    "pointwise_first": SuperPointwiseFirstTransition,
+}
+
+
 class SuperBlock(nn.Module):
     """NeoNeXt block with elastic width, MLP and NeoCell groups."""
 
-    def __init__(self, cover: StageCoverage, layer_scale_init: float | None) -> None:
+    def __init__(self, cover: StageCoverage, layer_scale_init: float | None, bias: bool) -> None:
         super().__init__()
         self.neocell = ElasticNeoCell(cover.width, cover.sizes)
         self.norm = nn.BatchNorm2d(cover.width)
-        self.fc1 = nn.Conv2d(cover.width, cover.hidden, kernel_size=1)
+        self.fc1 = nn.Conv2d(cover.width, cover.hidden, kernel_size=1, bias=bias)
         self.act = nn.GELU()
-        self.fc2 = nn.Conv2d(cover.hidden, cover.width, kernel_size=1)
+        self.fc2 = nn.Conv2d(cover.hidden, cover.width, kernel_size=1, bias=bias)
         self.layer_scale = _LayerScale(cover.width, layer_scale_init) if layer_scale_init else None
 
     def forward(self, x: Tensor, stage: StageSpec) -> Tensor:
@@ -128,23 +149,31 @@ class SuperNet(nn.Module):
         # timm's data config (input size, mean/std, crop) of the space's networks.
         self.pretrained_cfg = default_cfg(self.largest)
         cover = self.coverage
-        self.stem = SuperStem(cover.in_chans, cover.stages[0].width, cover.stem_patch)
+        self.stem = SuperStem(
+            cover.in_chans, cover.stages[0].width, cover.stem_patch, cover.stem_bias
+        )
+        transition = SUPER_TRANSITIONS[cover.transition]
         stages, previous = [], cover.stages[0].width
         for index, stage in enumerate(cover.stages):
-            downsample = SuperTransition(previous, stage) if index else None
-            blocks = [SuperBlock(stage, cover.layer_scale_init) for _ in range(stage.depth)]
+            downsample = transition(previous, stage) if index else None
+            blocks = [
+                SuperBlock(stage, cover.layer_scale_init, cover.mlp_bias)
+                for _ in range(stage.depth)
+            ]
             stages.append(SuperStage(downsample, blocks))
             previous = stage.width
         self.stages = nn.ModuleList(stages)
-        self.head = NeoNeXtHead(previous, num_classes, 0.0)
-        self.apply(_init_pointwise)
+        # The stand-alone network's own head at the largest width: its norm and classifier are
+        # run elastically in forward, whatever kind of norm the model family uses.
+        self.head = build_model(self.largest).head
+        self.apply(init_pointwise)  # NeoNeXt's init: pointwise/linear trunc-normal, NeoInit kept
 
     def forward(self, x: Tensor, config: ArchConfig) -> Tensor:
         """Logits of the subnet `config` (any network of the space) for images x."""
         x = self.stem(x, config.stages[0].width)
         for stage, spec in zip(self.stages, config.stages, strict=True):
             x = stage(x, spec)
-        x = elastic_norm(x.mean((2, 3)), self.head.norm)  # (N, C, H, W) -> (N, C)
+        x = elastic_norm(x.mean((2, 3)), self.head.norm)  # (N, C, H, W) -> (N, C), then norm
         fc = self.head.fc
         return F.linear(x, fc.weight[:, : x.shape[1]], fc.bias)
 
@@ -170,11 +199,3 @@ def with_classes(config: ArchConfig, num_classes: int) -> ArchConfig:
     if config.num_classes == num_classes:
         return config
     return ArchConfig.from_dict({**config.to_dict(), "num_classes": num_classes}, config.name)
-
-
-def _init_pointwise(module: nn.Module) -> None:
-    """ConvNeXt's init for pointwise and linear layers, as NeoNeXt does; NeoCells keep NeoInit."""
-    if isinstance(module, nn.Conv2d | nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)

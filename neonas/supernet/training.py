@@ -46,7 +46,7 @@ from neonas.train.epoch import DivergedError, current_lr
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, get_recipe
-from neonas.train.trainer import epoch_seed, seed_everything
+from neonas.train.trainer import epoch_seed, preflight, seed_everything
 
 DEFAULT_EPOCHS = 10
 RANDOM_SUBNETS = 2  # BigNAS samples 2 random subnets per step besides the largest and smallest
@@ -370,27 +370,19 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
 
 
 def preflight_supernet(job: SupernetJob) -> None:
-    """Check the folder and the data before starting workers (Ray Train); UserError if wrong."""
-    _resume_state(job, Path(job.output_dir).expanduser())
-    if job.data_dir:
-        detect_layout(job.data_dir)
+    """Check the folder, the data and the space before starting workers; UserError if wrong."""
+    preflight(job)  # the folder and the data, as `neonas train` checks them
     if job.space and not job.resume:
         load_space(job.space)
 
 
 def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
-    last = output / LAST
-    if job.resume and not last.is_file():
-        raise UserError(f"nothing to resume in {output}: no {LAST}; leave out --resume")
-    if not job.resume and last.exists():
-        raise UserError(
-            f"{output} already holds a supernet ({LAST}): pass --resume to continue it, or choose another --output"
-        )
+    preflight(job)
     if not job.resume:
         return None
-    state = load_checkpoint(last)
+    state = load_checkpoint(output / LAST)
     if SPEC_KEY not in state.get("model_spec", {}):
-        raise UserError(f"{last} is not a supernet checkpoint")
+        raise UserError(f"{output / LAST} is not a supernet checkpoint")
     return state
 
 

@@ -58,13 +58,19 @@ def load_initial_weights(model: nn.Module, path: str | Path) -> None:
     """Fine-tuning: copy a checkpoint's weights into `model`; UserError if they do not fit."""
     from neonas.train.checkpoint import load_checkpoint
 
-    weights = load_checkpoint(path)["model"]
+    load_weights(
+        model,
+        load_checkpoint(path)["model"],
+        f"--init {path}",
+        "pass the --config the checkpoint was made for",
+    )
+
+
+def load_weights(model: nn.Module, weights: dict[str, Any], what: str, fix: str) -> None:
+    """model.load_state_dict(weights); a mismatch is one UserError line: what, why, the fix."""
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
-        raise UserError(
-            f"--init {path}: its weights do not fit this model ({detail}); "
-            "pass the --config the checkpoint was made for"
-        ) from None
+        lines = str(err).strip().splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise UserError(f"{what}: its weights do not fit ({detail}); {fix}") from None
