@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-onnx": ("neonas.commands.export_onnx", "export a model to ONNX"),
     "train": ("neonas.commands.train", "retrain an architecture with the full recipe"),
     "evaluate": ("neonas.commands.evaluate", "top-1/top-5 of a checkpoint on a dataset"),
+    "convert-checkpoint": (
+        "neonas.commands.convert_checkpoint",
+        "the NeoNeXt authors' released weights as a neonas checkpoint",
+    ),
     "supernet": (
         "neonas.commands.supernet",
         "train a weight-sharing supernet of a space; extract or score its subnets",
