@@ -11,7 +11,7 @@ from test_train_fixtures import one_torch_thread  # noqa: F401 (autouse: one tor
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.models import build_model
-from neonas.search.space import load_space
+from neonas.search.space import SearchSpace, load_space
 from neonas.supernet import SpaceCoverage, SuperNet, extract_subnet, largest_subnet, sandwich
 from neonas.supernet.scoring import reestimate_batchnorm
 
@@ -120,3 +120,29 @@ def test_batchnorm_reestimation_gives_the_average_batch_statistics(space) -> Non
     expected = torch.stack([s.mean((0, 2, 3)) for s in stem]).mean(0)
     torch.testing.assert_close(model.stem.norm.running_mean, expected, rtol=1e-4, atol=1e-5)
     assert model.stem.norm.momentum == 0.1  # restored
+
+
+def test_the_authors_transition_and_bias_free_layers_extract_exactly_too(space) -> None:
+    # Spaces do not list these fields yet; a spec built directly carries them to every network.
+    fixed = {
+        **space.spec.fixed,
+        "transition": "pointwise_first",
+        "mlp_bias": False,
+        "stem_bias": False,
+    }
+    spec = space.spec.model_copy(update={"fixed": fixed})
+    variant = SearchSpace(spec, space.text, "tiny, authors' layers")
+    torch.manual_seed(0)
+    net = SuperNet(variant, num_classes=4).eval()
+    assert net.stem.conv.bias is None and net.stages[1].blocks[0].fc1.bias is None
+    configs = sandwich(variant, random.Random(2), 3)
+    assert all(config.transition == "pointwise_first" for config in configs)
+    images = torch.randn(3, 3, 32, 32)
+    for config in configs:
+        with torch.no_grad():
+            torch.testing.assert_close(
+                extract_subnet(net, config).eval()(images),
+                net(images, config),
+                rtol=1e-5,
+                atol=1e-6,
+            )
