@@ -1,112 +1,262 @@
-"""Training-free (zero-cost) accuracy proxies: a score per untrained network, on synthetic input.
+"""Training-free (zero-cost) accuracy proxies: a score per untrained network, higher is better.
+
+Each follows its paper; where a NeoCell network needs a choice the paper did not make, it is
+said here. "Weight layers" are Conv2d, Linear and NeoCell (its left and right matrices are the
+layer's weights, as a depthwise convolution's kernel would be); BatchNorm, layer scale and
+biases are not weights.
 
 - `naswot`: NASWOT (Mellor et al., "Neural Architecture Search without Training", ICML 2021).
-  One forward pass of a batch; every unit after which a GELU/ReLU follows gives each image a
-  binary code (pre-activation > 0); the score is log|K| with K[i, j] the number of units on
-  which images i and j agree. Networks that separate inputs into many distinct linear regions
-  score higher. BatchNorm uses batch statistics, as at the start of training.
+  One forward pass of a batch; at every ReLU/GELU each image gets a binary code c (the
+  activation's input > 0). K = c c^T + (1 - c)(1 - c)^T summed over the activations, i.e.
+  K[i, j] = the number of units on which images i and j agree; score = log|det K|. BatchNorm
+  uses batch statistics, as at the start of training. K has integer entries, so a non-singular
+  K has |det K| >= 1 and a score >= 0; a singular K (two images no unit tells apart) scores
+  NASWOT_SINGULAR = -1, below every non-singular kernel, instead of -inf.
 - `synflow`: SynFlow (Tanaka et al., "Pruning neural networks without any data by iteratively
-  conserving synaptic flow", NeurIPS 2020), summed over all parameters as a NAS proxy
-  (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021): with every weight
-  replaced by its absolute value and an all-ones input, sum |theta * dR/dtheta| for
-  R = sum(output). Data-free; computed in float64 and reported as log10.
+  conserving synaptic flow", NeurIPS 2020), summed over the weight layers as a NAS score
+  (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021): BatchNorm removed
+  (identity), every parameter replaced by its absolute value, an all-ones input in float64,
+  R = sum(output); score = log10 sum over weights of theta * dR/dtheta. Data-free.
+- `zico`: ZiCo (Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on
+  Gradients", ICLR 2023). The cross-entropy gradient of every weight on each of >= 2 batches;
+  per weight layer l, S_l = sum over its weights of mean_b |g| / std_b(g) (weights whose
+  gradient does not vary are left out, as in the authors' code); score = sum_l log S_l.
+- `meco`: MeCo (Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via
+  Minimum Eigenvalue of Correlation", NeurIPS 2023). One forward pass (BatchNorm on the
+  batch's statistics, as for NASWOT); for every weight layer's output feature map of the first
+  image (C channels of H*W values) the C x C Pearson correlation of its channels; score = sum
+  over layers of its smallest eigenvalue (a constant channel's undefined correlations count 0).
+- `params`, `flops`: the size baselines (fvcore counts, evaluators/flops.py), log10.
 
-The search uses `naswot` by default; benchmarks/proxy_correlation.py measures both against
-short training (Kendall tau) and benchmarks/README.md has the numbers behind that choice.
+The names of every accuracy signal, and which one the search uses by default, are in
+evaluators/signals.py; benchmarks/accuracy_signals.py measures them all against training.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from neonas.ops import NeoCell
+
 ACTIVATIONS = (nn.GELU, nn.ReLU, nn.ReLU6, nn.SiLU, nn.LeakyReLU)
+WEIGHT_LAYERS = (nn.Conv2d, nn.Linear, NeoCell)
+NASWOT_SINGULAR = -1.0  # every non-singular NASWOT kernel scores >= 0
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W), labels (N,)
 
 
-def naswot_score(
-    model: nn.Module, input_shape: Sequence[int], batch_size: int = 16, seed: int = 0
-) -> float:
-    """log|K| of the activation-pattern kernel on `batch_size` seeded random images of (C, H, W)."""
+def noise_batches(
+    input_shape: Sequence[int], batch_size: int, num_classes: int, count: int = 2, seed: int = 0
+) -> list[Batch]:
+    """Seeded standard-normal images with random labels: the stand-in when there is no data."""
     generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch_size, *input_shape, generator=generator)
-    kernel = torch.zeros(batch_size, batch_size, dtype=torch.float64)
+    return [
+        (
+            torch.randn(batch_size, *input_shape, generator=generator),
+            torch.randint(num_classes, (batch_size,), generator=generator),
+        )
+        for _ in range(count)
+    ]
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module, list[nn.Parameter]]]:
+    """(name, module, weights) of every Conv2d, Linear and NeoCell, biases left out."""
+    layers = []
+    for name, module in model.named_modules():
+        if isinstance(module, NeoCell):
+            weights = [*module.left, *module.right]
+        elif isinstance(module, nn.Conv2d | nn.Linear):
+            weights = [module.weight]
+        else:
+            continue
+        layers.append((name, module, weights))
+    return layers
+
+
+# --- NASWOT --------------------------------------------------------------------------------------
+
+
+def naswot_kernel(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """K[i, j]: on how many ReLU/GELU units images i and j agree (both active or both not)."""
+    kernel = torch.zeros(len(images), len(images), dtype=torch.float64)
 
     def add_codes(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: object) -> None:
-        codes = (inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1).float()
-        # Agreements = both on + both off; float32 sums of 0/1 are exact below 2^24 units.
-        agree = codes @ codes.T + (1 - codes) @ (1 - codes).T
-        kernel.add_(agree.double())
+        codes = (inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1).double()
+        kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
 
     hooks = [
         m.register_forward_hook(add_codes) for m in model.modules() if isinstance(m, ACTIVATIONS)
     ]
     if not hooks:
         raise ValueError("naswot needs a network with GELU or ReLU activations")
-    was_training = model.training
-    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    # Eval mode (no drop path, no dropout) but BatchNorm on batch statistics, as at training start;
-    # its running statistics are put back afterwards.
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.train()
     try:
-        with torch.no_grad():
+        with _batch_statistics(model), torch.no_grad():
             model(images)
     finally:
         for hook in hooks:
             hook.remove()
-        with torch.no_grad():
-            for name, buffer in model.named_buffers():
-                buffer.copy_(buffers[name])
-        model.train(was_training)
-    sign, logdet = torch.linalg.slogdet(kernel)
-    # Two identical codes for every unit make K singular: the network does not tell inputs apart.
-    return float(logdet) if float(sign) > 0 else float("-inf")
+    return kernel
 
 
-def synflow_score(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> float:
-    """log10 of the summed synaptic flow of the network with |weights| on an all-ones input."""
-    dtype = next(model.parameters()).dtype
-    was_training = model.training
-    model.eval()  # BatchNorm on its (fresh) running statistics: the network as a fixed function
-    model.double()
-    signs = {}
+def naswot_score(model: nn.Module, images: torch.Tensor) -> float:
+    """log|det K| of the activation-code kernel of `images`; NASWOT_SINGULAR if K is singular."""
+    kernel = naswot_kernel(model, images)
+    eigenvalues = torch.linalg.eigvalsh(kernel)  # K is a sum of Gram matrices: symmetric, PSD
+    # Rounding makes a singular K's smallest eigenvalue tiny rather than 0.
+    floor = float(eigenvalues[-1]) * len(kernel) * torch.finfo(torch.float64).eps * 16
+    if float(eigenvalues[0]) <= floor:
+        return NASWOT_SINGULAR
+    return float(torch.log(eigenvalues).sum())
+
+
+# --- SynFlow -------------------------------------------------------------------------------------
+
+
+def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
+    """log10 of the synaptic flow through the weight layers: BN removed, |weights|, ones input."""
+    # A float64 copy without BatchNorm: the caller's model keeps its weights, dtype and mode.
+    flow_model = copy.deepcopy(model).double().eval()
+    _remove_batchnorm(flow_model)
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            signs[name] = torch.sign(param)
+        for param in flow_model.parameters():
             param.abs_()
-    try:
-        model.zero_grad(set_to_none=True)
-        output = model(torch.ones(batch_size, *input_shape, dtype=torch.float64))
-        output.sum().backward()
-        total = sum(
-            float((param * param.grad).detach().abs().sum())
-            for param in model.parameters()
-            if param.grad is not None
-        )
-    finally:
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                param.mul_(signs[name])
-        model.zero_grad(set_to_none=True)
-        model.to(dtype)
-        model.train(was_training)
+    flow_model.zero_grad(set_to_none=True)
+    output = flow_model(torch.ones(1, *input_shape, dtype=torch.float64))
+    output.sum().backward()
+    total = sum(
+        float((weight * weight.grad).sum())
+        for _name, _module, weights in weight_layers(flow_model)
+        for weight in weights
+        if weight.grad is not None
+    )
     return math.log10(total) if total > 0 else float("-inf")
 
 
-PROXIES: dict[str, Callable[..., float]] = {"naswot": naswot_score, "synflow": synflow_score}
+def _remove_batchnorm(model: nn.Module) -> None:
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(module, child_name, nn.Identity())
 
 
-def zero_cost_score(
-    model: nn.Module, input_shape: Sequence[int], proxy: str = "naswot", batch_size: int = 16
-) -> float:
-    """The named proxy's score of `model` on inputs of (C, H, W) `input_shape`; higher is better."""
+# --- ZiCo ----------------------------------------------------------------------------------------
+
+
+def zico_score(model: nn.Module, batches: Sequence[Batch]) -> float:
+    """Sum over weight layers of log(sum of mean|g| / std(g)) over the batches' gradients."""
+    if len(batches) < 2:
+        raise ValueError("zico needs at least two batches (a gradient's spread over batches)")
+    layers = weight_layers(model)
+    grads: list[list[torch.Tensor]] = [[] for _ in layers]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.train()  # BatchNorm on batch statistics, as the paper's network at initialisation
+    try:
+        for images, labels in batches:
+            model.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(images), labels).backward()
+            for index, (_name, _module, weights) in enumerate(layers):
+                grads[index].append(
+                    torch.cat([w.grad.reshape(-1) for w in weights if w.grad is not None]).double()
+                )
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(state)  # running statistics back as they were
+        model.train(was_training)
+    score = 0.0
+    for per_batch in grads:
+        stacked = torch.stack(per_batch)  # (batches, weights)
+        std = stacked.std(dim=0, unbiased=False)
+        varies = std > 0
+        ratio = float((stacked.abs().mean(dim=0)[varies] / std[varies]).sum())
+        if ratio > 0:
+            score += math.log(ratio)
+    return score
+
+
+# --- MeCo ----------------------------------------------------------------------------------------
+
+
+def meco_score(model: nn.Module, images: torch.Tensor) -> float:
+    """Sum over weight layers of the smallest eigenvalue of the first image's channel correlation."""
+    smallest: list[float] = []
+
+    def add_layer(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        if output.dim() != 4:
+            return  # the classifier's logits are no feature map
+        features = output[0].detach().reshape(output.shape[1], -1).double()  # (C, H*W)
+        if features.shape[0] < 2:
+            return
+        corr = torch.nan_to_num(torch.corrcoef(features), nan=0.0, posinf=0.0, neginf=0.0)
+        smallest.append(float(torch.linalg.eigvalsh(corr)[0]))
+
+    hooks = [module.register_forward_hook(add_layer) for _n, module, _w in weight_layers(model)]
+    try:
+        with _batch_statistics(model), torch.no_grad():
+            model(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return float(sum(smallest))
+
+
+# --- shared --------------------------------------------------------------------------------------
+
+
+class _batch_statistics:
+    """Eval mode (no drop path, no dropout) but BatchNorm on batch statistics, then put back."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.was_training = self.model.training
+        self.buffers = {name: b.clone() for name, b in self.model.named_buffers()}
+        self.model.eval()
+        for module in self.model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train()
+
+    def __exit__(self, *_exc: object) -> None:
+        with torch.no_grad():
+            for name, buffer in self.model.named_buffers():
+                buffer.copy_(self.buffers[name])
+        self.model.train(self.was_training)
+
+
+def _log10_params(model: nn.Module, batches: Sequence[Batch]) -> float:
+    return math.log10(sum(p.numel() for p in model.parameters()))
+
+
+def _log10_flops(model: nn.Module, batches: Sequence[Batch]) -> float:
+    from evaluators.flops import count_flops
+
+    return math.log10(count_flops(model, (1, *batches[0][0].shape[1:])).flops)
+
+
+PROXIES: dict[str, Callable[[nn.Module, Sequence[Batch]], float]] = {
+    "naswot": lambda model, batches: naswot_score(model, batches[0][0]),
+    "synflow": lambda model, batches: synflow_score(model, batches[0][0].shape[1:]),
+    "zico": zico_score,
+    "meco": lambda model, batches: meco_score(model, batches[0][0]),
+    "params": _log10_params,
+    "flops": _log10_flops,
+}
+
+
+def zero_cost_score(model: nn.Module, proxy: str, batches: Sequence[Batch]) -> float:
+    """The named proxy's score of `model` on `batches` of (images, labels); higher is better.
+
+    NASWOT and MeCo use the first batch, SynFlow only the image shape, ZiCo every
+    batch (two or more). Without data, pass `noise_batches(...)`.
+    """
     if proxy not in PROXIES:
         raise ValueError(f"unknown zero-cost proxy {proxy!r}: use one of {', '.join(PROXIES)}")
-    if proxy == "synflow":
-        return synflow_score(model, input_shape)
-    return naswot_score(model, input_shape, batch_size=batch_size)
+    if not batches:
+        raise ValueError("zero-cost proxies need at least one batch")
+    return PROXIES[proxy](model, batches)

@@ -147,6 +147,26 @@ class ArchConfig(_Frozen):
             sizes.append((height, width))
         return sizes
 
+    def canonical(self) -> ArchConfig:
+        """The same network in its one canonical form (see neonas/canonical.py).
+
+        NeoCell groups that differ only by channel order, or that split one group in two, are one
+        network: `a.canonical() == b.canonical()` says whether `a` and `b` are (names aside).
+        """
+        from neonas.canonical import canonical_cells
+
+        stages = tuple(
+            stage.model_copy(
+                update={
+                    "cells": tuple(
+                        CellSpec(**cell) for cell in canonical_cells(stage.width, stage.cells)
+                    )
+                }
+            )
+            for stage in self.stages
+        )
+        return self.model_copy(update={"stages": stages})
+
     # --- serialisation -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -257,23 +257,42 @@ class SearchSpace:
     # --- the four ways to get a point ---------------------------------------------------------
 
     def suggest(self, trial: Any) -> ArchConfig:
-        """The point an Optuna trial (define-by-run) proposes."""
-        return self._walk(_OptunaChooser(trial))
+        """The network an Optuna trial (define-by-run) proposes, in canonical form."""
+        return self.canonical(self._walk(_OptunaChooser(trial)))
 
     def sample(self, rng: random.Random) -> ArchConfig:
-        """A uniformly drawn point (each choice uniform), reproducible from `rng`."""
-        return self._walk(_RandomChooser(rng))
+        """A drawn network (each choice uniform), in canonical form, reproducible from `rng`."""
+        return self.canonical(self._walk(_RandomChooser(rng)))
 
     def from_params(self, params: dict[str, Any]) -> ArchConfig:
-        """The point that recorded Optuna params describe; UserError if they are not in the space."""
-        return self._walk(_ParamsChooser(params))
+        """The network recorded Optuna params describe (canonical); UserError if not in the space."""
+        return self.canonical(self._walk(_ParamsChooser(params)))
 
     def smallest(self) -> ArchConfig:
         """The cheapest network of the space (for a quick check that a budget can be met)."""
-        return self._walk(_SmallestChooser())
+        return self.canonical(self._walk(_SmallestChooser()))
+
+    def canonical(self, config: ArchConfig) -> ArchConfig:
+        """`config.canonical()` when that is a point of this space, else `config` (names kept).
+
+        Params that differ only in the order or split of NeoCell groups give one network; every
+        way of getting a point returns this form, so equal networks are equal ArchConfigs and
+        `key` tells a search that a proposal was already paid for.
+        """
+        canonical = config.canonical()
+        if canonical == config or self._params_as_written(canonical) is None:
+            return config
+        return canonical
+
+    def key(self, config: ArchConfig) -> str:
+        """Text that is equal for two configs exactly when they are the same network."""
+        return config.canonical().model_copy(update={"name": "-"}).to_json()
 
     def params_of(self, config: ArchConfig) -> dict[str, Any] | None:
-        """The params of `config` in this space, or None if it is not a point of the space."""
+        """The canonical params of `config` in this space, or None if it is not a point of it."""
+        return self._params_as_written(self.canonical(config))
+
+    def _params_as_written(self, config: ArchConfig) -> dict[str, Any] | None:
         params: dict[str, Any] = {}
         plan = ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
         if len(config.stages) != len(self.spec.stages) or plan not in self.plan_names:
@@ -302,7 +321,7 @@ class SearchSpace:
                     if len(allowed) > 1:
                         params[f"{prefix}.c{cell_index}.{key}"] = value
         try:
-            rebuilt = self.from_params(params)
+            rebuilt = self._walk(_ParamsChooser(params))
         except UserError:
             return None
         same = rebuilt.model_copy(update={"name": config.name}) == config

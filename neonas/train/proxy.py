@@ -36,13 +36,15 @@ def proxy_train(
     max_val_images: int | None = 500,
     lr: float | None = None,
     seed: int = 0,
+    validate_every: int = 1,
     on_epoch: Callable[[int, dict], None] | None = None,
     device: str = "cpu",
     workers: int = 0,
 ) -> dict[str, Any]:
     """Train `model` in place for a few epochs; returns val_top1 (percent), losses and images/s.
 
-    `on_epoch(epoch, metrics)` is called after each epoch (1-based), e.g. to report to Ray Tune.
+    `on_epoch(epoch, metrics)` is called after each validated epoch (1-based), e.g. to report to
+    Ray Tune; `validate_every` validates only every n-th epoch and the last (long benchmark runs).
     Raises DivergedError (a FloatingPointError) when the loss becomes NaN or infinite, and
     UserError for a missing or malformed data folder or a head that does not fit its classes.
     """
@@ -87,9 +89,11 @@ def proxy_train(
         seed_everything(epoch_seed(seed, epoch, 0))
         train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(step, train_loader, epoch=epoch, context=context)
-        val = validate(model, val_loader, context=context)
         train_time += stats["train_time_s"]
         images += len(train_loader) * train_loader.batch_size
+        if (epoch + 1) % validate_every and epoch + 1 < epochs:
+            continue
+        val = validate(model, val_loader, context=context)
         metrics = {
             "epochs": epoch + 1,
             "train_loss": stats["train_loss"],

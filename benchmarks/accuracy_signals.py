@@ -1,0 +1,361 @@
+"""Which accuracy signal ranks NeoCell networks? Kendall tau of each against training from scratch.
+
+    python benchmarks/accuracy_signals.py --cache /tmp/signals [--networks 14] [--workers 2]
+        [--jobs truth,short,zero,supernet] [--datasets digits,shapes]
+
+On one set of tiny-space networks (chosen to span the space's choices, not only its size):
+- ground truth: each network trained from scratch, twice (seeds 0, 1), longer and on more
+  images than the search's short training; its ceiling is how well seed 0 ranks like seed 1;
+- short training as `search --data` runs it (the search's default epochs and image counts),
+  and its ASHA variant (successive halving, reduction 2, grace 1 epoch, as the driver's
+  scheduler): stopped networks rank below every survivor, by the accuracy at their last rung;
+- the zero-cost proxies of evaluators/proxies.py on a real batch of the data (NASWOT,
+  SynFlow, ZiCo, MeCo) and the parameter and FLOP counts;
+- supernet top-1 (inherited weights, BatchNorm re-estimated), when neonas.supernet exists.
+Data, nothing downloaded: scikit-learn's handwritten digits (8x8, upsampled to 32 px, a few
+hundred training images, the rest for validation), and `shapes`, generated 10-class images
+(smooth low-contrast colour layouts, shifted, flipped, brightness jitter, strong noise).
+
+Every result is cached as one JSON file per (job, data set, network, seed) under --cache, so a
+run can be stopped and resumed and the table printed from whatever is done. Kendall tau-b, with
+its standard error from 1000 bootstrap resamples of the networks; cost is the median seconds
+per network on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import random
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPACE = "tiny"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How long the ground truth trains on one data set, and on how many images."""
+
+    train_images: int
+    val_images: int
+    truth_epochs: int
+
+
+PROTOCOLS = {
+    "digits": Protocol(train_images=500, val_images=1297, truth_epochs=30),
+    "shapes": Protocol(train_images=2000, val_images=1000, truth_epochs=12),
+}
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _write_cifar_folder(
+    folder: Path, images: np.ndarray, labels: np.ndarray, train: int, names: list[str]
+) -> Path:
+    """Images (N, 3, 32, 32) uint8 as a CIFAR-10 python folder: the first `train` for training."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, part in (("data_batch_1", slice(0, train)), ("test_batch", slice(train, None))):
+        with open(folder / name, "wb") as handle:
+            pickle.dump(
+                {"data": images[part].reshape(len(images[part]), -1), "labels": labels[part].tolist()},
+                handle,
+            )
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": names}, handle)
+    return folder
+
+
+def digits_folder(folder: Path, train: int, seed: int = 0) -> Path:
+    """scikit-learn's 1797 handwritten digits at 32 px, grey in 3 channels, split `train` / rest."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
+    images = F.interpolate(images, size=32, mode="bilinear", align_corners=False)
+    images = (images.clamp(0, 1) * 255).round().byte().repeat(1, 3, 1, 1).numpy()
+    order = np.random.default_rng(seed).permutation(len(images))
+    names = [str(d) for d in range(10)]
+    return _write_cifar_folder(folder, images[order], digits.target[order], train, names)
+
+
+def shapes_folder(folder: Path, train: int, val: int, classes: int = 10, seed: int = 0) -> Path:
+    """Generated 32 px images: per class a smooth random colour layout, under strong nuisances."""
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    # Low-contrast class layouts under heavy noise: hard enough that networks differ.
+    layouts = 0.5 + 0.3 * (torch.rand(classes, 3, 4, 4, generator=generator) - 0.5)
+    prototypes = F.interpolate(layouts, size=32, mode="bilinear")
+    count = train + val
+    labels = torch.randint(classes, (count,), generator=generator)
+    images = prototypes[labels].clone()
+    for index in range(count):
+        dy, dx = torch.randint(-8, 9, (2,), generator=generator).tolist()
+        images[index] = torch.roll(images[index], shifts=(dy, dx), dims=(1, 2))
+        if torch.rand(1, generator=generator) < 0.5:
+            images[index] = images[index].flip(2)
+    images = images * (0.6 + 0.8 * torch.rand(count, 1, 1, 1, generator=generator))
+    images = images + 0.3 * torch.randn(images.shape, generator=generator)
+    data = (images.clamp(0, 1) * 255).byte().numpy()
+    names = [f"layout{c}" for c in range(classes)]
+    return _write_cifar_folder(folder, data, labels.numpy(), train, names)
+
+
+def make_data(cache: Path, name: str) -> Path:
+    """The data folder of `name` under the cache (written once)."""
+    folder = cache / "data" / name
+    if (folder / "test_batch").is_file():
+        return folder
+    protocol = PROTOCOLS[name]
+    if name == "digits":
+        return digits_folder(folder, protocol.train_images)
+    return shapes_folder(folder, protocol.train_images, protocol.val_images)
+
+
+# --- the networks ------------------------------------------------------------------------------
+
+
+def spanning_networks(count: int, seed: int = 0, pool: int = 3000) -> list[dict[str, Any]]:
+    """`count` distinct networks of the tiny space that spread over every choice of it.
+
+    Farthest-point selection over a pool of drawn networks, in a space where every parameter
+    (depth, width, MLP ratio, NeoCell groups, sizes, shifts, plan) counts equally: numbers scaled
+    to [0, 1] over their choices, categories 0 or 1 apart. Starts from the smallest network.
+    """
+    from neonas.search.space import load_space
+
+    space = load_space(SPACE)
+    rng = random.Random(seed)
+    configs, keys = [], set()
+    for config in [space.smallest()] + [space.sample(rng) for _ in range(pool)]:
+        key = space.key(config)
+        if key not in keys:
+            keys.add(key)
+            configs.append(config)
+    points = [space.params_of(config) or {} for config in configs]
+    names = sorted({name for point in points for name in point})
+    numeric = {
+        name: sorted({p[name] for p in points if name in p})
+        for name in names
+        if all(isinstance(p.get(name, 0), int | float) for p in points)
+        and not any(isinstance(p.get(name), bool) for p in points)
+    }
+
+    def coordinates(point: dict[str, Any]) -> list[float]:
+        out = []
+        for name in names:
+            if name in numeric:
+                values = numeric[name]
+                value = point.get(name)
+                out.append(-1.0 if value is None else values.index(value) / max(len(values) - 1, 1))
+        return out
+
+    def distance(a: dict[str, Any], b: dict[str, Any], ca: list[float], cb: list[float]) -> float:
+        categorical = sum(a.get(n) != b.get(n) for n in names if n not in numeric)
+        return math.sqrt(sum((x - y) ** 2 for x, y in zip(ca, cb, strict=True)) + categorical)
+
+    coords = [coordinates(p) for p in points]
+    chosen = [0]
+    nearest = [distance(points[0], p, coords[0], c) for p, c in zip(points, coords, strict=True)]
+    while len(chosen) < count:
+        best = max(range(len(points)), key=lambda i: nearest[i])
+        chosen.append(best)
+        nearest = [
+            min(nearest[i], distance(points[best], points[i], coords[best], coords[i]))
+            for i in range(len(points))
+        ]
+    return [configs[i].model_copy(update={"name": f"net{k:02d}"}).to_dict() for k, i in enumerate(chosen)]
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def _build(config_dict: dict[str, Any], seed: int) -> Any:
+    import torch
+
+    from neonas.arch import ArchConfig
+    from neonas.models import build_model
+
+    torch.manual_seed(seed)  # the initial weights too
+    return build_model(ArchConfig.from_dict(config_dict))
+
+
+def truth_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+    """Stand-alone training from scratch: all training images, `truth_epochs`, one evaluation."""
+    from neonas.train.proxy import proxy_train
+
+    start = time.perf_counter()
+    metrics = proxy_train(
+        _build(config, seed),
+        data,
+        epochs=protocol.truth_epochs,
+        image_size=32,
+        max_train_images=None,
+        max_val_images=None,
+        seed=seed,
+        validate_every=protocol.truth_epochs,
+    )
+    return {"top1": metrics["val_top1"], "loss": metrics["val_loss"], "seconds": time.perf_counter() - start}
+
+
+def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+    """Short training as `search --data` runs it: its default epochs and image counts, per epoch."""
+    from neonas.search.settings import EvalSettings
+    from neonas.train.proxy import proxy_train
+
+    settings = EvalSettings()
+    per_epoch: list[dict[str, float]] = []
+    start = time.perf_counter()
+
+    def record(epoch: int, metrics: dict[str, Any]) -> None:
+        per_epoch.append({"top1": metrics["val_top1"], "seconds": time.perf_counter() - start})
+
+    proxy_train(
+        _build(config, seed),
+        data,
+        epochs=settings.epochs,
+        image_size=32,
+        batch_size=settings.batch_size,
+        max_train_images=settings.max_train_images,
+        max_val_images=settings.max_val_images,
+        seed=seed,
+        on_epoch=record,
+    )
+    return {"per_epoch": per_epoch, "seconds": time.perf_counter() - start}
+
+
+def run_job(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, float]:
+    """One cached unit of work in a worker process (one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    kind, dataset, index, seed, config, cache = job
+    path = _result_path(Path(cache), kind, dataset, index, seed)
+    data = make_data(Path(cache), dataset)
+    protocol = PROTOCOLS[dataset]
+    start = time.perf_counter()
+    result = JOBS[kind](config, data, protocol, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)
+    return str(path), time.perf_counter() - start
+
+
+JOBS = {"truth": truth_job, "short": short_job}
+SEEDS = {"truth": (0, 1), "short": (0,), "zero": (0,), "supernet": (0,)}
+
+
+def _result_path(cache: Path, kind: str, dataset: str, index: int, seed: int) -> Path:
+    return cache / kind / dataset / f"net{index:02d}-seed{seed}.json"
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either ranking handled), no scipy needed."""
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif dx == dy:
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denominator if denominator else float("nan")
+
+
+def bootstrap_se(x: list[float], y: list[float], draws: int = 1000, seed: int = 0) -> float:
+    """Standard error of Kendall tau over resamples of the networks (with replacement)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(x), len(x))
+        tau = kendall_tau([x[i] for i in pick], [y[i] for i in pick])
+        if not math.isnan(tau):
+            values.append(tau)
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+
+def load_networks(cache: Path, count: int) -> list[dict[str, Any]]:
+    """The networks of this cache (chosen once, then read back so every job sees the same)."""
+    path = cache / "networks.json"
+    if path.is_file():
+        networks = json.loads(path.read_text())
+        if len(networks) != count:
+            raise SystemExit(f"{path} holds {len(networks)} networks; pass --networks {len(networks)}")
+        return networks
+    networks = spanning_networks(count)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(networks, indent=1))
+    return networks
+
+
+def run_pending(
+    cache: Path, networks: list[dict[str, Any]], kinds: list[str], datasets: list[str], workers: int
+) -> None:
+    """Every job of `kinds` not yet cached, on `workers` processes."""
+    jobs = [
+        (kind, dataset, index, seed, config, str(cache))
+        for kind in kinds
+        if kind in JOBS
+        for dataset in datasets
+        for seed in SEEDS[kind]
+        for index, config in enumerate(networks)
+        if not _result_path(cache, kind, dataset, index, seed).is_file()
+    ]
+    for dataset in datasets:
+        make_data(cache, dataset)  # once, before the workers race to write it
+    print(f"{len(jobs)} jobs to run on {workers} workers", flush=True)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, (path, seconds) in enumerate(pool.map(run_job, jobs), start=1):
+            print(
+                f"[{time.perf_counter() - started:7.0f} s] {done}/{len(jobs)} {path} ({seconds:.0f} s)",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/accuracy_signals"))
+    parser.add_argument("--networks", type=int, default=14)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--jobs", default="truth,short,zero,supernet")
+    parser.add_argument("--datasets", default="digits,shapes")
+    args = parser.parse_args()
+    kinds = [k for k in args.jobs.split(",") if k]
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = sorted(set(datasets) - set(PROTOCOLS)) + sorted(set(kinds) - set(SEEDS))
+    if unknown:
+        raise SystemExit(f"unknown: {', '.join(unknown)}")
+    networks = load_networks(args.cache, args.networks)
+    run_pending(args.cache, networks, kinds, datasets, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The names of the accuracy signals a search can rank networks by, and which one it uses.
+
+A run records its signal's name next to every "accuracy" (the `accuracy_signal` label of the
+progress lines, the summary, the Pareto plot and `export --by accuracy`). The defaults are set
+from benchmarks/accuracy_signals.py (benchmarks/README.md, "Accuracy signals"): with data,
+the signal that ranked best for its cost; without data, the zero-cost signal that ranked best.
+"""
+
+from __future__ import annotations
+
+SUPERNET = "supernet top-1"  # inherited weights of a trained supernet, BatchNorm re-estimated
+SHORT_TRAINING = "short training"  # a few epochs from scratch per candidate (`search --data`)
+NASWOT = "naswot"
+SYNFLOW = "synflow"
+ZICO = "zico"
+MECO = "meco"
+PARAMS = "params"  # log10 parameter count: a size baseline
+FLOPS = "flops"  # log10 FLOPs: a size baseline
+
+ZERO_COST = (NASWOT, SYNFLOW, ZICO, MECO, PARAMS, FLOPS)  # no training; evaluators/proxies.py
+DEFAULT_ZERO_COST = NASWOT
+DEFAULT_WITH_DATA = SHORT_TRAINING
