@@ -16,7 +16,9 @@ biases are not weights.
   conserving synaptic flow", NeurIPS 2020), summed over the weight layers as a NAS score
   (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021): BatchNorm removed
   (identity), every parameter replaced by its absolute value, an all-ones input in float64,
-  R = sum(output); score = log10 sum over weights of theta * dR/dtheta. Data-free.
+  R = sum(output); score = log10 sum over weights of theta * dR/dtheta. Data-free. The
+  LayerNorm of the head is removed too: it subtracts a mean, which would make R's paths
+  negative, against the positive linearised network SynFlow is defined on.
 - `zico`: ZiCo (Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on
   Gradients", ICLR 2023). The cross-entropy gradient of every weight on each of >= 2 batches;
   per weight layer l, S_l = sum over its weights of mean_b |g| / std_b(g) (weights whose
@@ -45,6 +47,7 @@ from neonas.ops import NeoCell
 
 ACTIVATIONS = (nn.GELU, nn.ReLU, nn.ReLU6, nn.SiLU, nn.LeakyReLU)
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear, NeoCell)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 NASWOT_SINGULAR = -1.0  # every non-singular NASWOT kernel scores >= 0
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W), labels (N,)
@@ -118,10 +121,10 @@ def naswot_score(model: nn.Module, images: torch.Tensor) -> float:
 
 
 def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
-    """log10 of the synaptic flow through the weight layers: BN removed, |weights|, ones input."""
-    # A float64 copy without BatchNorm: the caller's model keeps its weights, dtype and mode.
+    """log10 of the synaptic flow through the weight layers: norms removed, |weights|, ones input."""
+    # A float64 copy without normalisation: the caller's model keeps its weights, dtype, mode.
     flow_model = copy.deepcopy(model).double().eval()
-    _remove_batchnorm(flow_model)
+    _remove_normalisation(flow_model)
     with torch.no_grad():
         for param in flow_model.parameters():
             param.abs_()
@@ -129,7 +132,7 @@ def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
     output = flow_model(torch.ones(1, *input_shape, dtype=torch.float64))
     output.sum().backward()
     total = sum(
-        float((weight * weight.grad).sum())
+        float((weight * weight.grad).detach().sum())
         for _name, _module, weights in weight_layers(flow_model)
         for weight in weights
         if weight.grad is not None
@@ -137,10 +140,13 @@ def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
     return math.log10(total) if total > 0 else float("-inf")
 
 
-def _remove_batchnorm(model: nn.Module) -> None:
+NORMALISATIONS = (*BATCH_NORMS, nn.LayerNorm, nn.GroupNorm)
+
+
+def _remove_normalisation(model: nn.Module) -> None:
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
-            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            if isinstance(child, NORMALISATIONS):
                 setattr(module, child_name, nn.Identity())
 
 
@@ -219,7 +225,7 @@ class _batch_statistics:
         self.buffers = {name: b.clone() for name, b in self.model.named_buffers()}
         self.model.eval()
         for module in self.model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if isinstance(module, BATCH_NORMS):
                 module.train()
 
     def __exit__(self, *_exc: object) -> None:
