@@ -8,20 +8,25 @@ widths and signatures are the same network with channels reordered, and train al
 - `[0.75, 0.25]` with sizes (b, a) and `[0.25, 0.75]` with (a, b);
 - two unshifted groups of one size and one group of that size with their summed share;
 - two shifted groups of one size k when their shift offsets 0..k-1 get the same channel counts
-  as one group would (not always: even_split(48, 5) twice is not even_split(96, 5)).
+  as one group would (not always: 32 channels split in 3 shifts twice is 20-20-24, 64 channels
+  split once is 21-21-22).
 
 The canonical form merges groups with the same (size, shift) and orders groups by (size, shift),
 but only where that keeps the signature exactly (shares are rounded per group, the last takes
 the remainder); otherwise the stage stays as written. `ArchConfig.canonical()` applies it.
+Equal canonical forms are always one network; `network_key` (equal signatures) also finds the
+rarer equal networks whose written forms differ in more than order and splits.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from neonas.ops.groups import even_split, split_channels
+from neonas.errors import UserError
+from neonas.ops.groups import CellGroup, subgroups
 
 
 class _Cell(Protocol):
@@ -30,19 +35,20 @@ class _Cell(Protocol):
     shift: bool
 
 
-Signature = tuple[tuple[tuple[int, int | None], int], ...]
+Signature = tuple[tuple[tuple[int, int], int], ...]
 
 
 def channel_signature(width: int, cells: Sequence[_Cell]) -> Signature:
-    """Channels per (matrix size, shift offset or None): what a stage's NeoCells are, up to order."""
-    counts: Counter[tuple[int, int | None]] = Counter()
-    for cell, channels in zip(cells, split_channels(width, [c.share for c in cells]), strict=True):
-        if cell.shift:
-            for offset, part in enumerate(even_split(channels, cell.size)):
-                counts[(cell.size, offset)] += part
-        else:
-            counts[(cell.size, None)] += channels
-    return tuple(sorted(counts.items(), key=lambda item: (item[0][0], _offset_key(item[0][1]))))
+    """Channels per (matrix size, shift offset): what a stage's NeoCells are, up to channel order.
+
+    Offset 0 of a shifted group is the unshifted operator, so an unshifted group counts as 0.
+    The split into shifted subgroups is the operator's own (`neonas.ops.groups.subgroups`).
+    """
+    groups = [CellGroup(size=c.size, share=c.share, shift=c.shift) for c in cells]
+    counts: Counter[tuple[int, int]] = Counter()
+    for sub in subgroups(width, groups):
+        counts[(groups[sub.group].patch[0], sub.shift)] += sub.stop - sub.start
+    return tuple(sorted(counts.items()))
 
 
 def canonical_cells(width: int, cells: Sequence[_Cell]) -> list[dict[str, object]]:
@@ -53,7 +59,7 @@ def canonical_cells(width: int, cells: Sequence[_Cell]) -> list[dict[str, object
         candidate = _ordered(original, merge)
         try:
             same = channel_signature(width, [_AsCell(c) for c in candidate]) == target
-        except ValueError:  # a merged share that no longer splits the width: not this one
+        except UserError:  # a merged share that no longer splits the width: not this one
             same = False
         if same:
             return candidate
@@ -85,5 +91,9 @@ class _AsCell:
         self.shift = bool(cell["shift"])
 
 
-def _offset_key(offset: int | None) -> int:
-    return -1 if offset is None else offset
+def network_key(config: object) -> str:
+    """Text equal for two ArchConfigs exactly when they are one network (names aside)."""
+    data = config.canonical().model_copy(update={"name": "-"}).to_dict()  # type: ignore[attr-defined]
+    for stage, spec in zip(data["stages"], config.stages, strict=True):  # type: ignore[attr-defined]
+        stage["cells"] = [list(map(list, channel_signature(spec.width, spec.cells)))]
+    return json.dumps(data, sort_keys=True)

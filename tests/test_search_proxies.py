@@ -20,7 +20,7 @@ from evaluators.proxies import (
     zero_cost_score,
     zico_score,
 )
-from evaluators.signals import ZERO_COST
+from neonas.search.signals import ZERO_COST
 from neonas.models import build_model
 from neonas.search.space import load_space
 

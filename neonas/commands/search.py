@@ -18,6 +18,7 @@ from typing import Any
 
 from neonas.commands.arguments import positive_int
 from neonas.errors import UserError
+from neonas.search.signals import DEFAULT_ZERO_COST, ZERO_COST
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--sampler", choices=("tpe", "nsga2"), help="Optuna sampler (default tpe)")
     what.add_argument(
         "--proxy",
-        choices=("naswot", "synflow"),
-        help="zero-cost proxy without --data (default naswot)",
+        choices=ZERO_COST,
+        help=f"zero-cost accuracy signal without --data (default {DEFAULT_ZERO_COST}; "
+        "docs/search.md, 'Accuracy signals')",
     )
     what.add_argument(
         "--data",

@@ -114,13 +114,14 @@ def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Repor
 
 
 def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
-    from evaluators.proxies import zero_cost_score
+    from evaluators.proxies import noise_batches, zero_cost_score
 
     size = min(config.input_size, settings.proxy_resolution)
     start = time.perf_counter()
-    score = zero_cost_score(
-        model, (config.in_chans, size, size), settings.proxy, settings.proxy_batch
+    batches = noise_batches(
+        (config.in_chans, size, size), settings.proxy_batch, max(config.num_classes, 2)
     )
+    score = zero_cost_score(model, settings.proxy, batches)
     return {
         "accuracy": score,
         "accuracy_kind": settings.proxy,

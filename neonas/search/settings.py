@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from neonas.search.signals import DEFAULT_ZERO_COST, ZERO_COST
+
 # MnasNet (Tan et al., CVPR 2019) soft-constraint exponent: reward = acc * (lat / target)^w.
 MNAS_WEIGHT = -0.07
 DEFAULT_TRIALS = 32
@@ -27,7 +29,7 @@ class EvalSettings(BaseModel):
     latency_budget_ms: float | None = Field(default=None, gt=0)
     latency_target_ms: float | None = Field(default=None, gt=0)
     latency_weight: float = MNAS_WEIGHT
-    proxy: Literal["naswot", "synflow"] = "naswot"
+    proxy: Literal[ZERO_COST] = DEFAULT_ZERO_COST  # type: ignore[valid-type]
     proxy_resolution: int = Field(default=PROXY_RESOLUTION, ge=8)
     proxy_batch: int = Field(default=16, ge=2)
     data: str | None = None  # an ImageFolder or CIFAR-10 python folder: proxy training instead

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from importlib import resources
@@ -29,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from neonas.arch import ArchConfig
+from neonas.canonical import channel_signature, network_key
 from neonas.errors import UserError
 
 PLAN_PARAM = "transitions"
@@ -285,8 +287,8 @@ class SearchSpace:
         return canonical
 
     def key(self, config: ArchConfig) -> str:
-        """Text that is equal for two configs exactly when they are the same network."""
-        return config.canonical().model_copy(update={"name": "-"}).to_json()
+        """Text equal for two configs exactly when they are one network: the duplicate check."""
+        return network_key(config)
 
     def params_of(self, config: ArchConfig) -> dict[str, Any] | None:
         """The canonical params of `config` in this space, or None if it is not a point of it."""
@@ -439,6 +441,32 @@ class SearchSpace:
         order = sorted(range(len(plans)), key=lambda i: (costs[i], i))
         return [plans[i] for i in order]
 
+    def count_networks(self) -> dict[str, Any]:
+        """How many points the space's params describe, and how many distinct networks they are.
+
+        Exact, by enumeration per stage: a stage's NeoCell choices (share pattern, then size and
+        shift per group) are counted at every width and grouped by channel signature; depth,
+        MLP ratio and the plan multiply both counts alike.
+        """
+        points = networks = len(self.plans)
+        stages = []
+        for choices in self.spec.stages:
+            items = list(itertools.product(choices.cells.size, choices.cells.shift))
+            layouts = [
+                [_Cell(size, share, shift) for share, (size, shift) in zip(pattern, combo)]
+                for pattern in choices.cells.shares
+                for combo in itertools.product(items, repeat=len(pattern))
+            ]
+            widths = _int_values(choices.width)
+            distinct = sum(
+                len({channel_signature(width, cells) for cells in layouts}) for width in widths
+            )
+            others = len(_int_values(choices.depth)) * len(self._mlp_ratios(choices))
+            stages.append({"cell_choices": len(layouts) * len(widths), "distinct": distinct})
+            points *= others * len(layouts) * len(widths)
+            networks *= others * distinct
+        return {"points": points, "networks": networks, "stages": stages}
+
     def describe(self) -> dict[str, Any]:
         """Counts that say how large the space is (for run.json and the docs)."""
         return {
@@ -447,6 +475,13 @@ class SearchSpace:
             "stages": len(self.spec.stages),
             "plans": self.plan_names,
         }
+
+
+@dataclass(frozen=True)
+class _Cell:
+    size: int
+    share: float
+    shift: bool
 
 
 def ratio_plan_text(plan: Sequence[Sequence[int] | None]) -> str:
