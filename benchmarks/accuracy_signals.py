@@ -68,7 +68,10 @@ def _write_cifar_folder(
     for name, part in (("data_batch_1", slice(0, train)), ("test_batch", slice(train, None))):
         with open(folder / name, "wb") as handle:
             pickle.dump(
-                {"data": images[part].reshape(len(images[part]), -1), "labels": labels[part].tolist()},
+                {
+                    "data": images[part].reshape(len(images[part]), -1),
+                    "labels": labels[part].tolist(),
+                },
                 handle,
             )
     with open(folder / "batches.meta", "wb") as handle:
@@ -178,7 +181,10 @@ def spanning_networks(count: int, seed: int = 0, pool: int = 3000) -> list[dict[
             min(nearest[i], distance(points[best], points[i], coords[best], coords[i]))
             for i in range(len(points))
         ]
-    return [configs[i].model_copy(update={"name": f"net{k:02d}"}).to_dict() for k, i in enumerate(chosen)]
+    return [
+        configs[i].model_copy(update={"name": f"net{k:02d}"}).to_dict()
+        for k, i in enumerate(chosen)
+    ]
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -209,7 +215,11 @@ def truth_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
         seed=seed,
         validate_every=protocol.truth_epochs,
     )
-    return {"top1": metrics["val_top1"], "loss": metrics["val_loss"], "seconds": time.perf_counter() - start}
+    return {
+        "top1": metrics["val_top1"],
+        "loss": metrics["val_loss"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
@@ -238,6 +248,73 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
     return {"per_epoch": per_epoch, "seconds": time.perf_counter() - start}
 
 
+def zero_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+    """Every zero-cost proxy on two real training batches of 32; NASWOT also as the search runs
+    it without data (16 noise images). Seconds per proxy, data loading left out."""
+    from evaluators.proxies import PROXIES, naswot_score, noise_batches, zero_cost_score
+    from neonas.train.proxy import data_batches
+
+    model = _build(config, seed)
+    batches = data_batches(model, data, batch_size=32, count=2, seed=seed)
+    scores: dict[str, dict[str, float]] = {}
+    for name in PROXIES:
+        start = time.perf_counter()
+        score = zero_cost_score(model, name, batches)
+        scores[name] = {"score": score, "seconds": time.perf_counter() - start}
+    start = time.perf_counter()
+    noise = noise_batches((3, 32, 32), 16, 10, count=1, seed=seed)[0][0]
+    scores["naswot, noise"] = {
+        "score": naswot_score(model, noise),
+        "seconds": time.perf_counter() - start,
+    }
+    return scores
+
+
+def supernet_job(
+    config: dict[str, Any], data: Path, protocol: Protocol, seed: int
+) -> dict[str, Any]:
+    """Top-1 of the network's subnet of the data set's trained supernet (BN re-estimated)."""
+    from neonas.supernet import score_subnet
+
+    from neonas.arch import ArchConfig
+
+    checkpoint = data.parent.parent / "supernet" / data.name / "last.pt"
+    start = time.perf_counter()
+    top1 = score_subnet(
+        checkpoint,
+        ArchConfig.from_dict(config),
+        data,
+        max_val_images=protocol.val_images,
+        seed=seed,
+    )
+    return {"top1": top1, "seconds": time.perf_counter() - start}
+
+
+def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
+    """One supernet per data set (in this process, resumable), its training time recorded."""
+    import torch
+    from neonas.supernet import train_supernet
+
+    torch.set_num_threads(2)
+    for dataset in datasets:
+        folder = cache / "supernet" / dataset
+        record = folder / "train.json"
+        if record.is_file():
+            continue
+        start = time.perf_counter()
+        train_supernet(
+            SPACE,
+            make_data(cache, dataset),
+            epochs=epochs,
+            output_dir=folder,
+            resume=(folder / "last.pt").is_file(),
+            max_val_images=PROTOCOLS[dataset].val_images,
+        )
+        seconds = time.perf_counter() - start
+        record.write_text(json.dumps({"epochs": epochs, "seconds": seconds, "threads": 2}))
+        print(f"supernet on {dataset}: {epochs} epochs, {seconds:.0f} s", flush=True)
+
+
 def run_job(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, float]:
     """One cached unit of work in a worker process (one torch thread)."""
     import torch
@@ -256,7 +333,7 @@ def run_job(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, f
     return str(path), time.perf_counter() - start
 
 
-JOBS = {"truth": truth_job, "short": short_job}
+JOBS = {"truth": truth_job, "short": short_job, "zero": zero_job, "supernet": supernet_job}
 SEEDS = {"truth": (0, 1), "short": (0,), "zero": (0,), "supernet": (0,)}
 
 
@@ -308,7 +385,9 @@ def load_networks(cache: Path, count: int) -> list[dict[str, Any]]:
     if path.is_file():
         networks = json.loads(path.read_text())
         if len(networks) != count:
-            raise SystemExit(f"{path} holds {len(networks)} networks; pass --networks {len(networks)}")
+            raise SystemExit(
+                f"{path} holds {len(networks)} networks; pass --networks {len(networks)}"
+            )
         return networks
     networks = spanning_networks(count)
     cache.mkdir(parents=True, exist_ok=True)
@@ -342,6 +421,112 @@ def run_pending(
             )
 
 
+def successive_halving(
+    curves: list[list[float]], grace: int = 1, reduction: int = 2
+) -> tuple[list[float], list[int]]:
+    """ASHA's rule on per-epoch top-1 curves, in its synchronous form: at each rung (grace,
+    grace * reduction, ... epochs, below the last) the best 1/reduction go on. A network's score
+    ranks every later rung above every earlier one, then by its top-1 there; also the epochs
+    each network trains."""
+    epochs = len(curves[0])
+    alive = list(range(len(curves)))
+    stopped_at = [epochs] * len(curves)
+    rung = grace
+    while rung < epochs:
+        keep = max(1, math.ceil(len(alive) / reduction))
+        alive.sort(key=lambda i: curves[i][rung - 1], reverse=True)
+        for index in alive[keep:]:
+            stopped_at[index] = rung
+        alive = alive[:keep]
+        rung *= reduction
+    scores = [1000.0 * stopped_at[i] + curves[i][stopped_at[i] - 1] for i in range(len(curves))]
+    return scores, stopped_at
+
+
+def _load(cache: Path, kind: str, dataset: str, index: int, seed: int = 0) -> dict | None:
+    path = _result_path(cache, kind, dataset, index, seed)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def signal_table(cache: Path, networks: list[dict[str, Any]], dataset: str) -> list[str]:
+    """The Markdown lines of one data set's table: tau, its standard error, seconds per network."""
+    from evaluators.proxies import PROXIES
+
+    done = [
+        index
+        for index in range(len(networks))
+        if all(_load(cache, "truth", dataset, index, seed) for seed in SEEDS["truth"])
+    ]
+    if len(done) < 3:
+        return [f"{dataset}: {len(done)} networks with a ground truth so far, too few for tau"]
+    truth = {
+        seed: [_load(cache, "truth", dataset, i, seed)["top1"] for i in done] for seed in (0, 1)
+    }
+    mean = [(a + b) / 2 for a, b in zip(truth[0], truth[1], strict=True)]
+    truth_s = [_load(cache, "truth", dataset, i, 0)["seconds"] for i in done]
+    lines = [
+        f"{dataset}: {len(done)} networks; ground truth top-1 (mean of 2 seeds) "
+        f"{min(mean):.1f}-{max(mean):.1f} %, median {statistics.median(mean):.1f} %",
+        "",
+        "| signal | Kendall tau vs ground truth | SE | s per network |",
+        "|---|---|---|---|",
+    ]
+
+    def row(name: str, scores: list[float] | None, seconds: float | None, note: str = "") -> None:
+        if scores is None:
+            lines.append(f"| {name} | (not run) | | |")
+            return
+        cost = f"{seconds:.3g}" if seconds is not None else "-"
+        tau, se = kendall_tau(scores, mean), bootstrap_se(scores, mean)
+        lines.append(f"| {name}{note} | {tau:+.2f} | {se:.2f} | {cost} |")
+
+    tau = kendall_tau(truth[0], truth[1])
+    se = bootstrap_se(truth[0], truth[1])
+    lines.append(
+        f"| ground truth, seed 0 vs seed 1 (ceiling) | {tau:+.2f} | {se:.2f} | "
+        f"{statistics.median(truth_s):.3g} |"
+    )
+    supernet = [_load(cache, "supernet", dataset, i) for i in done]
+    if all(supernet):
+        record = cache / "supernet" / dataset / "train.json"
+        training = json.loads(record.read_text()) if record.is_file() else {}
+        note = f" (+ {training['seconds']:.0f} s supernet training)" if training else ""
+        row(
+            "supernet top-1",
+            [r["top1"] for r in supernet],
+            statistics.median(r["seconds"] for r in supernet),
+            note,
+        )
+    else:
+        row("supernet top-1", None, None)
+    short = [_load(cache, "short", dataset, i) for i in done]
+    if all(short):
+        curves = [[e["top1"] for e in r["per_epoch"]] for r in short]
+        seconds = [[e["seconds"] for e in r["per_epoch"]] for r in short]
+        epochs = len(curves[0])
+        row(
+            f"short training, {epochs} epochs",
+            [c[-1] for c in curves],
+            statistics.median(s[-1] for s in seconds),
+        )
+        scores, stopped = successive_halving(curves)
+        spent = [s[e - 1] for s, e in zip(seconds, stopped, strict=True)]
+        row(f"short training, {epochs} epochs, ASHA", scores, statistics.mean(spent))
+    else:
+        row("short training", None, None)
+    zero = [_load(cache, "zero", dataset, i) for i in done]
+    for name in [*PROXIES, "naswot, noise"]:
+        if all(zero):
+            row(
+                name,
+                [r[name]["score"] for r in zero],
+                statistics.median(r[name]["seconds"] for r in zero),
+            )
+        else:
+            row(name, None, None)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/accuracy_signals"))
@@ -349,6 +534,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", default="truth,short,zero,supernet")
     parser.add_argument("--datasets", default="digits,shapes")
+    parser.add_argument("--supernet-epochs", type=int, default=10)
     args = parser.parse_args()
     kinds = [k for k in args.jobs.split(",") if k]
     datasets = [d for d in args.datasets.split(",") if d]
@@ -356,7 +542,12 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown: {', '.join(unknown)}")
     networks = load_networks(args.cache, args.networks)
+    if "supernet" in kinds:
+        train_supernets(args.cache, datasets, args.supernet_epochs)
     run_pending(args.cache, networks, kinds, datasets, args.workers)
+    for dataset in datasets:
+        print()
+        print("\n".join(signal_table(args.cache, networks, dataset)))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from evaluators.proxies import (
     zero_cost_score,
     zico_score,
 )
-from neonas.search.signals import ZERO_COST
 from neonas.models import build_model
+from neonas.search.signals import ZERO_COST
 from neonas.search.space import load_space
 
 
@@ -48,7 +48,9 @@ def test_naswot_kernel_counts_agreements_of_both_codes() -> None:
     images = torch.tensor([[1.0, 3.0], [1.0, 0.0], [-1.0, -2.0]])
     # codes: image 0 -> (1, 1), image 1 -> (1, 0), image 2 -> (0, 0)
     # K = c c^T + (1 - c)(1 - c)^T: agreements (both on + both off) out of 2 units.
-    expected = torch.tensor([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
+    expected = torch.tensor(
+        [[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]], dtype=torch.float64
+    )
     assert torch.equal(naswot_kernel(net, images), expected)
     # det K = 2 * (4 - 1) - 1 * (2 - 0) + 0 = 4
     assert naswot_score(net, images) == pytest.approx(math.log(4.0))

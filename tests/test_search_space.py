@@ -166,3 +166,127 @@ def test_missing_space_file_is_a_user_error(tmp_path) -> None:
 def test_not_yaml_is_a_user_error() -> None:
     with pytest.raises(UserError, match="not valid YAML"):
         space_from_yaml("stages: [1, 2", "broken.yaml")
+
+
+# --- canonical forms: one network, one ArchConfig ---------------------------------------------
+
+
+def _stage_config(cells: list[dict], width: int = 64) -> ArchConfig:
+    return ArchConfig.from_dict(
+        {
+            "input_size": 32,
+            "num_classes": 10,
+            "stem_patch": 2,
+            "stages": [{"depth": 1, "width": width, "cells": cells}],
+        }
+    )
+
+
+def _cell_output(cells: list[dict], width: int, x: torch.Tensor, weights: list) -> torch.Tensor:
+    from neonas.ops import CellGroup, NeoCell
+
+    cell = NeoCell(width, [CellGroup(**c) for c in cells])
+    with torch.no_grad():
+        for param, value in zip([*cell.left, *cell.right], weights, strict=True):
+            param.copy_(value)
+    return cell(x)
+
+
+def test_reordered_groups_are_one_network_with_channels_permuted() -> None:
+    # [0.75, 0.25] with sizes (4, 2) is [0.25, 0.75] with sizes (2, 4): same outputs once the
+    # channels (and each channel's matrices) are reordered alike.
+    big, small = (
+        {"size": 4, "share": 0.75, "shift": True},
+        {"size": 2, "share": 0.25, "shift": False},
+    )
+    first = _stage_config([big, small])
+    second = _stage_config([small, big])
+    assert first != second
+    assert first.canonical() == second.canonical()
+    torch.manual_seed(0)
+    x = torch.randn(1, 64, 8, 8)
+    l_big, r_big = torch.randn(48, 4, 4), torch.randn(48, 4, 4)
+    l_small, r_small = torch.randn(16, 2, 2), torch.randn(16, 2, 2)
+    out_first = _cell_output([big, small], 64, x, [l_big, l_small, r_big, r_small])
+    permuted = torch.cat([x[:, 48:], x[:, :48]], dim=1)
+    out_second = _cell_output([small, big], 64, permuted, [l_small, l_big, r_small, r_big])
+    assert torch.allclose(torch.cat([out_second[:, 16:], out_second[:, :16]], dim=1), out_first)
+
+
+def test_two_unshifted_groups_of_one_size_are_one_group() -> None:
+    half = {"size": 3, "share": 0.5, "shift": False}
+    split = _stage_config([half, half])
+    whole = _stage_config([{"size": 3, "share": 1.0, "shift": False}])
+    assert split.canonical() == whole.canonical() == whole
+    torch.manual_seed(1)
+    x = torch.randn(1, 64, 9, 9)
+    left, right = torch.randn(64, 3, 3), torch.randn(64, 3, 3)
+    out_split = _cell_output([half, half], 64, x, [left[:32], left[32:], right[:32], right[32:]])
+    out_whole = _cell_output([{"size": 3, "share": 1.0}], 64, x, [left, right])
+    assert torch.allclose(out_split, out_whole)
+
+
+def test_shifted_halves_merge_only_when_their_shift_split_is_the_whole_groups() -> None:
+    # 64 channels, shift 2: halves give 16+16 per shift, the whole 32 per shift: one network.
+    two = {"size": 2, "share": 0.5, "shift": True}
+    assert _stage_config([two, two]).canonical().stages[0].cells == (
+        _stage_config([{"size": 2, "share": 1.0, "shift": True}]).stages[0].cells
+    )
+    # shift 3: halves give 10+10, 10+10, 12+12 channels per shift, the whole 21, 21, 22: not one.
+    three = {"size": 3, "share": 0.5, "shift": True}
+    kept = _stage_config([three, three]).canonical()
+    assert len(kept.stages[0].cells) == 2
+
+
+def test_neonext_tiny_is_already_canonical() -> None:
+    from neonas.models import variant_config
+
+    tiny = variant_config("neonext_tiny")
+    assert tiny.canonical() == tiny
+
+
+def test_the_space_gives_one_config_and_one_key_per_network() -> None:
+    space = space_from_yaml(
+        TINY_YAML.replace("[[1.0], [0.5, 0.5]]", "[[1.0], [0.25, 0.75], [0.75, 0.25]]")
+    )
+    common = {"s0.depth": 1, "s0.width": 32, "s1.width": 32, "s1.c0.size": 2}
+    common["transitions"] = space.plan_names[0]
+    a = {**common, "s0.shares": "0.75,0.25", "s0.c0.size": 3, "s0.c1.size": 2}
+    a |= {"s0.c0.shift": False, "s0.c1.shift": True}
+    b = {**common, "s0.shares": "0.25,0.75", "s0.c0.size": 2, "s0.c1.size": 3}
+    b |= {"s0.c0.shift": True, "s0.c1.shift": False}
+    first, second = space.from_params(a), space.from_params(b)
+    assert first == second
+    assert space.key(first) == space.key(second)
+    assert space.params_of(first) == b  # the canonical params: groups ordered by size
+    assert space.from_params(space.params_of(first)) == first
+    other = space.from_params({**b, "s0.c1.size": 2, "s0.c1.shift": True})
+    assert space.key(other) != space.key(first)
+
+
+def test_sampled_points_are_canonical() -> None:
+    space = load_space("neonext")
+    rng = random.Random(3)
+    configs = [space.sample(rng) for _ in range(200)]
+    assert len(configs) == 200
+    assert all(config.canonical() == config for config in configs)
+
+
+def test_network_count_of_a_space_by_hand() -> None:
+    # One stage, width 32, shares [1.0] or [0.5, 0.5], sizes 2 or 4, no shift: 2 + 4 points;
+    # distinct networks: 2x2, 4x4, and 2x2 + 4x4 halves (2+2 and 4+4 halves repeat the wholes;
+    # (2, 4) and (4, 2) are one) -> 3 networks.
+    space = space_from_yaml(
+        """
+name: count
+fixed: {input_size: 32, num_classes: 10, stem_patch: 2}
+stages:
+  - depth: 1
+    width: 32
+    cells: {shares: [[1.0], [0.5, 0.5]], size: [2, 4]}
+"""
+    )
+    counted = space.count_networks()
+    assert counted["points"] == 6
+    assert counted["networks"] == 3
+    assert counted["stages"] == [{"cell_choices": 6, "distinct": 3}]

@@ -453,7 +453,10 @@ class SearchSpace:
         for choices in self.spec.stages:
             items = list(itertools.product(choices.cells.size, choices.cells.shift))
             layouts = [
-                [_Cell(size, share, shift) for share, (size, shift) in zip(pattern, combo)]
+                [
+                    _Cell(size, share, shift)
+                    for share, (size, shift) in zip(pattern, combo, strict=True)
+                ]
                 for pattern in choices.cells.shares
                 for combo in itertools.product(items, repeat=len(pattern))
             ]

@@ -22,7 +22,7 @@ from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import get_recipe
 from neonas.train.trainer import epoch_seed, seed_everything
 
-__all__ = ["DivergedError", "proxy_train"]
+__all__ = ["DivergedError", "data_batches", "proxy_train"]
 
 
 def proxy_train(
@@ -106,6 +106,34 @@ def proxy_train(
         if on_epoch is not None:
             on_epoch(epoch + 1, dict(metrics))
     return metrics
+
+
+def data_batches(
+    model: nn.Module,
+    data_dir: str | Path,
+    *,
+    batch_size: int = 32,
+    count: int = 2,
+    image_size: int = 32,
+    seed: int = 0,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` batches of (images, labels) from the training split, as evaluation sees them.
+
+    The real-data input of the zero-cost proxies (evaluators/proxies.py): a fixed random subset
+    (seeded), resized and normalised for `model` like validation images, no augmentation.
+    """
+    recipe = get_recipe("proxy", {"image_size": image_size})
+    layout = detect_layout(data_dir)
+    images = load_split(
+        layout,
+        "train",
+        eval_transform(data_config(model, recipe)),
+        max_images=batch_size * count,
+        seed=seed,
+    )
+    loader = build_val_loader(images, batch_size=batch_size, workers=0)
+    batches = [(x, y) for x, y in loader]
+    return [batch for batch in batches if len(batch[0]) == batch_size] or batches
 
 
 def _check_head(model: nn.Module, num_classes: int) -> None:
