@@ -274,9 +274,8 @@ def supernet_job(
     config: dict[str, Any], data: Path, protocol: Protocol, seed: int
 ) -> dict[str, Any]:
     """Top-1 of the network's subnet of the data set's trained supernet (BN re-estimated)."""
-    from neonas.supernet import score_subnet
-
     from neonas.arch import ArchConfig
+    from neonas.supernet.scoring import score_subnet
 
     checkpoint = data.parent.parent / "supernet" / data.name / "last.pt"
     start = time.perf_counter()
@@ -293,7 +292,8 @@ def supernet_job(
 def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
     """One supernet per data set (in this process, resumable), its training time recorded."""
     import torch
-    from neonas.supernet import train_supernet
+
+    from neonas.supernet.training import train_supernet
 
     torch.set_num_threads(2)
     for dataset in datasets:
