@@ -302,3 +302,23 @@ def test_a_search_trial_reports_the_supernet_top1_of_its_network(data, trained) 
     assert reports[0]["accuracy_kind"] == SIGNAL == "supernet top-1"
     assert reports[0]["accuracy"] == pytest.approx(SubnetScorer(trained, data).score(config))
     assert reports[0]["proxy_s"] > 0 and "latency_ms" in reports[0]
+
+
+def test_search_refuses_short_training_options_with_a_supernet(data, trained, capsys) -> None:
+    code = main(
+        [
+            "search",
+            "--space",
+            "tiny",
+            "--data",
+            str(data),
+            "--supernet",
+            str(trained),
+            "--epochs",
+            "3",
+        ]
+    )
+    assert code == 2
+    assert (
+        "with --supernet each trial is scored by its inherited weights" in capsys.readouterr().err
+    )

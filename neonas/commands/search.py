@@ -215,6 +215,13 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str | None) -> None:
     """UserError for an option that would silently do nothing in this run."""
+    if getattr(args, "supernet", None):
+        for option in ("epochs", "image_size"):
+            if getattr(args, option) is not None:
+                raise UserError(
+                    f"--{option.replace('_', '-')} sets the short training of --data: with "
+                    "--supernet each trial is scored by its inherited weights; leave it out"
+                )
     if not has_data:
         for option in ("epochs", "image_size"):
             if getattr(args, option) is not None:
