@@ -62,6 +62,20 @@ def test_training_records_every_epoch_and_its_subnets_learn(trained) -> None:
     assert list((trained.parent / "tensorboard").iterdir())
 
 
+def test_a_stopped_training_resumes_to_exactly_the_uninterrupted_weights(data, trained, tmp_path):
+    options = {"batch_size": 8, "random_subnets": 1, "seed": 3}
+    output = tmp_path / "stopped"  # one torch thread, as the fixture: the same sums, same order
+    train_supernet("tiny", data, output_dir=output, epochs=EPOCHS, stop_after=1, **options)
+    assert load_checkpoint(output / "last.pt")["epoch"] == 1
+    train_supernet("tiny", data, output_dir=output, epochs=EPOCHS, resume=True)
+    expected, actual = (
+        load_checkpoint(trained)["model"],
+        load_checkpoint(output / "last.pt")["model"],
+    )
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0, msg=key)
+
+
 @pytest.mark.slow  # two process start-ups and three trainings: about 40 s on the shared CPU
 def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, trained, tmp_path):
     output = tmp_path / "killed"

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     train.add_argument("--workers", type=non_negative_int, default=0, help="data loading processes")
+    train.add_argument(
+        "--stop-after", type=positive_int, metavar="N", help="stop after N epochs (then --resume)"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--address", help="Ray cluster address (auto, ray://host:10001, or local): Ray Train"
@@ -127,6 +130,7 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         device=args.device,
         workers=args.workers,
+        stop_after=args.stop_after,
         progress=not args.no_progress,
         **{key: value for key, value in fields.items() if value is not None},
     )

@@ -68,6 +68,7 @@ class SupernetJob:
     max_val_images: int | None = None
     calib_images: int = CALIB_IMAGES
     resume: bool = False
+    stop_after: int | None = None  # epochs to run in this invocation (then --resume continues)
     device: str = "auto"
     workers: int = 0
     progress: bool = True
@@ -159,8 +160,11 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
     log = EpochLog(output, start_epoch=start_epoch) if context.is_main else None
     progress = EpochProgress(enabled=job.progress and context.is_main)
     row: dict[str, Any] = dict(state["metrics"]) if state else {}
+    end_epoch = run.recipe.epochs
+    if job.stop_after is not None:
+        end_epoch = min(end_epoch, start_epoch + job.stop_after)
     try:
-        for epoch in range(start_epoch, run.recipe.epochs):
+        for epoch in range(start_epoch, end_epoch):
             with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
                 stats = _train_epoch(run, context, epoch, report)
             row = {"epoch": epoch + 1, **stats}
@@ -176,6 +180,8 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
     summary = {
         "space": run.space.name,
         "epochs": run.recipe.epochs,
+        "epochs_done": end_epoch,
+        "finished": end_epoch >= run.recipe.epochs,
         "classes": len(run.classes),
         "params": sum(p.numel() for p in run.supernet.parameters()),
         **{key: value for key, value in row.items() if key != "epoch"},
