@@ -287,6 +287,10 @@ def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> di
         subnets = step_subnets(run, epoch, step)
         logits = supernet(images, subnets[0])
         loss = run.loss_fn(logits, targets)
+        if not torch.isfinite(loss):  # before the update: the last checkpoint stays good
+            raise DivergedError(
+                f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
+            )
         loss.backward()
         teacher = logits.detach().softmax(dim=1)
         student_loss = torch.zeros((), dtype=torch.float64)
@@ -302,10 +306,6 @@ def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> di
         count = images.size(0)
         students = max(len(subnets) - 1, 1)
         sums += torch.tensor([loss.item() * count, student_loss.item() / students * count, count])
-        if not torch.isfinite(loss):
-            raise DivergedError(
-                f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
-            )
         if report is not None:
             report(
                 step + 1,
@@ -326,12 +326,12 @@ def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> di
 
 
 def _average_gradients(module: nn.Module, world_size: int) -> None:
-    """Average gradients over processes; a parameter no subnet used has a zero gradient."""
+    """Average gradients over processes. Every rank ran the same subnets, so the same
+    parameters have gradients everywhere; the others stay without one, as in one process."""
     for param in module.parameters():
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
-        dist.all_reduce(param.grad)
-        param.grad /= world_size
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world_size
 
 
 def _validate(run: _Run) -> dict[str, float]:
