@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from torch import nn
@@ -22,12 +24,30 @@ from neonas.errors import UserError
 
 @dataclass(frozen=True)
 class TargetOptions:
-    """Settings a target may use: CPU threads, CUDA graphs, measuring through Ray, timing."""
+    """Settings a target may use: CPU threads, CUDA graphs, measuring through Ray, timing.
+
+    `remote`: measure on the Ray cluster's measuring station for the device, one measurement
+    at a time (evaluators.latency.station); a sweep sets it for its trials (`in_sweep`).
+    """
 
     threads: int | None = None
     cuda_graphs: bool = False
     remote: bool = False
     measure: MeasureSettings | None = None
+
+
+# Options for targets made without explicit options: what a sweep's trials get (see in_sweep).
+_default_options: ContextVar[TargetOptions | None] = ContextVar("target_options", default=None)
+
+
+@contextmanager
+def default_target_options(options: TargetOptions) -> Iterator[None]:
+    """`get_hw(hw)` without options uses `options` inside this block (this thread/context)."""
+    token = _default_options.set(options)
+    try:
+        yield
+    finally:
+        _default_options.reset(token)
 
 
 class HardwareTarget(ABC):
@@ -91,7 +111,8 @@ def get_hw(hw: str, options: TargetOptions | None = None) -> HardwareTarget:
         raise UserError(f"bad hardware {hw!r}: use {_spelling(base, entry)}")
     if entry.argument_required and not argument:
         raise UserError(f"--hw {base} needs an argument: use {_spelling(base, entry)}")
-    return entry.factory(hw, argument or None, options or TargetOptions())
+    options = options or _default_options.get() or TargetOptions()
+    return entry.factory(hw, argument or None, options)
 
 
 def inference_form(model: nn.Module) -> nn.Module:

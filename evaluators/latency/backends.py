@@ -178,6 +178,11 @@ class CudaBackend(_EventBackend):
 class NpuBackend(_EventBackend):
     """A Huawei Ascend NPU through torch_npu, with precompiled (binary) operators.
 
+    Every call is public torch_npu API, checked against `torch_npu.npu.__all__` in
+    Ascend/pytorch (commit 0037c39) and the PyTorch adapter 7.0.0 API reference: is_available,
+    device_count, get_device_name, current_device, set_device, synchronize, Event(enable_timing=
+    True).record/synchronize/elapsed_time, set_compile_mode(jit_compile=...), is_jit_compile_false.
+
     `set_compile_mode(jit_compile=False)` makes torch_npu use its shipped binary kernels;
     with online compilation the first calls of every new shape would compile operators and
     the timing would measure the compiler.

@@ -52,9 +52,7 @@ class LatencyResult:
         """The breakdown the search records per trial: `latency_<part>_ms` for cube, vector,
         memory and overhead, adding up to `median_ms`; None where the source has none
         (measured latency, lookup tables)."""
-        return {
-            f"latency_{part}_ms": self.settings.get(f"{part}_ms") for part in LATENCY_PARTS
-        }
+        return {f"latency_{part}_ms": self.settings.get(f"{part}_ms") for part in LATENCY_PARTS}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (breakdown rows as dicts)."""

@@ -1,4 +1,5 @@
-"""Targets measured on a device of this machine (or, with `remote`, of the Ray cluster)."""
+"""Targets measured on a device of this machine, or (`remote`, what a sweep sets) on the Ray
+cluster's measuring station for that device (evaluators.latency.station)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from torch import nn
 from evaluators.hardware import HardwareTarget, TargetOptions, inference_form, register_hw
 from evaluators.latency.backends import open_backend
 from evaluators.latency.measure import measure_latency
-from evaluators.latency.remote import measure_latency_remote, ray_options
 from evaluators.latency.result import LatencyResult
+from evaluators.latency.station import measure_latency_remote, station_plan
 
 
 class MeasuredTarget(HardwareTarget):
@@ -25,7 +26,7 @@ class MeasuredTarget(HardwareTarget):
         self.options = options
         # Fail now, not in the middle of a search, when the device or its library is absent.
         if options.remote:
-            ray_options(device_hw, options.threads)
+            station_plan(device_hw, options.threads)  # UserError for a device index
             self._backend = None
         else:
             self._backend = open_backend(

@@ -267,8 +267,17 @@ def _tune(
     from neonas.search.study import STUDY_NAME
 
     started_ray = connect_ray(settings.address)
+    measuring = None
     try:
-        concurrency = settings.concurrency or default_concurrency(settings.eval.cpus_per_trial)
+        from evaluators.sweep import SweepMeasurement
+
+        # Measured targets: one measuring station per device, opened before any trial runs.
+        measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
+        if measuring.describe():
+            console.print(measuring.describe())
+        concurrency = settings.concurrency or default_concurrency(
+            settings.eval.cpus_per_trial, measuring.reserved_cpus
+        )
         progress = ProgressDisplay(table, settings.trials, console)
         searcher = ScreenedOptunaSearch(
             space=space,
@@ -297,7 +306,9 @@ def _tune(
                 reduction_factor=2,
             )
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, settings=settings.eval, evaluate=evaluate),
+            tune.with_parameters(
+                run_trial, settings=settings.eval, evaluate=measuring.wrap(evaluate)
+            ),
             {"cpu": settings.eval.cpus_per_trial},
         )
         # --storage (shared path or URI) / <run name> / session-<n>, else <run>/tune/session-<n>.
@@ -340,6 +351,8 @@ def _tune(
         searcher.close(searcher.stop_reason or "stopped when the search ended")
         return searcher.stop_reason
     finally:
+        if measuring is not None:
+            measuring.close()
         if started_ray:
             import ray
 
@@ -443,11 +456,11 @@ def connect_ray(address: str | None) -> bool:
     return True
 
 
-def default_concurrency(cpus_per_trial: int) -> int:
-    """As many trials at a time as the cluster has CPUs for."""
+def default_concurrency(cpus_per_trial: int, reserved: int = 0) -> int:
+    """As many trials at a time as the cluster has CPUs for, besides `reserved` ones."""
     import ray
 
-    return max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_trial)
+    return max(1, (int(ray.cluster_resources().get("CPU", 1)) - reserved) // cpus_per_trial)
 
 
 def _budget_text(settings: SearchSettings) -> str:

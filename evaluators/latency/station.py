@@ -1,0 +1,214 @@
+"""Measuring stations: in a sweep, one Ray actor per device times every measurement, one at a time.
+
+Concurrent trials that time on one device disturb each other (two forwards share the GPU or
+NPU; on the CPU a measurement competes with the other trials' compute). A station is a named
+Ray actor with `max_concurrency=1` that holds its device's Ray resource for its lifetime:
+- `cuda`: `num_gpus=1`; `npu`: the custom resource "NPU" (what Ray registers for Ascend
+  devices); Ray places the station on a node that has the device, so a driver without one
+  still measures there, and nothing else Ray schedules gets that device;
+- `cpu`: a dedicated measurement slot: the station reserves `threads` CPUs (default 1) that
+  no trial can be given, and times there with that many torch threads. The other trials keep
+  computing on the other CPUs (they are not paused): memory bandwidth and caches are still
+  shared, which the result says (`settings["isolation"]`).
+Every result records when it was measured (`measured_from`, `measured_to`, wall clock) and on
+which node and station, so overlap can be checked afterwards.
+
+The driver opens the stations before the trials start (`open_stations`), so that trials
+cannot take every CPU first and leave a station waiting for one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from evaluators.latency.backends import MEASURED_KINDS
+from evaluators.latency.result import LatencyResult
+from neonas.errors import UserError
+
+NAME = "neonas-measure"
+# Handles of the stations this process opened: a Ray actor (named or not, unless detached)
+# is destroyed when its last handle goes, so the opener keeps them until close_stations.
+_held: dict[str, Any] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class StationPlan:
+    """How a device kind is measured in a sweep: how many stations and what each holds."""
+
+    hw: str
+    stations: int
+    options: dict[str, Any]  # Ray actor resource options of one station
+    isolation: str  # one line for users and for every result
+
+    def name(self, index: int) -> str:
+        return f"{NAME}-{self.hw}-{index}"
+
+
+def station_plan(
+    hw: str,
+    threads: int | None = None,
+    resource: str | None = None,
+    cluster: dict[str, float] | None = None,
+) -> StationPlan:
+    """Stations for `hw` ('cpu', 'cuda', 'npu'); `resource` replaces the device resource (a
+    custom one standing in for a device in tests); `cluster` is ray.cluster_resources()."""
+    kind, _, index = hw.partition(":")
+    if kind not in MEASURED_KINDS:
+        raise UserError(f"cannot measure {hw!r} in a sweep: use cpu, cuda or npu")
+    if index:
+        raise UserError(f"a sweep lets Ray pick the device: use --hw {kind}, not {hw!r}")
+    cluster = cluster or {}
+    if resource is not None:
+        options: dict[str, Any] = {"num_cpus": 0, "resources": {resource: 1}}
+        count, held = int(cluster.get(resource, 1)), f"the {resource} resource"
+    elif kind == "cpu":
+        options, count = {"num_cpus": threads or 1}, 1
+        return StationPlan(
+            kind,
+            count,
+            options,
+            f"dedicated slot: {threads or 1} CPU(s) reserved for measuring, one measurement at "
+            "a time; other trials keep running on the other CPUs (not paused)",
+        )
+    elif kind == "cuda":
+        options = {"num_cpus": 0, "num_gpus": 1}  # Ray refuses {"GPU": 1} in `resources`
+        count, held = int(cluster.get("GPU", 1)), "one GPU"
+    else:
+        options = {"num_cpus": 0, "resources": {"NPU": 1}}
+        count, held = int(cluster.get("NPU", 1)), "one NPU"
+    count = max(count, 1)
+    return StationPlan(
+        kind,
+        count,
+        options,
+        f"exclusive device: {count} station(s), each holding {held}, one measurement at a time",
+    )
+
+
+class MeasuringStation:
+    """The actor: times one model at a time on its device (max_concurrency=1)."""
+
+    def __init__(self, hw: str, isolation: str, threads: int | None = None) -> None:
+        self.hw = hw
+        self.isolation = isolation
+        self.threads = threads
+
+    def measure(
+        self,
+        model: nn.Module,
+        input_shape: Sequence[int],
+        dtype: str,
+        batch: int,
+        options: dict[str, Any],
+    ) -> LatencyResult:
+        import ray
+
+        from evaluators.latency.measure import measure_latency
+
+        start = time.time()
+        result = measure_latency(
+            model, input_shape, self.hw, dtype, batch, threads=self.threads, **options
+        )
+        end = time.time()
+        context = ray.get_runtime_context()
+        return dataclasses.replace(
+            result,
+            settings={
+                **result.settings,
+                "isolation": self.isolation,
+                "measured_from": start,
+                "measured_to": end,
+                "ray_node": context.get_node_id(),
+                "station": context.get_actor_name(),
+            },
+        )
+
+
+def open_stations(plan: StationPlan, threads: int | None = None) -> list[Any]:
+    """Create (or find) the plan's stations; the caller (the sweep's driver) owns them."""
+    import ray
+
+    actor = ray.remote(MeasuringStation)
+    handles = []
+    for index in range(plan.stations):
+        handles.append(
+            actor.options(
+                name=plan.name(index), get_if_exists=True, max_concurrency=1, **plan.options
+            ).remote(plan.hw, plan.isolation, threads)
+        )
+    ray.get([h.__ray_ready__.remote() for h in handles])  # placed, device held
+    _held.update({plan.name(index): h for index, h in enumerate(handles)})
+    return handles
+
+
+def close_stations(plan: StationPlan) -> None:
+    """Kill the plan's stations (their devices and CPUs go back to Ray)."""
+    import ray
+
+    for index in range(plan.stations):
+        _held.pop(plan.name(index), None)
+        try:
+            ray.kill(ray.get_actor(plan.name(index)))
+        except ValueError:
+            pass
+
+
+def measure_latency_remote(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    hw: str = "cuda",
+    dtype: str = "fp32",
+    batch: int = 1,
+    *,
+    threads: int | None = None,
+    **options: Any,
+) -> LatencyResult:
+    """`measure_latency` on a station of the Ray cluster (opened here if the driver opened none;
+    it then lives as long as this process's Ray job)."""
+    import ray
+
+    kind = hw.partition(":")[0]
+    if not _station_count(kind):
+        open_stations(station_plan(hw, threads, cluster=ray.cluster_resources()), threads)
+    return measure_on_station(model, input_shape, kind, dtype, batch, options)
+
+
+def measure_on_station(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    hw: str,
+    dtype: str,
+    batch: int,
+    options: dict[str, Any] | None = None,
+    stations: int | None = None,
+) -> LatencyResult:
+    """Time `model` on one of the stations opened for `hw` (UserError if there is none)."""
+    import ray
+
+    kind = hw.partition(":")[0]
+    count = stations or _station_count(kind)
+    if not count:
+        raise UserError(
+            f"no measuring station for {kind} is open on this Ray cluster; the sweep's driver "
+            "opens them (evaluators.latency.station.open_stations)"
+        )
+    handle = ray.get_actor(f"{NAME}-{kind}-{random.randrange(count)}")
+    return ray.get(handle.measure.remote(model, tuple(input_shape), dtype, batch, options or {}))
+
+
+def _station_count(kind: str) -> int:
+    import ray
+
+    count = 0
+    while True:
+        try:
+            ray.get_actor(f"{NAME}-{kind}-{count}")
+        except ValueError:
+            return count
+        count += 1
