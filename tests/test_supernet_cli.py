@@ -29,7 +29,7 @@ from neonas.train.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
-TRAIN_OPTIONS = ["--batch-size", "8", "--random-subnets", "1", "--seed", "3"]
+TRAIN_OPTIONS = ["--batch-size", "8", "--random-subnets", "1", "--seed", "3", "--workers", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,17 @@ def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, tr
     assert load_checkpoint(output / "last.pt")["epoch"] < EPOCHS
 
     resumed = subprocess.run(
-        [*command[:4], "--output", str(output), "--resume", "--data", str(data), "--no-progress"],
+        [
+            *command[:4],
+            "--output",
+            str(output),
+            "--resume",
+            "--data",
+            str(data),
+            "--no-progress",
+            "--workers",
+            "0",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -14,7 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-from neonas.commands.arguments import non_negative_int, positive_float, positive_int
+from neonas.commands.arguments import (
+    add_device_options,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from neonas.errors import UserError
 
 
@@ -48,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--max-val-images", type=positive_int, help="validate on a fixed random subset"
     )
-    train.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    train.add_argument("--workers", type=non_negative_int, default=0, help="data loading processes")
+    add_device_options(train, what="")
     train.add_argument(
         "--stop-after", type=positive_int, metavar="N", help="stop after N epochs (then --resume)"
     )
@@ -129,6 +133,7 @@ def _train(args: argparse.Namespace) -> int:
         data_dir=args.data,
         resume=args.resume,
         device=args.device,
+        amp=args.amp,
         workers=args.workers,
         stop_after=args.stop_after,
         progress=not args.no_progress,

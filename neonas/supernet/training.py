@@ -46,7 +46,7 @@ from neonas.train.epoch import DivergedError, current_lr
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, get_recipe
-from neonas.train.trainer import epoch_seed, preflight, seed_everything
+from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everything
 
 DEFAULT_EPOCHS = 10
 RANDOM_SUBNETS = 2  # BigNAS samples 2 random subnets per step besides the largest and smallest
@@ -70,6 +70,7 @@ class SupernetJob:
     resume: bool = False
     stop_after: int | None = None  # epochs to run in this invocation (then --resume continues)
     device: str = "auto"
+    amp: str = "auto"  # auto: bf16 (fp16 without bf16 support) on CUDA, none on CPU
     workers: int = 0
     progress: bool = True
 
@@ -129,6 +130,8 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     loss_fn: nn.Module
+    amp_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler
     train_loader: Any
     images: tuple[int, int]  # training and validation images
     scoring: ScoringData
@@ -151,6 +154,8 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
         run.supernet.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty without fp16
+            run.scaler.load_state_dict(state["scaler"])
         if start_epoch >= run.recipe.epochs:
             raise UserError(
                 f"the supernet in {output} already finished all {run.recipe.epochs} epochs"
@@ -243,6 +248,7 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         )
     supernet.to(context.device)
     optimizer = build_optimizer(supernet, recipe)
+    amp_dtype = resolve_amp(job.amp, context.device)
     calib = load_split(
         layout, "train", eval_transform(inputs), max_images=job.calib_images, seed=recipe.seed
     )
@@ -261,6 +267,8 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         optimizer=optimizer,
         scheduler=build_scheduler(optimizer, recipe, updates),
         loss_fn=train_loss(recipe).to(context.device),
+        amp_dtype=amp_dtype,
+        scaler=torch.amp.GradScaler(context.device.type, enabled=amp_dtype == torch.float16),
         train_loader=train_loader,
         images=(len(train_set), len(val_set)),
         scoring=scoring,
@@ -280,27 +288,34 @@ def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> di
     supernet, device = run.supernet, context.device
     supernet.train()
     distill = SoftTargetCrossEntropy()
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None)
+
     sums = torch.zeros(3, dtype=torch.float64)  # largest loss, distillation loss, images
     start = time.perf_counter()
     for step, (images, targets) in enumerate(run.train_loader):
         images, targets = images.to(device), targets.to(device)
         subnets = step_subnets(run, epoch, step)
-        logits = supernet(images, subnets[0])
-        loss = run.loss_fn(logits, targets)
+        with autocast():
+            logits = supernet(images, subnets[0]).float()
+            loss = run.loss_fn(logits, targets)
         if not torch.isfinite(loss):  # before the update: the last checkpoint stays good
             raise DivergedError(
                 f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
             )
-        loss.backward()
+        run.scaler.scale(loss).backward()
         teacher = logits.detach().softmax(dim=1)
         student_loss = torch.zeros((), dtype=torch.float64)
         for config in subnets[1:]:
-            kd = distill(supernet(images, config), teacher)
-            kd.backward()
+            with autocast():
+                kd = distill(supernet(images, config).float(), teacher)
+            run.scaler.scale(kd).backward()
             student_loss += kd.detach().double().cpu()
         if context.is_distributed:
             _average_gradients(supernet, context.world_size)
-        run.optimizer.step()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
         run.optimizer.zero_grad(set_to_none=True)
         run.scheduler.step_update(num_updates=epoch * run.updates_per_epoch + step + 1)
         count = images.size(0)
@@ -352,6 +367,7 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
         "model": run.supernet.state_dict(),
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
         "recipe": run.recipe.to_dict(),
         "model_spec": {SPEC_KEY: {"space_text": run.space.text, "space_source": run.space.source}},
         "classes": list(run.classes),
