@@ -2,23 +2,33 @@
 
 `NeoCell` (module) and `neocell` (functional, one group) with dense block-diagonal and
 patch-wise implementations, NeoInit, BatchNorm folding, fvcore FLOP handles and ONNX export.
+
+The names below are imported on first use: `neonas.ops.groups` (CellGroup, pure Python) is
+read by ArchConfigs and search spaces, which must load without torch so that `neonas --help`
+starts in 0.2 s instead of seconds (benchmarks/startup.py, tests/test_cli_startup.py).
 """
 
-from neonas.ops.cell import NeoCell
-from neonas.ops.flops import flop_handles
-from neonas.ops.folding import fold_batchnorm
-from neonas.ops.functional import neocell
-from neonas.ops.groups import CellGroup, split_channels
-from neonas.ops.init import neoinit_
-from neonas.ops.onnx import export_onnx
+from __future__ import annotations
 
-__all__ = [
-    "CellGroup",
-    "NeoCell",
-    "export_onnx",
-    "flop_handles",
-    "fold_batchnorm",
-    "neocell",
-    "neoinit_",
-    "split_channels",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "CellGroup": "neonas.ops.groups",
+    "NeoCell": "neonas.ops.cell",
+    "export_onnx": "neonas.ops.onnx",
+    "flop_handles": "neonas.ops.flops",
+    "fold_batchnorm": "neonas.ops.folding",
+    "neocell": "neonas.ops.functional",
+    "neoinit_": "neonas.ops.init",
+    "split_channels": "neonas.ops.groups",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'neonas.ops' has no attribute {name!r}")
