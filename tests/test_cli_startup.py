@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from neonas.cli import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "timm", "torchvision", "ray", "optuna", "fvcore", "matplotlib")
 
@@ -34,7 +36,7 @@ def heavy_modules_after(code: str) -> list[str]:
     return [name for name in out.splitlines()[-1].removeprefix("loaded:").split(",") if name]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["search", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in COMMANDS)])
 def test_help_loads_no_torch_timm_or_ray(argv):
     code = f"from neonas.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
     assert heavy_modules_after(code) == []
