@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from neonas.commands.arguments import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
@@ -12,9 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_argument("--config", help="ArchConfig YAML/JSON file, e.g. from `neonas export`")
     parser.add_argument("--out", required=True, help="output .onnx file")
-    parser.add_argument("--res", type=int, help="input resolution (default: the model's own)")
     parser.add_argument(
-        "--batch", type=int, default=1, help="example batch size (the batch axis is dynamic)"
+        "--res", type=positive_int, help="input resolution (default: the model's own)"
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        help="example batch size (the batch axis is dynamic)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
     parser.add_argument("--fuse", action="store_true", help="fold BatchNorms first (NeoNeXt only)")
@@ -26,10 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     from neonas.errors import UserError
     from neonas.models import NeoNeXt, default_input_size, fuse_for_inference, resolve_model
-    from neonas.ops import export_onnx
+    from neonas.ops import export_onnx, onnx_max_error
 
-    if args.batch < 1 or (args.res is not None and args.res < 1):
-        raise UserError("--batch and --res must be positive integers")
     model, _ = resolve_model(args.model, args.config, input_size=args.res)
     model.eval()
     if args.fuse:
@@ -45,19 +50,7 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {args.out} (input {args.batch}x{channels}x{height}x{width}, opset {args.opset})"
     )
     if not args.no_check:
-        error = max_onnx_error(model, example, args.out)
+        error = onnx_max_error(model, example, args.out)
         message += f"; onnxruntime max abs difference to torch: {error:.2e}"
     print(message)
     return 0
-
-
-def max_onnx_error(model, example, path: str) -> float:  # noqa: ANN001 (torch imported lazily)
-    """Largest absolute difference between torch and onnxruntime outputs on `example`."""
-    import onnxruntime
-    import torch
-
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    (output,) = session.run(None, {session.get_inputs()[0].name: example.numpy()})
-    with torch.no_grad():
-        expected = model(example)
-    return float((torch.from_numpy(output) - expected).abs().max())

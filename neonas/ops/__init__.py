@@ -22,6 +22,7 @@ _EXPORTS = {
     "fold_batchnorm": "neonas.ops.folding",
     "neocell": "neonas.ops.functional",
     "neoinit_": "neonas.ops.init",
+    "onnx_max_error": "neonas.ops.onnx",
     "split_channels": "neonas.ops.groups",
 }
 

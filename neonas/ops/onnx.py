@@ -50,3 +50,17 @@ def export_onnx(
             )
     finally:
         model.train(was_training)
+
+
+def onnx_max_error(model: nn.Module, example_input: Tensor, path: str | Path) -> float:
+    """Largest absolute difference between onnxruntime's outputs for the file and torch's.
+
+    The check `neonas export-onnx` prints after writing a file; onnxruntime loads only here.
+    """
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: example_input.numpy()})
+    with torch.no_grad():
+        expected = model(example_input)
+    return float((torch.from_numpy(output) - expected).abs().max())
