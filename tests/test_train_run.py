@@ -123,8 +123,10 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tmp_path, data, c
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     assert straight["epoch"] == resumed["epoch"] == 2
+    assert straight["model"].keys() == resumed["model"].keys() and len(straight["model"]) > 10
     for key, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][key]), key
+    assert len(straight["optimizer"]["state"]) == len(resumed["optimizer"]["state"]) > 0
     for index, param_state in straight["optimizer"]["state"].items():
         assert torch.equal(param_state["exp_avg"], resumed["optimizer"]["state"][index]["exp_avg"])
     assert straight["scheduler"] == resumed["scheduler"]
