@@ -160,6 +160,7 @@ def test_cifar_folder_without_test_batch_is_a_user_error(tmp_path):
 
 def test_loader_workers_are_capped_at_the_cpus_this_process_may_use(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     assert [loader_workers(n) for n in (0, 1, 2, 4, 16)] == [0, 1, 2, 2, 2]
     data = load_both(make_image_folder(tmp_path), 16)
     assert build_train_loader(data.train, batch_size=4, workers=4).num_workers == 2
@@ -167,3 +168,11 @@ def test_loader_workers_are_capped_at_the_cpus_this_process_may_use(tmp_path, mo
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert loader_workers(8) == 3
+
+
+def test_processes_of_one_machine_share_its_cpus_between_their_loaders(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun --nproc_per_node 2
+    assert [loader_workers(n) for n in (2, 4, 8)] == [2, 4, 4]
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")  # more processes than CPUs: load in each
+    assert loader_workers(4) == 0

@@ -146,16 +146,18 @@ class Cifar10Folder(Dataset):
 
 
 def loader_workers(requested: int) -> int:
-    """`requested` worker processes, capped at the CPUs this process may run on.
+    """`requested` worker processes, capped at this process's share of the CPUs it may use.
 
     More workers than CPUs only compete for them (PyTorch warns about it on every loader);
-    the CPU affinity, not os.cpu_count(), is what a container or `taskset` allows.
+    the CPU affinity, not os.cpu_count(), is what a container or `taskset` allows. Under
+    torchrun, the processes of one machine (LOCAL_WORLD_SIZE) share those CPUs.
     """
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # no CPU affinity on macOS and Windows
         available = os.cpu_count() or 1
-    return max(0, min(requested, available))
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(0, min(requested, available // processes))
 
 
 def build_train_loader(
