@@ -23,6 +23,7 @@ tensors autograd saves for backward (the training activation cost of the layer).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -44,14 +45,15 @@ class Result:
     """One candidate at one shape."""
 
     shape: tuple[int, int]
+    batch: int
     name: str
     forward_ms: float
     forward_median_ms: float
-    train_ms: float
-    train_median_ms: float
-    forward_peak_mb: float
-    saved_mb: float
     resolved: str
+    train_ms: float | None = None  # None with --forward-only
+    train_median_ms: float | None = None
+    forward_peak_mb: float | None = None
+    saved_mb: float | None = None
 
 
 def stage_groups(height: int) -> list[CellGroup] | CellGroup:
@@ -61,15 +63,18 @@ def stage_groups(height: int) -> list[CellGroup] | CellGroup:
     return [CellGroup(4, share=0.5, shift=True), CellGroup(7, share=0.5, shift=True)]
 
 
-def candidates(channels: int, height: int, impls: list[str]) -> dict[str, nn.Module]:
+def candidates(
+    channels: int, height: int, impls: list[str], single7: bool = True
+) -> dict[str, nn.Module]:
     """Every module to compare at one stage shape."""
     modules: dict[str, nn.Module] = {
         "dwconv7": nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
     }
     for impl in impls:
         modules[f"stage/{impl}"] = NeoCell(channels, stage_groups(height), impl=impl)
-    for impl in impls:
-        modules[f"single7/{impl}"] = NeoCell(channels, 7, impl=impl)
+    if single7:
+        for impl in impls:
+            modules[f"single7/{impl}"] = NeoCell(channels, 7, impl=impl)
     return modules
 
 
@@ -79,7 +84,11 @@ def synchronize(device: torch.device) -> None:
 
 
 def interleaved_times(
-    calls: dict[str, Callable[[], object]], device: torch.device, rounds: int, min_seconds: float
+    calls: dict[str, Callable[[], object]],
+    device: torch.device,
+    rounds: int,
+    min_seconds: float,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Seconds per call of every candidate, measured in interleaved rounds."""
     inner: dict[str, int] = {}
@@ -94,11 +103,11 @@ def interleaved_times(
     for _ in range(rounds):
         for name, call in calls.items():
             synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             for _ in range(inner[name]):
                 call()
             synchronize(device)
-            times[name].append((time.perf_counter() - start) / inner[name])
+            times[name].append((clock() - start) / inner[name])
     return times
 
 
@@ -155,16 +164,16 @@ def resolved_impl(module: nn.Module, x: torch.Tensor) -> str:
 
 
 def run_shape(
-    channels: int, height: int, args: argparse.Namespace, device: torch.device
+    channels: int, height: int, batch: int, args: argparse.Namespace, device: torch.device
 ) -> list[Result]:
-    """All candidates at one stage shape."""
+    """All candidates at one stage shape and batch size."""
     dtype = DTYPES[args.dtype]
     torch.manual_seed(0)
     modules = {
         name: module.to(device=device, dtype=dtype)
-        for name, module in candidates(channels, height, args.impls).items()
+        for name, module in candidates(channels, height, args.impls, not args.no_single7).items()
     }
-    x = torch.randn(args.batch, channels, height, height, device=device, dtype=dtype)
+    x = torch.randn(batch, channels, height, height, device=device, dtype=dtype)
     x_train = x.clone().requires_grad_()
     grad = torch.randn_like(x)
 
@@ -184,54 +193,66 @@ def run_shape(
 
     for module in modules.values():
         module.eval()
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     forward_times = interleaved_times(
-        {n: forward(m) for n, m in modules.items()}, device, args.rounds, args.min_seconds
+        {n: forward(m) for n, m in modules.items()}, device, args.rounds, args.min_seconds, clock
     )
+    results = [
+        Result(
+            shape=(channels, height),
+            batch=batch,
+            name=name,
+            forward_ms=min(forward_times[name]) * 1e3,
+            forward_median_ms=statistics.median(forward_times[name]) * 1e3,
+            resolved=resolved_impl(module, x),
+        )
+        for name, module in modules.items()
+    ]
+    if args.forward_only:
+        return results
     for module in modules.values():
         module.train()
     train_times = interleaved_times(
-        {n: train_step(m) for n, m in modules.items()}, device, args.rounds, args.min_seconds
+        {n: train_step(m) for n, m in modules.items()},
+        device,
+        args.rounds,
+        args.min_seconds,
+        clock,
     )
-    results = []
-    for name, module in modules.items():
+    for result, module in zip(results, modules.values(), strict=True):
         module.eval()
-        peak = forward_peak_bytes(module, x)
+        result.forward_peak_mb = forward_peak_bytes(module, x) / 2**20
         module.train()
-        saved = saved_bytes(module, x.detach().clone())
-        results.append(
-            Result(
-                shape=(channels, height),
-                name=name,
-                forward_ms=min(forward_times[name]) * 1e3,
-                forward_median_ms=statistics.median(forward_times[name]) * 1e3,
-                train_ms=min(train_times[name]) * 1e3,
-                train_median_ms=statistics.median(train_times[name]) * 1e3,
-                forward_peak_mb=peak / 2**20,
-                saved_mb=saved / 2**20,
-                resolved=resolved_impl(module, x),
-            )
-        )
+        result.saved_mb = saved_bytes(module, x.detach().clone()) / 2**20
+        result.train_ms = min(train_times[result.name]) * 1e3
+        result.train_median_ms = statistics.median(train_times[result.name]) * 1e3
     return results
 
 
 def markdown(results: list[Result]) -> str:
-    """A table with the speed-up over dwconv7 of the same shape (>1: NeoCell is faster)."""
-    baseline = {r.shape: r for r in results if r.name == "dwconv7"}
+    """A table with the speed-up over dwconv7 of the same shape and batch (>1: NeoCell faster)."""
+    baseline = {(r.shape, r.batch): r for r in results if r.name == "dwconv7"}
+    train = results[0].train_ms is not None
     lines = [
-        "| C, H | module | fwd ms (median) | x dwconv | fwd+bwd ms (median) | x dwconv | fwd peak MB | saved MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| C, H | batch | module | fwd ms (median) | x dwconv |"
+        + (" fwd+bwd ms (median) | x dwconv | fwd peak MB | saved MB |" if train else ""),
+        "|---|---|---|---|---|" + ("---|---|---|---|" if train else ""),
     ]
     for r in results:
-        base = baseline[r.shape]
+        base = baseline[(r.shape, r.batch)]
         name = (
             r.name if r.resolved in ("-", r.name.split("/")[-1]) else f"{r.name} (= {r.resolved})"
         )
-        lines.append(
-            f"| {r.shape[0]}, {r.shape[1]} | {name} "
-            f"| {r.forward_ms:.3f} ({r.forward_median_ms:.3f}) | {base.forward_ms / r.forward_ms:.2f} "
-            f"| {r.train_ms:.2f} ({r.train_median_ms:.2f}) | {base.train_ms / r.train_ms:.2f} "
-            f"| {r.forward_peak_mb:.1f} | {r.saved_mb:.1f} |"
+        line = (
+            f"| {r.shape[0]}, {r.shape[1]} | {r.batch} | {name} "
+            f"| {r.forward_ms:.3f} ({r.forward_median_ms:.3f}) | {base.forward_ms / r.forward_ms:.2f} |"
         )
+        if train:
+            line += (
+                f" {r.train_ms:.2f} ({r.train_median_ms:.2f}) | {base.train_ms / r.train_ms:.2f} "
+                f"| {r.forward_peak_mb:.1f} | {r.saved_mb:.1f} |"
+            )
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -239,7 +260,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8], help="one or more batch sizes")
+    parser.add_argument(
+        "--forward-only", action="store_true", help="inference only: skip fwd+bwd and memory"
+    )
+    parser.add_argument("--no-single7", action="store_true", help="skip the single7 candidates")
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "thread"],
+        help="wall: perf_counter; thread: CPU time of this thread, robust to other jobs on a "
+        "loaded machine (only meaningful with --threads 1 on CPU)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: keep)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
     parser.add_argument("--min-seconds", type=float, default=0.05, help="per timed block")
@@ -258,23 +290,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "thread" and (device.type != "cpu" or torch.get_num_threads() != 1):
+        print("error: --clock thread needs --device cpu --threads 1", file=sys.stderr)
+        return 2
     print(
         f"# torch {torch.__version__}, device {device}, dtype {args.dtype}, batch {args.batch}, "
-        f"threads {torch.get_num_threads()}",
+        f"threads {torch.get_num_threads()}, clock {args.clock}, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     results: list[Result] = []
-    for stage in args.stages:
-        channels, height = STAGES[stage - 1]
-        shape_results = run_shape(channels, height, args, device)
-        results += shape_results
-        for r in shape_results:
-            print(
-                f"{channels:4d} {height:3d} {r.name:16s} fwd {r.forward_ms:8.3f} ms  "
-                f"fwd+bwd {r.train_ms:8.2f} ms  peak {r.forward_peak_mb:6.1f} MB  "
-                f"saved {r.saved_mb:6.1f} MB  [{r.resolved}]",
-                flush=True,
-            )
+    for batch in args.batch:
+        for stage in args.stages:
+            channels, height = STAGES[stage - 1]
+            shape_results = run_shape(channels, height, batch, args, device)
+            results += shape_results
+            for r in shape_results:
+                train = (
+                    ""
+                    if r.train_ms is None
+                    else f"fwd+bwd {r.train_ms:8.2f} ms  peak {r.forward_peak_mb:6.1f} MB  "
+                    f"saved {r.saved_mb:6.1f} MB  "
+                )
+                print(
+                    f"{channels:4d} {height:3d} b{batch:<3d} {r.name:16s} "
+                    f"fwd {r.forward_ms:8.3f} ms  {train}[{r.resolved}]",
+                    flush=True,
+                )
     print()
     print(markdown(results))
     return 0

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from neonas.errors import UserError
-from neonas.ops import CellGroup, NeoCell, neocell, split_channels
+from neonas.ops import CellGroup, NeoCell, native, neocell, split_channels
+from neonas.ops.functional import choose_impl
 from neonas.ops.groups import subgroups
 
 NEONEXT_STAGE = [CellGroup(4, share=0.5, shift=True), CellGroup(7, share=0.5, shift=True)]
@@ -229,16 +230,30 @@ def test_is_a_drop_in_for_a_depthwise_conv_in_a_sequential():
     assert block(torch.randn(2, 16, 14, 14)).shape == (2, 32, 14, 14)
 
 
-def test_auto_runs_dense_for_training_and_patch_for_cpu_inference_on_large_maps():
-    cell = NeoCell(8, NEONEXT_STAGE)  # 56 x 56 map: the dense form does 10x the patch MACs
+def test_auto_runs_dense_for_training_and_the_measured_rule_for_cpu_inference(monkeypatch):
+    monkeypatch.setattr(native, "load", lambda: None)  # the rule without the fused kernel
+    cell = NeoCell(8, NEONEXT_STAGE)
     x = torch.randn(1, 8, 56, 56)
     assert cell.resolved_impl(x) == "dense"
     with torch.no_grad():
-        assert cell.resolved_impl(x) == "patch"
-        assert cell.resolved_impl(torch.randn(1, 8, 14, 14)) == "dense"  # 2.3x only
-    cell.impl = "dense"
+        assert cell.resolved_impl(x) == "dense"  # dense/patch = 8.6x: MKL's products still win
+        one_block = NeoCell(8, 7)
+        assert one_block.resolved_impl(torch.randn(8, 8, 7, 7)) == "patch"  # 1x: no zeros
+    cell.impl = "patch"
     with torch.no_grad():
-        assert cell.resolved_impl(x) == "dense"  # a named impl is never overridden
+        assert cell.resolved_impl(x) == "patch"  # a named impl is never overridden
+
+
+def test_auto_rule_with_the_fused_kernel():
+    costs = {"dense": 86, "tiled": 32, "patch": 10}
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        assert choose_impl(cpu, costs, batch=8, fused=True) == "fused"
+        assert choose_impl(cpu, costs, batch=1, fused=True) == "dense"
+        assert choose_impl(cpu, dict(costs, dense=10), batch=1, fused=True) == "fused"
+        assert choose_impl(cpu, dict(costs, dense=10), batch=1, fused=False) == "patch"
+        assert choose_impl(torch.device("cuda"), costs, batch=8, fused=True) == "dense"
+    assert choose_impl(cpu, costs, batch=8, fused=True) == "dense"  # training
 
 
 def test_groups_from_yaml_lists_equal_groups_from_tuples():

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from neonas.errors import UserError
 from neonas.ops import functional as F
+from neonas.ops import native
 from neonas.ops.groups import CellGroup, normalize_groups, split_channels, subgroups
 from neonas.ops.init import neoinit_, normal_init_
 from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
@@ -30,8 +31,9 @@ class NeoCell(nn.Module):
         impl: "auto", "dense" (block-diagonal matmuls: the whole cell, all groups and shifts,
             is one pair of batched matmuls), "tiled" (whole patches packed into tiles of about
             `tile` rows, one block-diagonal product per tile) or "patch" (batched per-patch
-            matmuls). "auto" is "dense" while tracing/exporting and on CUDA, see
-            functional.choose_impl for CPU.
+            matmuls). "auto" is "dense" while tracing/exporting; for CPU inference of square
+            cells it runs the fused C++ kernel (neonas.ops.native) when it builds ("fused" asks
+            for it explicitly and falls back like "auto"); otherwise see functional.choose_impl.
         tile: tile target of the tiled form (rows per tile: neonas.ops.tiling.tile_rows).
 
     Any input size works: see neonas.ops.functional for the semantics of sizes that the
@@ -77,6 +79,7 @@ class NeoCell(nn.Module):
         self._layout = subgroups(channels, self.groups)
         self._index_cache: dict[tuple, F.DenseIndex] = {}
         self._operand_cache: tuple | None = None
+        self._band_cache: tuple | None = None
 
     def reset_parameters(self) -> None:
         """Re-draws the matrices with this cell's init; biases start at zero."""
@@ -130,14 +133,27 @@ class NeoCell(nn.Module):
         )
 
     def resolved_impl(self, x: Tensor) -> str:
-        """The implementation this forward runs: 'auto' resolved for x (dense while tracing)."""
-        if self.impl != "auto":
+        """The implementation this forward runs: 'auto' (and 'fused' where the kernel does not
+        apply) resolved for x; 'dense' while tracing."""
+        if self.impl not in ("auto", "fused"):
             return self.impl
         if F.must_trace_dense():
             return "dense"
-        height, width = F.static_shape(x)[2:]
-        return F.choose_impl(
-            x.device, self.macs(height, width, "dense"), self.macs(height, width, "patch")
+        fused = self._fused_applies(x)
+        if self.impl == "fused" and fused:
+            return "fused"
+        batch, _, height, width = F.static_shape(x)
+        costs = {form: self.macs(height, width, form) for form in MAC_FORMS}
+        return F.choose_impl(x.device, costs, batch, fused)
+
+    def _fused_applies(self, x: Tensor) -> bool:
+        """The fused kernel serves CPU inference of square cells (any shift), when it builds."""
+        return (
+            x.device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and x.dtype in (torch.float32, torch.float64)
+            and all(g.patch == g.patch_out and g.patch[0] == g.patch[1] for g in self.groups)
+            and native.available()
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -147,11 +163,26 @@ class NeoCell(nn.Module):
                 f"NeoCell({self.channels}) expects input [N, {self.channels}, H, W], got {tuple(x.shape)}"
             )
         impl = self.resolved_impl(x)
-        if impl != "dense":
+        if impl in ("tiled", "patch"):
             return self._forward_blocked(x, impl)
         height, width = F.static_shape(x)[2:]
         left, right, bias_map = self.dense_operands(height, width, x.device, x.dtype)
+        if impl == "fused":
+            return native.band_forward(x, *self._band_operands(left, right), bias_map)
         return F.dense_apply(x, left, right, bias_map)
+
+    def _band_operands(self, left: Tensor, right: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The fused kernel's operands, built from the (cached) dense ones and kept with them."""
+        if self._band_cache is not None and self._band_cache[0] is left:
+            return self._band_cache[1]
+        sizes = [
+            g.patch[0]
+            for g, n in zip(self.groups, self.group_channels, strict=True)
+            for _ in range(n)
+        ]
+        operands = native.band_operands(left, right, sizes)
+        self._band_cache = (left, operands)
+        return operands
 
     def _forward_blocked(self, x: Tensor, impl: str) -> Tensor:
         """The patch or tiled form, one subgroup (channel range with one shift) at a time."""
@@ -228,10 +259,10 @@ class NeoCell(nn.Module):
         return index
 
     def train(self, mode: bool = True) -> NeoCell:
-        self._operand_cache = None
+        self._operand_cache = self._band_cache = None
         return super().train(mode)
 
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 (nn.Module signature)
         # .to()/.cuda()/.half() move or convert parameters: drop everything built from them.
-        self._operand_cache = None
+        self._operand_cache = self._band_cache = None
         return super()._apply(fn, recurse)

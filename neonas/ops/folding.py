@@ -52,6 +52,6 @@ def fold_batchnorm(cell: NeoCell, bn: nn.BatchNorm2d) -> NeoCell:
         left.mul_(s)
         bias.mul_(s).add_(shift[start:stop].to(bias.dtype)[:, None, None])
         start = stop
-    folded._operand_cache = None
+    folded._operand_cache = folded._band_cache = None
     folded._index_cache = {}
     return folded

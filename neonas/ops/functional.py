@@ -28,15 +28,15 @@ from torch import Tensor
 from neonas.errors import UserError
 from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
-IMPLS = ("auto", "dense", "tiled", "patch")
+IMPLS = ("auto", "dense", "tiled", "patch", "fused")
 
 # Output widths up to this take the right product of the dense form transposed (see dense_apply);
 # at (768, 7) that was 1.5-3x faster on the 2-core CPU, at (192, 28) slower.
 NARROW_WIDTH = 8
 
-# 'auto' on CPU runs the patch form for inference when the dense form needs this many times
-# its multiply-adds (see choose_impl).
-PATCH_RATIO = 8
+# 'auto' at batch 1 on CPU runs the fused kernel only where the dense form needs less than this
+# many times the patch form's multiply-adds (see choose_impl).
+FUSED_RATIO = 1.25
 
 
 def output_length(length: int, block_in: int, block_out: int) -> int:
@@ -319,8 +319,8 @@ def neocell(
     `tile` is the tile target of impl="tiled" (see neonas.ops.tiling)."""
     _check_operands(x, left, right, bias, shift)
     impl = check_impl(impl)
-    if impl == "auto":
-        impl = "dense" if must_trace_dense() else _choose_for_group(x, left, right, shift)
+    if impl in ("auto", "fused"):  # the fused kernel serves the module (cached bands) only
+        impl = "dense" if must_trace_dense() else _choose_for_group(x, left, right, shift, tile)
     if impl == "patch":
         return patch_apply(x, left, right, bias, shift)
     if impl == "tiled":
@@ -337,31 +337,44 @@ def neocell(
     )
 
 
-def _choose_for_group(x: Tensor, left: Tensor, right: Tensor, shift: int) -> str:
+def _choose_for_group(x: Tensor, left: Tensor, right: Tensor, shift: int, tile: int) -> str:
     channels, height, width = static_shape(x)[1:]
     out_h, h = static_shape(left)[1:]
     w, out_w = static_shape(right)[1:]
     rows, cols = output_length(height, h, out_h), output_length(width, w, out_w)
+    shape = (h, w, out_h, out_w)
     return choose_impl(
         x.device,
-        dense_macs(channels, height, width, rows, cols),
-        patch_macs(channels, height, width, (h, w, out_h, out_w), shift),
+        {
+            "dense": dense_macs(channels, height, width, rows, cols),
+            "tiled": tiled_macs(channels, height, width, shape, shift, tile),
+            "patch": patch_macs(channels, height, width, shape, shift),
+        },
+        static_shape(x)[0],
     )
 
 
-def choose_impl(device: torch.device, dense_cost: int, patch_cost: int) -> str:
-    """The implementation 'auto' runs: a fixed rule from benchmarks/neocell.py, deterministic
-    so that runs are reproducible (an autotuner on a shared CPU would pick by noise)."""
-    # CUDA: the dense form (large batched products; the paper measured it 15x faster than the
-    # patch form on a V100). CPU: the dense form too, except for inference on maps much larger
-    # than the matrices (NeoNeXt-T stage 1), where it does PATCH_RATIO times the patch form's
-    # multiply-adds and the patch form's extra copies cost less than that.
-    if (
-        device.type == "cpu"
-        and not torch.is_grad_enabled()
-        and dense_cost >= PATCH_RATIO * patch_cost
-    ):
-        return "patch"
+def choose_impl(
+    device: torch.device, costs: dict[str, int], batch: int = 1, fused: bool = False
+) -> str:
+    """The form 'auto' runs, from the multiply-adds per sample of each form (dense, tiled,
+    patch), the batch size and whether the fused CPU kernel applies: a fixed rule from
+    benchmarks/neocell.py (figures in benchmarks/README.md), deterministic so that runs are
+    reproducible (an autotuner on a shared CPU would pick by noise)."""
+    if device.type != "cpu" or torch.is_grad_enabled():
+        # CUDA: the dense form (large batched products; the paper measured it 15x faster than
+        # the patch form on a V100; not measured here, no GPU was lent). CPU training: dense
+        # was the fastest forward+backward at every NeoNeXt-T stage.
+        return "dense"
+    # CPU inference. The tiled form was the slowest at every stage (one product per subgroup
+    # and tile, plus padding): it serves matrix engines, never the CPU.
+    if fused and (batch > 1 or costs["dense"] < FUSED_RATIO * costs["patch"]):
+        # The fused kernel beat every PyTorch form at batch 8 at all four stages; at batch 1
+        # MKL's dense products were 8-13 % faster wherever the dense form does well over the
+        # patch form's work (stages 1-3), the kernel 7x faster where it does not (stage 4).
+        return "fused"
+    if costs["dense"] <= costs["patch"]:
+        return "patch"  # one block covers the map (stage 4): no zeros to skip, fewer copies
     return "dense"
 
 
