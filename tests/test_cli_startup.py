@@ -53,12 +53,13 @@ def test_import_neonas_loads_no_torch_yet_timm_then_creates_the_family():
         "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))\n"
         "import timm\n"
         "model = timm.create_model('neonext_tiny', num_classes=3)\n"
-        "print(type(model).__name__, model.num_classes, sorted(timm.list_models('neonext_*')))\n"
+        "names = {'neonext_tiny', 'neonext_small', 'neonext_base'}\n"
+        "print(type(model).__name__, model.num_classes, names <= set(timm.list_models()))\n"
         "print(neonas.models.build_model.__name__)"
     )
     assert run_python(code).splitlines()[-3:] == [
         "[]",
-        "NeoNeXt 3 ['neonext_base', 'neonext_small', 'neonext_tiny']",
+        "NeoNeXt 3 True",
         "build_model",
     ]
 
@@ -68,5 +69,6 @@ def test_import_neonas_loads_no_torch_yet_timm_then_creates_the_family():
     "imports", ["import timm\nimport neonas", "import neonas.ops\nimport timm"]
 )
 def test_the_family_is_registered_whatever_was_imported_before(imports):
-    code = f"{imports}\nprint(sorted(timm.list_models('neonext_*')))"
-    assert run_python(code).splitlines()[-1] == "['neonext_base', 'neonext_small', 'neonext_tiny']"
+    names = "{'neonext_tiny', 'neonext_small', 'neonext_base'}"
+    code = f"{imports}\nprint({names} <= set(timm.list_models()))"
+    assert run_python(code).splitlines()[-1] == "True"
