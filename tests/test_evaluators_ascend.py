@@ -258,3 +258,45 @@ def test_a_search_trial_records_latency_parts_and_tiled_matrix_efficiency() -> N
     model = build_model(config)
     assert metrics["matrix_efficiency"] == pytest.approx(matrix_efficiency(model, (3, 64, 64)))
     assert metrics["matrix_efficiency"] < 1.0  # the NeoCells' tile zeros are waste
+
+
+def test_measurements_file_cites_a_source_for_every_figure() -> None:
+    from evaluators.latency.calibration import load_measurements
+
+    rows = load_measurements()
+    assert len(rows) == 43
+    assert all(row.source.startswith("https://") and row.page for row in rows)
+    for chip in ("ascend310", "ascend910"):
+        splits = {row.split for row in rows if row.chip == chip}
+        assert splits == {"fit", "holdout"}  # every chip has figures the fit never sees
+    # a network is never in both halves of one chip's rows
+    for chip in ("ascend310", "ascend910"):
+        fit = {row.network for row in rows if row.chip == chip and row.split == "fit"}
+        held = {row.network for row in rows if row.chip == chip and row.split == "holdout"}
+        assert not fit & held
+
+
+@pytest.mark.slow  # builds and records 26 standard networks, fits twice: about 1.5 minutes
+def test_shipped_profiles_hold_the_constants_the_calibration_fits() -> None:
+    from evaluators.latency.calibration import FITTED, calibrate
+
+    reports = calibrate()
+    for chip, profile in (("ascend310", ASCEND310), ("ascend910", ASCEND910)):
+        for name in FITTED:
+            assert getattr(profile, name) == pytest.approx(
+                getattr(reports[chip].profile, name), rel=0.01
+            )
+        assert reports[chip].summary(reports[chip].holdout)["spearman"] > 0.8
+
+
+def test_the_predicted_target_folds_a_weightless_copy_and_predicts_the_same() -> None:
+    from evaluators import get_hw
+    from evaluators.hardware import inference_form
+    from evaluators.op_trace import meta_copy
+
+    model = timm.create_model("neonext_tiny", num_classes=10).eval()
+    copy = meta_copy(model)
+    assert all(p.device.type == "meta" for p in copy.parameters())
+    assert all(p.device.type == "cpu" for p in model.parameters())  # the original is untouched
+    direct = predict_latency(inference_form(model), (3, 64, 64), ASCEND310).median_ms
+    assert get_hw("ascend310").latency(model, (3, 64, 64)).median_ms == pytest.approx(direct)

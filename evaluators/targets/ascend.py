@@ -10,6 +10,7 @@ from evaluators.hardware import HardwareTarget, TargetOptions, inference_form, r
 from evaluators.latency.ascend import DEFAULT_PROFILE, PROFILES, AscendProfile, predict_latency
 from evaluators.latency.backends import npu_available
 from evaluators.latency.result import LatencyResult
+from evaluators.op_trace import meta_copy
 from evaluators.targets.measured import MeasuredTarget
 from neonas.errors import UserError
 
@@ -28,8 +29,9 @@ class PredictedAscend(HardwareTarget):
     ) -> LatencyResult:
         if dtype not in (None, "fp16"):
             raise UserError(f"--hw {self.name} predicts fp16 (the cube's type), not {dtype}")
+        # The deployed form, folded on a weightless (meta) copy: no second copy of the weights.
         return predict_latency(
-            inference_form(model), input_shape, self.profile, batch, hw=self.name
+            inference_form(meta_copy(model)), input_shape, self.profile, batch, hw=self.name
         )
 
 
