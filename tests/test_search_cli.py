@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,9 +128,13 @@ def test_the_real_command_reports_bad_input_in_one_line() -> None:
 
 
 def completed_rows(run_dir: Path) -> dict[int, dict]:
-    if not (run_dir / "trials.jsonl").is_file():
+    if not (run_dir / "study.db").is_file():
         return {}
-    return {row.number: row.to_dict() for row in TrialTable(run_dir).with_status("completed")}
+    try:
+        rows = TrialTable.load(run_dir).with_status("completed")
+    except Exception:  # the driver is still creating the study's tables
+        return {}
+    return {row.number: row.outcome() for row in rows}
 
 
 def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
@@ -198,7 +203,7 @@ def test_resume_after_sigkill_loses_and_repeats_no_completed_trial(tmp_path) -> 
     ).trials
     assert {t.number for t in trials if t.state == TrialState.COMPLETE} == set(after)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    table = TrialTable(run_dir)
+    table = TrialTable.load(run_dir)
     for lost in table.with_status("lost"):  # in flight at the kill: its point is proposed again
         later = [row.params for row in table.rows.values() if row.number > lost.number]
         assert any(lost.params.items() <= params.items() for params in later)
@@ -238,8 +243,101 @@ def test_address_runs_the_sweep_on_both_nodes_of_a_cluster(tmp_path) -> None:
             timeout=400,
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        rows = TrialTable(tmp_path / "cluster").with_status("completed")
+        rows = TrialTable.load(tmp_path / "cluster").with_status("completed")
         assert len(rows) == 4
         assert {row.node for row in rows} == node_ids  # trials ran on both nodes
     finally:
         cluster.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_line(log: Path, text: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (log.read_text() if log.is_file() else ""):
+        assert proc.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, f"no {text!r} in {log}"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def ray_command_cluster(tmp_path):
+    """A head and a worker node started the way users start them: `ray start` (Ray 2.60 turns
+    token authentication on). Each node runs with --block in a process group of its own, so
+    the test ends exactly its own Ray processes (never `ray stop`, which stops every Ray of
+    the user). The worker needs RAY_AUTH_MODE=token, as docs/search.md says."""
+    port = free_port()
+    temp = Path(f"/tmp/nr{port}")  # short: Ray's socket paths have a length limit
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    common = ["--num-cpus", "1", "--block", "--disable-usage-stats"]
+    nodes = []
+    try:
+        head_log = tmp_path / "head.log"
+        nodes.append(
+            subprocess.Popen(
+                ["ray", "start", "--head", "--port", str(port), "--include-dashboard=false"]
+                + ["--temp-dir", str(temp), *common],
+                env=env,
+                stdout=head_log.open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        wait_for_line(head_log, "Ray runtime started", nodes[0])
+        worker_log = tmp_path / "worker.log"
+        nodes.append(
+            subprocess.Popen(
+                ["ray", "start", "--address", f"127.0.0.1:{port}", *common],
+                env={**env, "RAY_AUTH_MODE": "token"},
+                stdout=worker_log.open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        wait_for_line(worker_log, "Ray runtime started", nodes[1])
+        yield f"127.0.0.1:{port}", env
+    finally:
+        for node in reversed(nodes):
+            end_group(node)
+            node.wait(timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow  # about 60 s: two Ray nodes, a probe and a 2-trial sweep
+def test_a_cluster_started_with_ray_start_is_joined_as_typed(ray_command_cluster, tmp_path) -> None:
+    address, env = ray_command_cluster
+    args = [*TINY, "--trials", "2", "--concurrency", "2", "--results-dir", str(tmp_path)]
+    done = subprocess.run(
+        cli(*args, "--name", "typed", "--address", address),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"joined the Ray cluster at {address} (from --address): 2 node(s), 2 CPUs" in done.stdout
+    assert len(TrialTable.load(tmp_path / "typed").with_status("completed")) == 2
+    # RAY_ADDRESS is honoured as if given with --address, and the run says so.
+    done = subprocess.run(
+        cli(*args, "--name", "from-env"),
+        cwd=REPO,
+        env={**env, "RAY_ADDRESS": address},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"joined the Ray cluster at {address} (from RAY_ADDRESS)" in done.stdout
+
+
+def test_a_failed_join_leaves_no_run_folder_behind(tmp_path, capsys) -> None:
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    args = ["search", *TINY, "--name", "nowhere", "--results-dir", str(tmp_path)]
+    assert main([*args, "--address", address]) == 2
+    assert f"cannot join the Ray cluster at {address}" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()  # the same command typed again is not refused

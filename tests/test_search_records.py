@@ -1,9 +1,11 @@
-"""The run's trial table, Pareto front, export and crash repair of the study (no Ray needed)."""
+"""Trial records read from the study, Pareto front, export and crash repair (no Ray needed)."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
+from pathlib import Path
 
 import optuna
 import pytest
@@ -15,9 +17,9 @@ from neonas.errors import UserError
 from neonas.search.export import export_run, select_best
 from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
-from neonas.search.records import TrialRecord, TrialTable
+from neonas.search.records import CsvLog, TrialRecord, TrialTable
 from neonas.search.space import load_space
-from neonas.search.study import make_sampler, open_storage, open_study, reconcile
+from neonas.search.study import make_sampler, open_storage, open_study, repair, tell_record
 
 
 def completed(
@@ -42,10 +44,23 @@ def completed(
     )
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    (tmp_path / "run.json").write_text("{}")
-    table = TrialTable(tmp_path)
+def tell(study: optuna.Study, record: TrialRecord) -> None:
+    """Finish the study's next trial as `record`, the way the searcher does (ask, tell_record)."""
+    if record.params:
+        study.enqueue_trial(record.params)
+    trial = study.ask()
+    if record.params:
+        load_space("tiny").suggest(trial)
+    assert trial.number == record.number
+    tell_record(study, trial, record, "pareto")
+
+
+@pytest.fixture(scope="module")
+def template_run(tmp_path_factory) -> Path:
+    """Built once (creating an SQLite study takes seconds); each test gets a copy."""
+    folder = tmp_path_factory.mktemp("template")
+    (folder / "run.json").write_text("{}")
+    study = open_study(open_storage(folder / "study.db"), "pareto")
     for row in (
         completed(0, 100.0, 1.0),
         completed(1, 120.0, 2.0),
@@ -54,25 +69,42 @@ def run_dir(tmp_path):
         TrialRecord(number=4, status="rejected", reason="12M flops over the budget of 10M"),
         TrialRecord(number=5, status="failed", reason="RuntimeError: boom"),
     ):
-        table.record(row)
-    return tmp_path
+        tell(study, row)
+    return folder
 
 
-def test_table_round_trips_through_its_file(run_dir) -> None:
-    again = TrialTable(run_dir)
+@pytest.fixture
+def run_dir(template_run, tmp_path) -> Path:
+    return Path(shutil.copytree(template_run, tmp_path / "run"))
+
+
+def test_records_round_trip_through_the_study(run_dir) -> None:
+    again = TrialTable.load(run_dir)
     assert [row.number for row in again.with_status("completed")] == [0, 1, 2, 3]
     assert again.get(4).reason == "12M flops over the budget of 10M"
-    assert again.count("failed") == 1
+    assert again.count("failed") == 1 and len(again.rows) == 6
+    states = [
+        t.state
+        for t in optuna.load_study(
+            study_name="neonas", storage=f"sqlite:///{run_dir / 'study.db'}"
+        ).trials
+    ]
+    assert states == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED, TrialState.FAIL]
 
 
-def test_table_files_are_written_whole(run_dir) -> None:
+def test_trials_csv_is_written_from_the_study_and_appended(run_dir) -> None:
+    log = CsvLog(run_dir / "trials.csv")
+    table = TrialTable.load(run_dir)
+    log.rewrite(table)
+    log.append(completed(6, 90.0, 0.5))
     lines = (run_dir / "trials.csv").read_text().splitlines()
-    assert len(lines) == 1 + 6 and lines[0].startswith("number,status,accuracy")
+    assert len(lines) == 1 + 6 + 1 and lines[0].startswith("number,status,accuracy")
+    assert lines[1].startswith("0,completed,100.0") and lines[-1].startswith("6,completed,90.0")
     assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temp files behind
 
 
 def test_pareto_front_keeps_only_undominated_trials_fastest_first(run_dir) -> None:
-    front = pareto_front(TrialTable(run_dir).with_status("completed"))
+    front = pareto_front(TrialTable.load(run_dir).with_status("completed"))
     assert [row.number for row in front] == [0, 1, 3]
 
 
@@ -88,7 +120,7 @@ def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other(
 
 
 def test_pareto_json_and_plot_are_written(run_dir) -> None:
-    rows = TrialTable(run_dir).with_status("completed")
+    rows = TrialTable.load(run_dir).with_status("completed")
     write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000})
     data = json.loads((run_dir / "pareto.json").read_text())
     assert [entry["number"] for entry in data["front"]] == [0, 1, 3] and data["completed"] == 4
@@ -97,12 +129,13 @@ def test_pareto_json_and_plot_are_written(run_dir) -> None:
 
 
 def test_progress_line_says_done_total_rejected_failed_best_elapsed_and_eta(run_dir) -> None:
-    table = TrialTable(run_dir)
-    display = ProgressDisplay(table, total=10)
+    table = TrialTable.load(run_dir)
+    display = ProgressDisplay(table, total=10, signal="naswot")
     display.done_at_start = 2  # two trials finished since this session started
     line = display.line(table.get(3))
     assert line.startswith("[  4/10] trial    3")
-    assert "rejected 1 failed 1" in line and "front 3, best 130 @ 4 ms" in line
+    assert "rejected 1 failed 1" in line and "front 3, best naswot 130 @ 4 ms" in line
+    assert "naswot 130  lat 4 ms" in line and " cells " in line
     assert "elapsed, ETA" in line and "ETA ?" not in line
 
 
@@ -128,7 +161,7 @@ def test_a_second_export_replaces_the_first_and_spares_other_files(run_dir) -> N
 
 
 def test_export_orders_by_accuracy_or_latency(run_dir) -> None:
-    rows = TrialTable(run_dir).with_status("completed")
+    rows = TrialTable.load(run_dir).with_status("completed")
     assert [r.number for r in select_best(rows, "accuracy", 3)] == [3, 1, 2]
     assert [r.number for r in select_best(rows, "latency")] == [0, 1, 2, 3]
 
@@ -164,46 +197,56 @@ def test_export_of_a_folder_without_run_json_is_refused(tmp_path) -> None:
         export_run(tmp_path)
 
 
-def test_reconcile_settles_trials_a_killed_driver_left_running(tmp_path) -> None:
+def test_repair_settles_trials_a_killed_driver_left_running(tmp_path) -> None:
     study = open_study(open_storage(tmp_path / "study.db"), "pareto")
-    table = TrialTable(tmp_path)
     space = load_space("tiny")
     done, rejected, lost = study.ask(), study.ask(), study.ask()
     for trial in (done, rejected, lost):
         space.suggest(trial)
-    # The table was written, then the driver died before telling Optuna about 0 and 1;
+    # The outcomes of 0 and 1 were stored, then the driver died before telling Optuna;
     # trial 2 was still being evaluated.
-    table.record(completed(done.number, 150.0, 1.5))
-    table.record(
-        TrialRecord(
-            number=rejected.number, status="rejected", constraints={"flops": 0.3}, reason="over"
-        )
-    )
+    done.set_user_attr("outcome", completed(0, 150.0, 1.5).outcome())
+    rejected.set_constraint("flops", 0.3)
+    record = TrialRecord(number=1, status="rejected", constraints={"flops": 0.3}, reason="over")
+    rejected.set_user_attr("outcome", record.outcome())
 
     reopened = open_study(open_storage(tmp_path / "study.db"), "pareto")
-    assert reconcile(reopened, TrialTable(tmp_path), "pareto", session=2) == [lost.number]
+    assert repair(reopened, "pareto") == [lost.number]
 
     states = {t.number: t for t in reopened.get_trials()}
     assert states[0].state == TrialState.COMPLETE and states[0].values == [150.0, 1.5]
     assert states[1].state == TrialState.PRUNED and states[1].constraints == {"flops": 0.3}
     assert states[2].state == TrialState.FAIL
     waiting = [t for t in reopened.get_trials() if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == lost.params
+    table = TrialTable.load(tmp_path)
+    assert [row.status for _, row in sorted(table.rows.items())] == [
+        "completed",
+        "rejected",
+        "lost",
+    ]
+
+
+def test_a_trial_asha_stopped_is_pruned_and_kept_off_the_front_and_export(run_dir) -> None:
+    study = open_study(open_storage(run_dir / "study.db"), "pareto")
+    early = completed(6, 500.0, 0.1)  # best on both axes, but measured after 1 epoch of 3
+    early.status, early.metrics["epochs"] = "pruned", 1
+    tell(study, early)
+    table = TrialTable.load(run_dir)
     assert (
-        len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == lost.params
-    )  # runs again
-    assert TrialTable(tmp_path).get(2).status == "lost"
+        optuna.load_study(study_name="neonas", storage=f"sqlite:///{run_dir / 'study.db'}")
+        .trials[6]
+        .state
+        == TrialState.PRUNED
+    )
+    assert [row.number for row in pareto_front(table.with_status(*table_statuses()))] == [0, 1, 3]
+    assert [p.stem for p in export_run(run_dir, by="accuracy", top=1)] == ["run-t0003"]
 
 
-def test_reconcile_rebuilds_rows_the_table_missed_from_the_study(tmp_path) -> None:
-    study = open_study(open_storage(tmp_path / "study.db"), "pareto")
-    trial = study.ask()
-    load_space("tiny").suggest(trial)
-    trial.set_user_attr("status", "completed")
-    trial.set_user_attr("metrics", {"accuracy": 1.0, "latency_ms": 2.0})
-    study.tell(trial, [1.0, 2.0])
-    reconcile(study, TrialTable(tmp_path), "pareto", session=2)
-    row = TrialTable(tmp_path).get(0)
-    assert row.status == "completed" and row.metrics["latency_ms"] == 2.0
+def table_statuses() -> tuple[str, ...]:
+    from neonas.search.records import STATUSES
+
+    return STATUSES
 
 
 def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:

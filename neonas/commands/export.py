@@ -36,11 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export and print the files written."""
+    """Export and print the files written (and, by accuracy, which signal ranked them)."""
+    import json
+    import sys
+
     from neonas.search.export import export_run
     from neonas.search.run_folder import RunFolder
 
     folder = RunFolder.find(args.run, args.results_dir)
-    for path in export_run(folder.path, by=args.by, top=args.top, out=args.out):
+    paths = export_run(folder.path, by=args.by, top=args.top, out=args.out)
+    if args.by == "accuracy" and paths:
+        signal = json.loads((paths[0].parent / "index.json").read_text())["accuracy_signal"]
+        print(
+            f"ranked by accuracy: {signal or 'the run did not record its signal'}", file=sys.stderr
+        )
+    for path in paths:
         print(path)
     return 0

@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trials", type=positive_int, metavar="N", help="completed trials to reach (default 32)"
     )
     what.add_argument(
+        "--max-failures",
+        type=positive_int,
+        metavar="N",
+        help="end the run after N trials in a row failed (default 10)",
+    )
+    what.add_argument(
         "--time-budget", metavar="DURATION", help="stop this invocation after e.g. 90s, 20m, 2h"
     )
     what.add_argument(
@@ -196,6 +202,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         if args.params_budget
         else None,
         "trials": args.trials,
+        "max_failures": args.max_failures,
         "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
         "concurrency": args.concurrency,
         "sampler": args.sampler,
@@ -246,8 +253,8 @@ def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str
 def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """What the command line says, keyed by settings field (dotted); None where not given.
 
-    The driver lets --trials, --time-budget, --concurrency, --address and --storage change on
-    resume and refuses any other option that differs from the run's settings.
+    The driver lets --trials, --max-failures, --time-budget, --concurrency, --address and
+    --storage change on resume and refuses any other option that differs from the run's settings.
     """
     from neonas.si import parse_ms, parse_si
 
@@ -256,6 +263,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "trials": args.trials,
+        "max_failures": args.max_failures,
         "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
         "concurrency": args.concurrency,
         "address": args.address,

@@ -4,9 +4,9 @@ driver, the run folder, the Pareto front and export.
     space.py       search spaces as YAML data -> ArchConfigs (suggest, sample, from_params)
     settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json
     evaluate.py    the driver-side screen (FLOPs, params) and the per-trial evaluation
-    searcher.py    OptunaSearch that screens, records and stops at --trials completed
-    study.py       the Optuna study on SQLite, its sampler, repair after a crash
-    records.py     trials.jsonl / trials.csv: the durable table of every trial
+    searcher.py    Ray's Searcher over the study: screens, tells, ends the run
+    study.py       the Optuna study on SQLite (the one record of trials), sampler, repair
+    records.py     TrialRecord read from the study; trials.csv written from it
     run_folder.py  results/<name>/: run.json, lock, paths
     pareto.py      Pareto front, pareto.json, pareto.png
     export.py      best/*.yaml (`neonas export`)

@@ -1,21 +1,24 @@
-"""The search itself: Ray Tune runs the trials, OptunaSearch proposes them, the run folder keeps it.
+"""The search itself: Ray Tune runs the trials, a StudySearcher proposes them, the study keeps them.
 
     start_run / resume_run
+      -> checks (space, budgets, latency budget, data) and the Ray cluster, before any file
       -> run folder (run.json, space.yaml, lock)        run_folder.py
       -> Optuna study on study.db, repaired on resume   study.py
-      -> Tuner(run_trial, ScreenedOptunaSearch, ASHA)   searcher.py, evaluate.py
-      -> trials.jsonl/csv after every outcome           records.py
+      -> Tuner(run_trial, StudySearcher, ASHA)          searcher.py, evaluate.py
+      -> trials.csv, appended per outcome               records.py
       -> pareto.json, pareto.png, best/*.yaml, summary  pareto.py, export.py, progress.py
 
-Every session is a fresh Tuner in `tune/session-<n>`: the study and the trial table carry the
-state across sessions, not Tune's own experiment checkpoint (see study.py for why).
+Every session is a fresh Tuner in `tune/session-<n>`: the study carries the state across
+sessions, not Tune's own experiment checkpoint (see study.py for why).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from neonas.search.evaluate import Evaluate, evaluate_candidate, run_trial, scre
 from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay, front_table
-from neonas.search.records import TrialRecord, TrialTable
+from neonas.search.records import CsvLog, TrialRecord, TrialTable
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
@@ -40,7 +43,7 @@ if TYPE_CHECKING:  # the target registry imports torch; a search loads it only t
     from evaluators.hardware import HardwareTarget
 
 # Options a resume may change; everything else defines the run and must stay as it was.
-RESUMABLE = ("trials", "time_budget_s", "concurrency", "address", "storage")
+RESUMABLE = ("trials", "time_budget_s", "concurrency", "address", "storage", "max_failures")
 # Settings whose command-line option is not simply --<last part of the name>.
 OPTION_NAMES = {
     "budget_flops": "--budget",
@@ -73,13 +76,20 @@ def start_run(
     evaluate: Evaluate = evaluate_candidate,
     console: Console | None = None,
 ) -> SearchOutcome:
-    """A new run in `settings.run_dir`; checks space, budgets and data before any work."""
+    """A new run in `settings.run_dir`; checks space, budgets, data and cluster before any file."""
+    console = console or make_console()
     RunFolder.check_new(settings)  # before the slower checks below
     space = load_space(settings.space)
     check_inputs(space, settings)
-    info = {**space.describe(), "spec": space.spec.model_dump(mode="json")}
-    run = RunFolder.create(settings, space.text, info, argv)
-    return _session(run, settings, space, argv, evaluate, console)
+    with ray_cluster(settings.address, console) as address:
+        info = {
+            **space.describe(),
+            "spec": space.spec.model_dump(mode="json"),
+            "accuracy_signal": settings.eval.accuracy_signal,
+        }
+        run = RunFolder.create(settings, space.text, info, argv)
+        with run.lock():
+            return _session(run, settings, space, argv, evaluate, console, address)
 
 
 def resume_run(
@@ -92,6 +102,7 @@ def resume_run(
     force: bool = False,
 ) -> SearchOutcome:
     """Continue a run (killed, stopped by its time budget, or extended with more --trials)."""
+    console = console or make_console()
     run = RunFolder.find(name_or_path, results_dir)
     stored = run.settings()
     given = {key: value for key, value in overrides.items() if value is not None}
@@ -110,9 +121,10 @@ def resume_run(
     settings = stored.model_copy(
         update={**updates, "results_dir": str(run.path.parent), "name": run.path.name}
     )
-    run.update_settings(settings)
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
-    return _session(run, settings, space, argv, evaluate, console, force)
+    with ray_cluster(settings.address, console) as address, run.lock(force):
+        run.update_settings(settings)
+        return _session(run, settings, space, argv, evaluate, console, address)
 
 
 def _option(key: str) -> str:
@@ -201,162 +213,185 @@ def _session(
     space: SearchSpace,
     argv: Sequence[str],
     evaluate: Evaluate,
-    console: Console | None,
-    force: bool = False,
+    console: Console,
+    address: str | None,
 ) -> SearchOutcome:
     import optuna
 
-    from neonas.search.study import make_sampler, open_storage, open_study, reconcile
+    from neonas.search.study import make_sampler, open_storage, open_study, repair
 
-    console = console or make_console()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with run.lock(force):
-        session = run.start_session(argv)
-        table = TrialTable(run.path)
-        storage = open_storage(run.study_db)
-        study = open_study(storage, settings.eval.objective)
-        lost = reconcile(study, table, settings.eval.objective, session)
-        if lost:
-            console.print(
-                f"resume: trials {lost} were in flight when the run stopped; their points run again"
-            )
-        done = table.count("completed")
+    session = run.start_session(argv)
+    study = open_study(open_storage(run.study_db), settings.eval.objective)
+    lost = repair(study, settings.eval.objective)
+    if lost:
         console.print(
-            f"run {run.path} (session {session}): {done}/{settings.trials} completed, "
-            f"space {space.name}, hw {settings.eval.hw}, objective {settings.eval.objective}, "
-            f"budget {_budget_text(settings)}"
+            f"resume: trials {lost} were in flight when the run stopped; their points run again"
         )
-        stop_reason = None
-        started = time.time()
-        if done < settings.trials:
-            # A fresh seed per session: the sampler must not replay the previous session's draws.
-            sampler = make_sampler(
-                settings.sampler, settings.seed + len(study.trials), settings.trials
-            )
-            stop_reason = _tune(
-                run, settings, space, table, storage, sampler, session, evaluate, console
-            )
-        outcome = finish_run(run, settings, table, stop_reason, console)
-        run.end_session(
-            session,
-            {
-                "completed": outcome.completed,
-                "stop_reason": stop_reason,
-                "seconds": round(time.time() - started, 1),
-            },
+    table = TrialTable.from_study(study)
+    csv_log = CsvLog(run.trials_csv)
+    csv_log.rewrite(table)
+    done = table.count("completed")
+    console.print(
+        f"run {run.path} (session {session}): {done}/{settings.trials} completed, "
+        f"space {space.name}, hw {settings.eval.hw}, objective {settings.eval.objective}, "
+        f"accuracy signal {settings.eval.accuracy_signal}, budget {_budget_text(settings)}"
+    )
+    stop_reason = None
+    started = time.time()
+    if done < settings.trials:
+        # A fresh seed per session: the sampler must not replay the previous session's draws.
+        sampler = make_sampler(settings.sampler, settings.seed + len(study.trials), settings.trials)
+        study.sampler = sampler
+        stop_reason = _tune(
+            run, settings, space, study, table, csv_log, session, evaluate, console, address
         )
-        return outcome
+    csv_log.rewrite(table)
+    outcome = finish_run(run, settings, table, stop_reason, console)
+    run.end_session(
+        session,
+        {
+            "completed": outcome.completed,
+            "stop_reason": stop_reason,
+            "seconds": round(time.time() - started, 1),
+        },
+    )
+    return outcome
 
 
 def _tune(
     run: RunFolder,
     settings: SearchSettings,
     space: SearchSpace,
+    study: Any,
     table: TrialTable,
-    storage: Any,
-    sampler: Any,
+    csv_log: CsvLog,
     session: int,
     evaluate: Evaluate,
     console: Console,
+    address: str | None,
 ) -> str | None:
     """One Tuner.fit over the remaining trials; returns why it stopped early, if it did."""
+    from evaluators.sweep import SweepMeasurement
+
+    # Measured targets: one measuring station per device, opened before any trial runs.
+    measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
+    try:
+        if measuring.describe():
+            console.print(measuring.describe())
+        return _fit(
+            run,
+            settings,
+            space,
+            study,
+            table,
+            csv_log,
+            session,
+            measuring.wrap(evaluate),
+            console,
+            address,
+            measuring.reserved_cpus,
+        )
+    finally:
+        measuring.close()
+
+
+def _fit(
+    run: RunFolder,
+    settings: SearchSettings,
+    space: SearchSpace,
+    study: Any,
+    table: TrialTable,
+    csv_log: CsvLog,
+    session: int,
+    evaluate: Evaluate,
+    console: Console,
+    address: str | None,
+    reserved_cpus: int,
+) -> str | None:
     from ray import tune
 
     from neonas.search.objectives import ranking_metric
-    from neonas.search.searcher import FailureReasons, ScreenedOptunaSearch
-    from neonas.search.study import STUDY_NAME
+    from neonas.search.searcher import FailureReasons, StudySearcher
 
-    started_ray = connect_ray(settings.address)
-    measuring = None
-    try:
-        from evaluators.sweep import SweepMeasurement
+    concurrency = settings.concurrency or default_concurrency(
+        settings.eval.cpus_per_trial, reserved_cpus
+    )
+    progress = ProgressDisplay(table, settings.trials, console, settings.eval.accuracy_signal)
 
-        # Measured targets: one measuring station per device, opened before any trial runs.
-        measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
-        if measuring.describe():
-            console.print(measuring.describe())
-        concurrency = settings.concurrency or default_concurrency(
-            settings.eval.cpus_per_trial, measuring.reserved_cpus
-        )
-        progress = ProgressDisplay(table, settings.trials, console)
-        searcher = ScreenedOptunaSearch(
-            space=space,
-            objective=settings.eval.objective,
-            sampler=sampler,
-            storage=storage,
-            study_name=STUDY_NAME,
-            table=table,
-            target=settings.trials,
-            session=session,
-            run_name=run.path.name,
-            budget_flops=settings.budget_flops,
-            budget_params=settings.budget_params,
-            on_record=progress,
-        )
-        scheduler = None
-        if settings.eval.data is not None and settings.eval.epochs > 1:
-            from ray.tune.schedulers import ASHAScheduler
+    def on_record(record: TrialRecord) -> None:
+        csv_log.append(record)
+        progress(record)
 
-            metric, mode = ranking_metric(settings.eval.objective)
-            scheduler = ASHAScheduler(
-                metric=metric,
-                mode=mode,
-                max_t=settings.eval.epochs,
-                grace_period=1,
-                reduction_factor=2,
-            )
-        trainable = tune.with_resources(
-            tune.with_parameters(
-                run_trial, settings=settings.eval, evaluate=measuring.wrap(evaluate)
-            ),
-            {"cpu": settings.eval.cpus_per_trial},
-        )
-        # --storage (shared path or URI) / <run name> / session-<n>, else <run>/tune/session-<n>.
-        storage_path = (
-            f"{settings.storage.rstrip('/')}/{run.path.name}" if settings.storage else run.tune_dir
-        )
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=scheduler,
-                num_samples=-1,  # the searcher finishes the run once enough trials completed
-                max_concurrent_trials=concurrency,
-                time_budget_s=settings.time_budget_s,
-                # Locally, reusing trial actors saves a process start (torch imports) per trial.
-                # On a cluster Tune would hand waiting trials to the first warm actor and drop
-                # actors still starting on other nodes, so short trials could pile onto one
-                # node; fresh actors go wherever Ray has a free CPU.
-                reuse_actors=not settings.address,
-                trial_dirname_creator=trial_dirname,
-                trial_name_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=f"session-{session}",
-                storage_path=str(storage_path),
-                callbacks=[FailureReasons(searcher)],
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-        console.print(
-            f"searching with {concurrency} trial(s) at a time; Ray Tune experiment in {storage_path}"
-        )
-        with _quiet_tune():
-            tuner.fit()
-        if settings.time_budget_s and searcher.completed < settings.trials:
-            searcher.stop_reason = (
-                searcher.stop_reason or f"time budget of {settings.time_budget_s:g} s reached"
-            )
-        searcher.close(searcher.stop_reason or "stopped when the search ended")
-        return searcher.stop_reason
-    finally:
-        if measuring is not None:
-            measuring.close()
-        if started_ray:
-            import ray
+    searcher = StudySearcher(
+        space=space,
+        study=study,
+        objective=settings.eval.objective,
+        table=table,
+        target=settings.trials,
+        session=session,
+        run_name=run.path.name,
+        budget_flops=settings.budget_flops,
+        budget_params=settings.budget_params,
+        full_epochs=settings.eval.epochs if settings.eval.short_training else None,
+        max_failures=settings.max_failures,
+        on_record=on_record,
+    )
+    scheduler = None
+    if settings.eval.short_training and settings.eval.epochs > 1:
+        from ray.tune.schedulers import ASHAScheduler
 
-            ray.shutdown()
+        metric, mode = ranking_metric(settings.eval.objective)
+        scheduler = ASHAScheduler(
+            metric=metric,
+            mode=mode,
+            max_t=settings.eval.epochs,
+            grace_period=1,
+            reduction_factor=2,
+        )
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, settings=settings.eval, evaluate=evaluate),
+        {"cpu": settings.eval.cpus_per_trial},
+    )
+    # --storage (shared path or URI) / <run name> / session-<n>, else <run>/tune/session-<n>.
+    storage_path = (
+        f"{settings.storage.rstrip('/')}/{run.path.name}" if settings.storage else run.tune_dir
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,  # the searcher finishes the run (target reached, or a stopping rule)
+            max_concurrent_trials=concurrency,
+            time_budget_s=settings.time_budget_s,
+            # Locally, reusing trial actors saves a process start (torch imports) per trial.
+            # On a cluster Tune would hand waiting trials to the first warm actor and drop
+            # actors still starting on other nodes, so short trials could pile onto one
+            # node; fresh actors go wherever Ray has a free CPU.
+            reuse_actors=not address,
+            trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=f"session-{session}",
+            storage_path=str(storage_path),
+            callbacks=[FailureReasons(searcher)],
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    console.print(
+        f"searching with {concurrency} trial(s) at a time; Ray Tune experiment in {storage_path}"
+    )
+    with _quiet_tune():
+        tuner.fit()
+    if settings.time_budget_s and searcher.completed < settings.trials:
+        searcher.stop_reason = (
+            searcher.stop_reason or f"time budget of {settings.time_budget_s:g} s reached"
+        )
+    searcher.close(searcher.stop_reason or "stopped when the search ended")
+    return searcher.stop_reason
 
 
 def finish_run(
@@ -366,34 +401,47 @@ def finish_run(
     stop_reason: str | None,
     console: Console,
 ) -> SearchOutcome:
-    """pareto.json, pareto.png, best/*.yaml and the summary table, from the trial table."""
+    """pareto.json, pareto.png, best/*.yaml and the summary, from full-fidelity trials only."""
     rows = table.with_status("completed")
+    signal = settings.eval.accuracy_signal
     budgets = {
         "flops": settings.budget_flops,
         "params": settings.budget_params,
         "latency_ms": settings.eval.latency_budget_ms,
     }
-    front = write_pareto(run.pareto_json, rows, budgets)
+    front = write_pareto(run.pareto_json, rows, budgets, signal)
     title = f"{run.path.name}: {len(rows)} trials, hw {settings.eval.hw}, budget {_budget_text(settings)}"
-    plot_pareto(run.pareto_png, rows, budgets, title)
+    plot_pareto(run.pareto_png, rows, budgets, title, signal)
     if front:
         write_configs(front, run.best_dir)
         console.print(
             front_table(
-                rows, f"Pareto front of {run.path.name} ({len(front)} of {len(rows)} completed)"
+                rows,
+                f"Pareto front of {run.path.name} ({len(front)} of {len(rows)} completed)",
+                signal,
             )
         )
-    counts = {
-        status: table.count(status)
-        for status in ("completed", "rejected", "duplicate", "failed", "stopped", "lost")
-    }
+    counts = {status: table.count(status) for status in STATUS_ORDER}
     console.print(
         f"{counts['completed']}/{settings.trials} completed, {counts['rejected']} rejected, "
         f"{counts['duplicate']} duplicates, {counts['failed']} failed"
+        + pruned_text(table)
         + (f"; stopped early: {stop_reason}" if stop_reason else "")
         + f"\nrun folder: {run.path}  (best configs in {run.best_dir}, study: sqlite:///{run.study_db})"
     )
     return SearchOutcome(run.path, counts["completed"], settings.trials, front, stop_reason, counts)
+
+
+STATUS_ORDER = ("completed", "pruned", "rejected", "duplicate", "failed", "stopped", "lost")
+
+
+def pruned_text(table: TrialTable) -> str:
+    """'; ASHA stopped 5 trials early (3 after epoch 1, 2 after epoch 2)', or nothing."""
+    rungs = Counter(row.metrics.get("epochs") for row in table.with_status("pruned"))
+    if not rungs:
+        return ""
+    detail = ", ".join(f"{count} after epoch {epoch}" for epoch, count in sorted(rungs.items()))
+    return f"; ASHA stopped {sum(rungs.values())} trials early ({detail})"
 
 
 @contextmanager
@@ -430,30 +478,146 @@ def make_console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=160)
 
 
-def connect_ray(address: str | None) -> bool:
-    """Join `address`, or start a local Ray without dashboard; True if this call started it."""
+# Where Ray 2.60 looks for the cluster's token, in its order (docs: ray-security/token-auth).
+TOKEN_FILE = Path("~/.ray/auth_token")
+
+
+def cluster_address(address: str | None) -> tuple[str | None, str]:
+    """The cluster to join and what named it: --address, else RAY_ADDRESS, else none (local)."""
+    if address:
+        return address, "--address"
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    return None, ""
+
+
+@contextmanager
+def ray_cluster(address: str | None, console: Console) -> Iterator[str | None]:
+    """Ray for one session: the cluster at `address` (or RAY_ADDRESS), else a local Ray of its
+    own; yields the address joined (None when local) and shuts Ray down after."""
+    imported = sys.modules.get("ray")
+    if imported is not None and imported.is_initialized():  # a caller's Ray (tests, notebooks)
+        yield address
+        return
+    address, named_by = cluster_address(address)
+    if address:
+        check_reachable(address)
+        choose_auth_mode(address)  # before `import ray`: Ray reads RAY_AUTH_MODE once per process
     import ray
 
-    if ray.is_initialized():
-        if address:
-            raise UserError(
-                "Ray is already initialised in this process: leave out the address, or call "
-                "ray.shutdown() before searching on another cluster"
-            )
-        return False
     logging.getLogger("ray").setLevel(logging.WARNING)
     if address:
-        try:
-            ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as err:
-            raise UserError(
-                f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}"
-            ) from None
+        join_cluster(address)
+        resources = ray.cluster_resources()
+        console.print(
+            f"joined the Ray cluster at {address} (from {named_by}): {len(ray.nodes())} node(s), "
+            f"{int(resources.get('CPU', 0))} CPUs"
+        )
     else:
-        # No dashboard. Ray 2.60 has no bind-to-localhost option for its other ports (they listen
-        # on every interface); its token authentication, on by default, guards them.
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    return True
+        # address="local": always a Ray of our own, never a cluster that an address file left
+        # by `ray start` points to (alive, or dead: then ray.init would fail). No dashboard.
+        # Ray 2.60 has no bind-to-localhost option for its other ports (they listen on every
+        # interface); its token authentication, on by default for a local Ray, guards them.
+        ray.init(
+            address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False
+        )
+    try:
+        yield address
+    finally:
+        ray.shutdown()
+
+
+def check_reachable(address: str) -> None:
+    """UserError when nothing answers at HOST:PORT (ray.init would retry for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "ray://...": Ray's own forms, Ray checks them
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as err:
+        raise UserError(
+            f"cannot join the Ray cluster at {address}: nothing answers there ({err.strerror or err}); "
+            "start it with `ray start --head --port PORT` or check --address"
+        ) from None
+
+
+def choose_auth_mode(address: str) -> None:
+    """Set RAY_AUTH_MODE for joining `address` when the user has not.
+
+    Ray 2.60's `ray start --head` turns token authentication on and keeps the token in
+    ~/.ray/auth_token, but a driver joining by address sends it only with RAY_AUTH_MODE=token,
+    and a driver in token mode cannot serve the actors of a cluster without authentication
+    (ray.cluster_utils, RAY_AUTH_MODE=disabled). With a token at hand, a short probe decides.
+    """
+    if auth_token_source() and not os.environ.get("RAY_AUTH_MODE"):
+        os.environ["RAY_AUTH_MODE"] = "token" if cluster_takes_token(address) else "disabled"
+
+
+def join_cluster(address: str) -> None:
+    """ray.init(address); UserError with what to set when the cluster refuses us."""
+    import ray
+
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        causes = f"{err} {err.__cause__ or ''}".lower()
+        if "token" in causes or "unauthenticated" in causes:
+            token = auth_token_source()
+            if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+                fix = "it asks for a token: set RAY_AUTH_MODE=token"
+            elif token:
+                fix = f"the token from {token} was refused: use the head node's ~/.ray/auth_token"
+            else:
+                fix = (
+                    "it asks for a token: copy the head node's ~/.ray/auth_token to this "
+                    "machine, or set RAY_AUTH_TOKEN"
+                )
+            raise UserError(f"cannot join the Ray cluster at {address}: {fix}") from None
+        raise UserError(
+            f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}"
+        ) from None
+
+
+# Joins in token mode and starts one actor: exit status 3 when the actor dies at once, the
+# sign of a cluster without authentication (its workers cannot call a token-mode driver).
+_TOKEN_PROBE = """
+import sys, ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+@ray.remote(num_cpus=0, max_restarts=0)
+class Probe:
+    def ping(self):
+        return 1
+try:
+    ray.get(Probe.remote().ping.remote(), timeout=60)
+except ray.exceptions.ActorDiedError:
+    sys.exit(3)
+"""
+
+
+def cluster_takes_token(address: str) -> bool:
+    """Whether the cluster at `address` runs token authentication (a few seconds, in a child
+    process: a Ray driver keeps its authentication mode for the life of its process)."""
+    import subprocess
+
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _TOKEN_PROBE, address], env=env, capture_output=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        return True  # undecided: the join below reports what is wrong
+    return done.returncode != 3
+
+
+def auth_token_source() -> str | None:
+    """Where this machine has a Ray token: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or the default file."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return os.environ["RAY_AUTH_TOKEN_PATH"]
+    return str(TOKEN_FILE) if TOKEN_FILE.expanduser().is_file() else None
 
 
 def default_concurrency(cpus_per_trial: int, reserved: int = 0) -> int:

@@ -47,24 +47,25 @@ def screen_candidate(
     config: ArchConfig, budget_flops: int | None, budget_params: int | None
 ) -> Screen:
     """FLOPs and parameters of `config` (fvcore, as `profile` counts them) against the budgets."""
-    from evaluators.flops import count_flops
+    from evaluators.metrics import compute_metrics
     from neonas.models import build_model
     from neonas.si import format_si
 
-    model = build_model(config)
-    count = count_flops(model, (1, config.in_chans, config.input_size, config.input_size))
+    shape = (config.in_chans, config.input_size, config.input_size)
+    count = compute_metrics(build_model(config), shape, ["flops", "params"])
+    flops, params = int(count["flops"]), int(count["params"])
     constraints = {}
     reasons = []
     for name, value, budget in (
-        ("flops", count.flops, budget_flops),
-        ("params", count.params, budget_params),
+        ("flops", flops, budget_flops),
+        ("params", params, budget_params),
     ):
         slack = budget_slack(value, budget)
         if slack is not None:
             constraints[name] = slack
             if slack > 0:
                 reasons.append(f"{format_si(value)} {name} over the budget of {format_si(budget)}")
-    return Screen(count.flops, count.params, constraints, "; ".join(reasons) or None)
+    return Screen(flops, params, constraints, "; ".join(reasons) or None)
 
 
 def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, weight: float) -> float:
@@ -79,29 +80,29 @@ def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Repor
     complete set of metrics with status "completed"; reports status "rejected" (and stops) when
     the latency is over its budget. Raises on a NaN score or loss: the trial is then failed.
     """
-    from evaluators import get_hw
-    from evaluators.matrix_efficiency import matrix_efficiency
+    from evaluators.metrics import LATENCY_METRICS, compute_metrics
     from neonas.models import build_model
 
     model = build_model(config)
     shape = (config.in_chans, config.input_size, config.input_size)
-    latency = get_hw(settings.hw).latency(model, shape, batch=1)
     metrics: dict[str, Any] = {
-        "latency_ms": latency.median_ms,
-        "latency_source": latency.source,
-        "latency_spread": latency.spread,
-        **{name: value for name, value in latency.parts().items() if value is not None},
+        name: value
+        for name, value in compute_metrics(model, shape, LATENCY_METRICS, settings.hw).items()
+        if value is not None  # the breakdown exists for predicted latency only
     }
-    slack = budget_slack(latency.median_ms, settings.latency_budget_ms)
+    latency_ms = metrics["latency_ms"]
+    slack = budget_slack(latency_ms, settings.latency_budget_ms)
     if slack is not None:
         metrics["constraint_latency"] = slack
         if slack > 0:
-            reason = f"latency {latency.median_ms:.3g} ms over the budget of {settings.latency_budget_ms:g} ms"
+            reason = (
+                f"latency {latency_ms:.3g} ms over the budget of {settings.latency_budget_ms:g} ms"
+            )
             # The objectives must be present in every result (Tune checks); -inf is never picked.
             worst = {"accuracy": -math.inf, "score": -math.inf}
             report({**metrics, **worst, "status": "rejected", "reason": reason})
             return
-    metrics["matrix_efficiency"] = matrix_efficiency(model, shape)
+    metrics.update(compute_metrics(model, shape, ["matrix_efficiency"]))
     if settings.supernet is not None:
         metrics.update(_supernet_score(config, settings))
         report(_completed(metrics, settings))
@@ -124,24 +125,22 @@ def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[s
     score = zero_cost_score(model, settings.proxy, batches)
     return {
         "accuracy": score,
-        "accuracy_kind": settings.proxy,
-        "proxy_s": time.perf_counter() - start,
+        "accuracy_signal": settings.accuracy_signal,
+        "signal_s": time.perf_counter() - start,
     }
 
 
 def _supernet_score(config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
     """Top-1 of the subnet with inherited weights, BatchNorm re-estimated (neonas.supernet)."""
-    from neonas.supernet.scoring import SIGNAL
-
     start = time.perf_counter()
     metrics = _scorer(
         settings.supernet, settings.data, settings.max_val_images, settings.seed
     ).evaluate(config)
     return {
         "accuracy": metrics["top1"],
-        "accuracy_kind": SIGNAL,
+        "accuracy_signal": settings.accuracy_signal,
         "val_loss": metrics["loss"],
-        "proxy_s": time.perf_counter() - start,
+        "signal_s": time.perf_counter() - start,
     }
 
 
@@ -169,7 +168,7 @@ def _proxy_training(
         epoch_metrics = {
             **metrics,
             "accuracy": values["val_top1"],
-            "accuracy_kind": "val_top1",
+            "accuracy_signal": settings.accuracy_signal,
             "val_loss": values["val_loss"],
             "epochs": epoch,
         }

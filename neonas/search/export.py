@@ -18,7 +18,9 @@ DEFAULT_TOP = 5  # for --by accuracy / latency; --by pareto writes the whole fro
 def select_best(
     rows: list[TrialRecord], by: str = "pareto", top: int | None = None
 ) -> list[TrialRecord]:
-    """The Pareto front (fastest first), or the completed trials by accuracy or latency; top K."""
+    """The Pareto front (fastest first), or the completed trials by accuracy or latency; top K.
+
+    Only completed trials (full fidelity): one that ASHA stopped early is not comparable."""
     if by not in ORDERS:
         raise UserError(f"unknown order {by!r}: use one of {', '.join(ORDERS)}")
     if top is not None and top < 1:
@@ -32,6 +34,13 @@ def select_best(
         chosen = sorted(done, key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
     limit = top if top is not None else (len(chosen) if by == "pareto" else DEFAULT_TOP)
     return chosen[:limit]
+
+
+def accuracy_signal(rows: list[TrialRecord]) -> str:
+    """What the rows' accuracy is (e.g. 'naswot', 'short-training top-1'), as their run recorded it."""
+    return next(
+        (row.metrics["accuracy_signal"] for row in rows if "accuracy_signal" in row.metrics), ""
+    )
 
 
 def write_configs(rows: list[TrialRecord], out: str | Path) -> list[Path]:
@@ -52,7 +61,7 @@ def write_configs(rows: list[TrialRecord], out: str | Path) -> list[Path]:
         path = config.save(out / f"{config.name}.yaml")
         written.append(path)
         entries.append({"rank": rank, "file": path.name, **front_entry(row)})
-    write_json_atomic(index, {"configs": entries})
+    write_json_atomic(index, {"accuracy_signal": accuracy_signal(rows), "configs": entries})
     return written
 
 
@@ -63,7 +72,7 @@ def export_run(
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
         raise UserError(f"{run_dir} is not a search run folder (it has no run.json)")
-    rows = TrialTable(run_dir).with_status("completed")
+    rows = TrialTable.load(run_dir).with_status("completed")
     if not rows:
         raise UserError(
             f"run {run_dir} has no completed trials yet: resume it with `neonas search --resume {run_dir}`"

@@ -1,12 +1,17 @@
-"""The Pareto front of a run (accuracy proxy up, latency down), as JSON and as a plot."""
+"""The Pareto front of a run (the accuracy signal up, latency down), as JSON and as a plot.
+
+Only completed trials, measured at full fidelity, are compared: a trial ASHA stopped early is
+pruned and never on the front.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from evaluators.metrics import TABLE_METRICS
 from neonas.io import write_json_atomic
-from neonas.search.records import TRIAL_METRICS, TrialRecord
+from neonas.search.records import TrialRecord, cells_summary
 
 
 def dominates(a: TrialRecord, b: TrialRecord) -> bool:
@@ -17,24 +22,33 @@ def dominates(a: TrialRecord, b: TrialRecord) -> bool:
 
 
 def pareto_front(rows: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed trials that no other completed trial dominates, fastest first."""
+    """Completed trials that no other completed trial dominates, fastest first.
+
+    One sweep in latency order (O(n log n): the progress line asks after every trial): a
+    point is dominated when an earlier one is more accurate, or as accurate and faster.
+    Identical points dominate neither and both stay.
+    """
     done = [row for row in rows if row.status == "completed"]
-    front = [row for row in done if not any(dominates(other, row) for other in done)]
-    return sorted(front, key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
+    done.sort(key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
+    front: list[TrialRecord] = []
+    for row in done:
+        if not front or not dominates(front[-1], row):
+            front.append(row)
+    return front
 
 
 def front_entry(row: TrialRecord) -> dict[str, Any]:
     """What pareto.json and the summary show of one trial."""
-    keys = TRIAL_METRICS
     return {
         "number": row.number,
         "name": (row.config or {}).get("name"),
-        **{key: row.metrics.get(key) for key in keys},
+        "cells": cells_summary(row.config),
+        **{key: row.metrics.get(key) for key in TABLE_METRICS},
     }
 
 
 def write_pareto(
-    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any]
+    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any], signal: str = ""
 ) -> list[TrialRecord]:
     """pareto.json: the front with its metrics, the budgets, and how many trials it came from."""
     front = pareto_front(rows)
@@ -42,6 +56,7 @@ def write_pareto(
         path,
         {
             "objectives": {"accuracy": "max", "latency_ms": "min"},
+            "accuracy_signal": signal,
             "budgets": budgets,
             "completed": sum(1 for row in rows if row.status == "completed"),
             "front": [front_entry(row) for row in front],
@@ -51,7 +66,11 @@ def write_pareto(
 
 
 def plot_pareto(
-    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any], title: str
+    path: str | Path,
+    rows: list[TrialRecord],
+    budgets: dict[str, Any],
+    title: str,
+    signal: str = "",
 ) -> Path:
     """pareto.png: every completed trial (colour: FLOPs against the budget), the front as a line."""
     import matplotlib
@@ -90,9 +109,9 @@ def plot_pareto(
     if budgets.get("latency_ms"):
         axes.axvline(budgets["latency_ms"], color="grey", linestyle="--", label="latency budget")
     source = done[0].metrics.get("latency_source", "") if done else ""
-    kind = done[0].metrics.get("accuracy_kind", "accuracy proxy") if done else "accuracy proxy"
+    signal = signal or (done[0].metrics.get("accuracy_signal", "") if done else "")
     axes.set_xlabel(f"latency, ms ({source})" if source else "latency, ms")
-    axes.set_ylabel(f"accuracy proxy ({kind})")
+    axes.set_ylabel(f"accuracy: {signal}" if signal else "accuracy")
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:

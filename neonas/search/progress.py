@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from neonas.search.pareto import pareto_front
-from neonas.search.records import TrialRecord, TrialTable, arch_summary
+from neonas.search.records import TrialRecord, TrialTable, arch_summary, cells_summary
 from neonas.si import format_si
 
 _STYLE = {
     "completed": "green",
+    "pruned": "yellow",
     "rejected": "yellow",
     "duplicate": "yellow",
     "failed": "red",
@@ -25,9 +26,12 @@ _STYLE = {
 class ProgressDisplay:
     """Trials done/total, rejected, failed, best so far, elapsed and ETA, after every outcome."""
 
-    def __init__(self, table: TrialTable, total: int, console: Console | None = None) -> None:
+    def __init__(
+        self, table: TrialTable, total: int, console: Console | None = None, signal: str = ""
+    ) -> None:
         self.table = table
         self.total = total
+        self.signal = signal or "accuracy"
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.start = time.monotonic()
         self.done_at_start = table.count("completed")
@@ -41,14 +45,17 @@ class ProgressDisplay:
         new = done - self.done_at_start
         eta = elapsed / new * max(0, self.total - done) if new else None
         style = _STYLE.get(record.status, "")
-        what = _describe(record)
-        rejected = self.table.count("rejected") + self.table.count("duplicate")
-        failed = self.table.count("failed") + self.table.count("lost") + self.table.count("stopped")
+        what = _describe(record, self.signal)
+        rejected = self.table.count("rejected", "duplicate")
+        failed = self.table.count("failed", "lost", "stopped")
+        pruned = self.table.count("pruned")
         best = self.best_so_far()
         return (
             f"[{done:>3}/{self.total}] trial {record.number:>4} [{style}]{record.status:<9}[/] {what}"
-            f" | rejected {rejected} failed {failed}{best}"
-            f" | {_clock(elapsed)} elapsed, ETA {_clock(eta) if eta is not None else '?'}"
+            f" | rejected {rejected} failed {failed}"
+            + (f" pruned {pruned}" if pruned else "")
+            + best
+            + f" | {_clock(elapsed)} elapsed, ETA {_clock(eta) if eta is not None else '?'}"
         )
 
     def best_so_far(self) -> str:
@@ -56,15 +63,19 @@ class ProgressDisplay:
         if not front:
             return ""
         best = max(front, key=lambda row: row.metrics["accuracy"])
-        return f" | front {len(front)}, best {best.metrics['accuracy']:.4g} @ {best.metrics['latency_ms']:.3g} ms"
+        return (
+            f" | front {len(front)}, best {self.signal} {best.metrics['accuracy']:.4g} "
+            f"@ {best.metrics['latency_ms']:.3g} ms"
+        )
 
 
-def _describe(record: TrialRecord) -> str:
+def _describe(record: TrialRecord, signal: str) -> str:
     metrics = record.metrics
     if record.status == "completed":
         return (
-            f"acc {metrics['accuracy']:.4g}  lat {metrics['latency_ms']:.3g} ms  "
-            f"{format_si(metrics.get('flops', 0))}FLOPs"
+            f"{signal} {metrics['accuracy']:.4g}  lat {metrics['latency_ms']:.3g} ms  "
+            f"{format_si(metrics.get('flops', 0))}FLOPs  {arch_summary(record.config)}"
+            f"  cells {cells_summary(record.config)}"
         )
     return (record.reason or "")[:90]
 
@@ -74,17 +85,19 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def front_table(rows: list[TrialRecord], title: str) -> Table:
-    """The Pareto front as a rich table: FLOPs, params, latency and source, proxy, matrix efficiency."""
+def front_table(rows: list[TrialRecord], title: str, signal: str = "accuracy") -> Table:
+    """The Pareto front as a rich table: the network and its cells, FLOPs, params, latency and
+    source, the accuracy signal (named: e.g. 'short-training top-1' or 'naswot'), matrix efficiency."""
     table = Table(title=title, title_justify="left")
     for column, justify in (
         ("trial", "right"),
         ("arch", "left"),
+        ("cells", "left"),
         ("FLOPs", "right"),
         ("params", "right"),
         ("latency", "right"),
         ("source", "left"),
-        ("proxy", "right"),
+        (signal, "right"),
         ("matrix eff.", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -94,6 +107,7 @@ def front_table(rows: list[TrialRecord], title: str) -> Table:
         table.add_row(
             str(row.number),
             arch_summary(row.config),
+            cells_summary(row.config),
             format_si(metrics.get("flops", 0)),
             format_si(metrics.get("params", 0)),
             f"{metrics['latency_ms']:.3g} ms",

@@ -1,9 +1,11 @@
-"""The run's own table of every trial: the durable source of truth for what was completed.
+"""Every trial of a run as a TrialRecord, read from the run's Optuna study: its one record.
 
-One row per Optuna trial number, rewritten atomically on every change (`trials.jsonl`, full
-rows, and `trials.csv`, a flat view for people and pandas). A SIGKILL at any moment leaves
-the previous or the next version of each file, never half of one. The Optuna study and the
-Ray Tune experiment are reconciled against this table on resume (see `study.py`).
+The searcher finishes each Optuna trial in two steps: one user attribute, `outcome`, holding
+the whole record (status, reason, metrics, config, timing), then `study.tell`. A SIGKILL
+between the two leaves a RUNNING trial whose outcome is known (`study.repair` tells it on
+resume); a RUNNING trial without an outcome was in flight and is lost. Nothing else holds
+trial state: `trials.csv` is a flat view for people and pandas, appended while the run goes
+and rewritten from the study at the start and end of every session.
 """
 
 from __future__ import annotations
@@ -17,25 +19,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluators.metrics import TABLE_METRICS
 from neonas.io import write_text_atomic
 
-# completed: evaluated, counts toward --trials. rejected: over a budget or not buildable,
-# told to Optuna as infeasible. duplicate: same point as an earlier trial, not run again.
-# failed: crashed, ran out of memory or gave NaN. stopped: cut short by --time-budget or
-# Ctrl-C. lost: in flight when the driver died; its point is proposed again on resume.
-STATUSES = ("completed", "rejected", "duplicate", "failed", "stopped", "lost")
-# The metrics of a scored trial, as the Pareto summary shows them; the CSV adds epochs trained.
-TRIAL_METRICS = (
-    "accuracy",
-    "accuracy_kind",
-    "latency_ms",
-    "latency_source",
-    "flops",
-    "params",
-    "matrix_efficiency",
-    "score",
+OUTCOME_ATTR = "outcome"  # the Optuna user attribute holding a finished trial's record
+# completed: evaluated at full fidelity, counts toward --trials. pruned: stopped early by ASHA
+# (Optuna's PRUNED), kept out of the front. rejected: over a budget or not a valid network.
+# duplicate: same point as an earlier trial, not run again. failed: crashed, ran out of memory
+# or gave NaN. stopped: cut short by --time-budget or Ctrl-C. lost: in flight when the driver
+# died; its point is proposed again on resume.
+STATUSES = ("completed", "pruned", "rejected", "duplicate", "failed", "stopped", "lost")
+CSV_COLUMNS = (
+    "number",
+    "status",
+    *TABLE_METRICS,
+    "reason",
+    "duration_s",
+    "session",
+    "node",
+    "arch",
+    "cells",
+    "point",
 )
-CSV_METRICS = (*TRIAL_METRICS, "epochs")
 
 
 @dataclass
@@ -62,31 +67,61 @@ class TrialRecord:
     def duration_s(self) -> float | None:
         return None if self.finished is None else round(self.finished - self.started, 3)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def outcome(self) -> dict[str, Any]:
+        """What the study stores of this record (the point is the trial's own params)."""
+        return {
+            key: value for key, value in asdict(self).items() if key not in ("number", "params")
+        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+
+def record_from_trial(trial: Any) -> TrialRecord | None:
+    """The record of an Optuna FrozenTrial; None while it is in flight or waiting.
+
+    A finished trial without an outcome was in flight when a driver died (`study.repair`
+    failed it): it is reported as lost.
+    """
+    from optuna.trial import TrialState
+
+    outcome = trial.user_attrs.get(OUTCOME_ATTR)
+    if outcome is not None:
+        return TrialRecord(number=trial.number, params=dict(trial.params), **outcome)
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        return None
+    return TrialRecord(
+        number=trial.number,
+        status="lost",
+        params=dict(trial.params),
+        reason=(
+            "in flight when the driver stopped; its point is proposed again"
+            if trial.params
+            else "the driver stopped while this trial was drawing its point"
+        ),
+        started=trial.datetime_start.timestamp() if trial.datetime_start else 0.0,
+    )
 
 
 class TrialTable:
-    """The rows of `trials.jsonl` in a run folder, kept in memory and written through."""
+    """The records of a run in trial-number order: a read view of its study, kept in memory."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.rows: dict[int, TrialRecord] = {}
-        path = self.folder / "trials.jsonl"
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    record = TrialRecord.from_dict(json.loads(line))
-                    self.rows[record.number] = record
+    def __init__(self, records: Iterable[TrialRecord] = ()) -> None:
+        self.rows: dict[int, TrialRecord] = {record.number: record for record in records}
 
-    def record(self, record: TrialRecord) -> TrialRecord:
-        """Insert or replace the row of `record.number`, then rewrite both files atomically."""
+    @classmethod
+    def from_study(cls, study: Any) -> TrialTable:
+        trials = study.get_trials(deepcopy=False)
+        return cls(record for record in map(record_from_trial, trials) if record is not None)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> TrialTable:
+        """The records in `run_dir/study.db` (empty before the first trial)."""
+        from neonas.search.study import load_study
+
+        db = Path(run_dir) / "study.db"
+        return cls.from_study(load_study(db)) if db.is_file() else cls()
+
+    def add(self, record: TrialRecord) -> TrialRecord:
+        """Insert or replace the row of `record.number` (after the study was told)."""
         self.rows[record.number] = record
-        self._write()
         return record
 
     def get(self, number: int) -> TrialRecord | None:
@@ -96,18 +131,14 @@ class TrialTable:
         """Rows in trial-number order whose status is one of `statuses`."""
         return [row for _, row in sorted(self.rows.items()) if row.status in statuses]
 
-    def count(self, status: str) -> int:
-        return sum(1 for row in self.rows.values() if row.status == status)
+    def count(self, *statuses: str) -> int:
+        return sum(1 for row in self.rows.values() if row.status in statuses)
 
     def completed_params(self) -> dict[str, int]:
-        """Canonical params text -> trial number, for every completed trial (duplicate check)."""
-        return {params_key(row.params): row.number for row in self.with_status("completed")}
-
-    def _write(self) -> None:
-        rows = [row for _, row in sorted(self.rows.items())]
-        lines = "".join(json.dumps(row.to_dict(), default=_json_default) + "\n" for row in rows)
-        write_text_atomic(self.folder / "trials.jsonl", lines)
-        write_text_atomic(self.folder / "trials.csv", csv_text(rows))
+        """Canonical params text -> trial number, for every evaluated trial (duplicate check)."""
+        return {
+            params_key(row.params): row.number for row in self.with_status("completed", "pruned")
+        }
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -115,38 +146,45 @@ def params_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def csv_row(row: TrialRecord) -> list[Any]:
+    """One trial as the cells of trials.csv, in CSV_COLUMNS order."""
+    return [
+        row.number,
+        row.status,
+        *(row.metrics.get(key, "") for key in TABLE_METRICS),
+        row.reason or "",
+        row.duration_s if row.duration_s is not None else "",
+        row.session,
+        row.node or "",
+        arch_summary(row.config),
+        cells_summary(row.config),
+        json.dumps(row.params, sort_keys=True),
+    ]
+
+
 def csv_text(rows: Iterable[TrialRecord]) -> str:
-    """A flat table: one line per trial, metrics as columns, the point as compact text."""
+    """trials.csv whole: a header, then one line per trial."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "number",
-            "status",
-            *CSV_METRICS,
-            "reason",
-            "duration_s",
-            "session",
-            "node",
-            "arch",
-            "point",
-        ]
-    )
-    for row in rows:
-        writer.writerow(
-            [
-                row.number,
-                row.status,
-                *(row.metrics.get(key, "") for key in CSV_METRICS),
-                row.reason or "",
-                row.duration_s if row.duration_s is not None else "",
-                row.session,
-                row.node or "",
-                arch_summary(row.config),
-                json.dumps(row.params, sort_keys=True),
-            ]
-        )
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_row(row) for row in rows)
     return out.getvalue()
+
+
+class CsvLog:
+    """trials.csv of a run: rewritten from the study once per session, appended per outcome."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def rewrite(self, table: TrialTable) -> None:
+        write_text_atomic(self.path, csv_text(table.with_status(*STATUSES)))
+
+    def append(self, record: TrialRecord) -> None:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(csv_row(record))
+        with self.path.open("a") as handle:
+            handle.write(out.getvalue())
 
 
 def arch_summary(config: dict[str, Any] | None) -> str:
@@ -162,7 +200,17 @@ def arch_summary(config: dict[str, Any] | None) -> str:
     return f"d{depths} w{widths} {ratios}".strip()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to the trial table")
+def cells_summary(config: dict[str, Any] | None) -> str:
+    """Each stage's NeoCells, stages split by '|': '4s.75+8.25 | 8' is 3/4 of the channels in
+    shifted 4x4 cells and 1/4 in 8x8 cells, then one 8x8 group (share 1 is left out)."""
+    if not config:
+        return ""
+    return " | ".join(
+        "+".join(_cell_code(cell) for cell in stage["cells"]) for stage in config["stages"]
+    )
+
+
+def _cell_code(cell: dict[str, Any]) -> str:
+    share = float(cell.get("share", 1.0))
+    code = f"{cell['size']}{'s' if cell.get('shift') else ''}"
+    return code if share == 1.0 else code + f"{share:.2f}".lstrip("0").rstrip("0")

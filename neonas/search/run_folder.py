@@ -2,8 +2,8 @@
 
     run.json       command, versions, settings, the space, and one entry per session
     space.yaml     the space as it was loaded (a resume uses this copy, not the file)
-    trials.jsonl   every trial (source of truth), trials.csv the same as a flat table
-    study.db       the Optuna study (optuna-dashboard sqlite:///.../study.db)
+    study.db       the Optuna study: the one record of every trial (optuna-dashboard reads it)
+    trials.csv     the same trials as a flat table, written from the study
     tune/          the Ray Tune experiment of each session (session-1, session-2, ...)
     pareto.json, pareto.png, best/*.yaml
     run.lock       the live driver's pid and host, so two drivers never share a run
@@ -37,6 +37,7 @@ class RunFolder:
     run_json = property(lambda self: self.path / "run.json")
     space_yaml = property(lambda self: self.path / "space.yaml")
     study_db = property(lambda self: self.path / "study.db")
+    trials_csv = property(lambda self: self.path / "trials.csv")
     tune_dir = property(lambda self: self.path / "tune")
     pareto_json = property(lambda self: self.path / "pareto.json")
     pareto_png = property(lambda self: self.path / "pareto.png")

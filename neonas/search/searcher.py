@@ -1,101 +1,94 @@
-"""Ray Tune's OptunaSearch, made budget-aware and durable for neonas.
+"""The searcher Ray Tune asks for trials: Ray's public `Searcher` over an Optuna study it owns.
 
-Three additions to the library searcher, nothing else:
-- every proposal is screened in the driver before Ray sees it (buildable, not a duplicate,
-  FLOPs and parameters within budget); a rejected point is recorded, told to Optuna as PRUNED
-  with its constraint values (`Trial.set_constraint`, which TPE and NSGA-II use to learn the
-  feasible region) and the next point is asked for, so rejections never become Ray trials;
-- every outcome is written to the run's trial table *before* Optuna is told, so a kill
-  between the two is repaired on resume from the table (see `study.reconcile`);
-- it finishes once `target` trials are completed, however many were rejected or failed.
+It asks the study for a point, screens it in the driver before Ray sees it (a valid network,
+not a duplicate, FLOPs and parameters within budget) and asks again when the point cannot
+run; each outcome is told back (`study.tell_record`), rejections as PRUNED with their
+constraint values so that TPE and NSGA-II learn the feasible region. The study is the run's
+record; the searcher keeps only the counters that decide when the run ends:
+- `target` trials completed at full fidelity (a trial ASHA stopped early is pruned, not
+  completed);
+- `max_failures` trials in a row that failed (inside Ray, or while building the candidate);
+- MAX_REFUSED_IN_A_ROW points in a row that could not run (over a budget, also the latency
+  budget checked inside a trial; duplicates; invalid networks), with the cause named.
 """
 
 from __future__ import annotations
 
-import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
+from evaluators.metrics import METRICS
 from neonas.errors import UserError
 from neonas.search.evaluate import screen_candidate
-from neonas.search.objectives import objective_values, tune_metric
 from neonas.search.records import TrialRecord, TrialTable, params_key
+from neonas.search.settings import DEFAULT_MAX_FAILURES
 from neonas.search.space import SearchSpace
+from neonas.search.study import tell_record
 
-log = logging.getLogger(__name__)
+# Give up after this many points in a row that could not run: the budget or the space leaves
+# (almost) nothing to evaluate.
+MAX_REFUSED_IN_A_ROW = 200
+# Why a point could not run -> what to change, for the stop message.
+REFUSAL_ADVICE = {
+    "flops": "raise --budget or use a smaller space",
+    "params": "raise --params-budget or use a smaller space",
+    "latency": "raise --latency-budget or use a smaller space",
+    "duplicate": "the space has few new points left: widen it or ask for fewer --trials",
+    "invalid": "the space offers networks that do not build: fix the space file",
+}
+REFUSAL_TEXT = {
+    "flops": "over the FLOPs budget",
+    "params": "over the parameter budget",
+    "latency": "over the latency budget",
+    "duplicate": "already evaluated",
+    "invalid": "not valid networks",
+}
 
-# Give up after this many proposals in a row that could not run (over budget, duplicates):
-# the budget or the space leaves (almost) nothing to evaluate.
-MAX_UNRUN_IN_A_ROW = 200
-RESULT_METRICS = (
-    "accuracy",
-    "accuracy_kind",
-    "latency_ms",
-    "latency_source",
-    "latency_spread",
-    "flops",
-    "params",
-    "matrix_efficiency",
-    "score",
-    "epochs",
-    "val_loss",
-    "proxy_s",
-)
 
-
-class ScreenedOptunaSearch(OptunaSearch):
-    """OptunaSearch over a SearchSpace that screens, records, and stops at `target` completed."""
+class StudySearcher(Searcher):
+    """Proposes the study's points for Ray trials and tells the study every outcome."""
 
     def __init__(
         self,
         *,
         space: SearchSpace,
+        study: optuna.Study,
         objective: str,
-        sampler: optuna.samplers.BaseSampler,
-        storage: optuna.storages.BaseStorage,
-        study_name: str,
         table: TrialTable,
         target: int,
         session: int,
         run_name: str,
         budget_flops: int | None = None,
         budget_params: int | None = None,
+        full_epochs: int | None = None,
+        max_failures: int = DEFAULT_MAX_FAILURES,
         on_record: Callable[[TrialRecord], None] | None = None,
     ) -> None:
-        metric, mode = tune_metric(objective)
+        super().__init__()  # metric and mode: the study has the directions, ASHA its own metric
         self.search_space = space
-        super().__init__(
-            space=self._define_by_run,
-            metric=metric,
-            mode=mode,
-            sampler=sampler,
-            storage=storage,
-            study_name=study_name,
-        )
+        self.study = study
         self.objective = objective
         self.table = table
         self.target = target
         self.session = session
         self.run_name = run_name
         self.budgets = (budget_flops, budget_params)
+        self.full_epochs = full_epochs
+        self.max_failures = max_failures
         self.on_record = on_record
         self.completed = table.count("completed")
         self.stop_reason: str | None = None
-        self._seen = table.completed_params()  # params key -> trial number (completed or running)
+        self._seen = table.completed_params()  # params key -> trial number (evaluated or running)
         self._running: dict[str, dict[str, Any]] = {}  # Ray trial id -> the proposal
-        self._unrun_in_a_row = 0
-
-    def _define_by_run(self, trial: optuna.Trial) -> None:
-        # OptunaSearch needs a space to set up its study; `suggest` below does the asking.
-        self.search_space.suggest(trial)
+        self._refused: Counter[str] = Counter()  # refusals in a row, by cause
+        self._failed_in_a_row = 0
 
     # --- proposals ------------------------------------------------------------------------------
 
@@ -104,166 +97,174 @@ class ScreenedOptunaSearch(OptunaSearch):
             return Searcher.FINISHED
         if self.completed + len(self._running) >= self.target:
             return None  # enough in flight; ask again when one ends (it may fail)
-        while self._unrun_in_a_row < MAX_UNRUN_IN_A_ROW:
-            ot_trial = self._ot_study.ask()
-            proposal = self._screen(ot_trial)
+        while not self.stop_reason:
+            trial = self.study.ask()
+            proposal = self._screen(trial)
             if proposal is not None:
-                self._unrun_in_a_row = 0
-                self._ot_trials[trial_id] = ot_trial
                 self._running[trial_id] = proposal
                 return {key: proposal[key] for key in ("number", "arch", "screen")}
-            self._unrun_in_a_row += 1
-        self.stop_reason = (
-            f"{MAX_UNRUN_IN_A_ROW} proposals in a row were over budget or already evaluated: "
-            "the budget or the space leaves too little to search (raise --budget or widen the space)"
-        )
         return Searcher.FINISHED
 
-    def _screen(self, ot_trial: optuna.Trial) -> dict[str, Any] | None:
+    def _screen(self, trial: optuna.Trial) -> dict[str, Any] | None:
         """The proposal for Ray if the point may run; otherwise record and tell why not."""
         started = time.time()
         try:
-            config = self.search_space.suggest(ot_trial)
-        except UserError as err:
-            self._finish_unrun(
-                ot_trial, "rejected", started, f"not buildable: {err}", {"buildable": 1.0}
-            )
+            config = self.search_space.suggest(trial)
+        except UserError as err:  # the space's own choices do not make a valid network
+            self._finish(trial, "rejected", started, f"not a valid network: {err}", "invalid")
             return None
-        params = dict(ot_trial.params)
+        params = dict(trial.params)
         key = params_key(params)
         if key in self._seen:
             reason = f"same point as trial {self._seen[key]}"
-            self._finish_unrun(ot_trial, "duplicate", started, reason, {}, params=params)
+            self._finish(trial, "duplicate", started, reason, "duplicate")
             return None
-        config = config.model_copy(update={"name": f"{self.run_name}-t{ot_trial.number:04d}"})
+        config = config.model_copy(update={"name": f"{self.run_name}-t{trial.number:04d}"})
         try:
             screen = screen_candidate(config, *self.budgets)
-        except Exception as err:  # a point that does not build is rejected, never a crashed run
-            reason = f"could not be built: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            self._finish_unrun(
-                ot_trial, "rejected", started, reason, {"buildable": 1.0}, params, config.to_dict()
-            )
+        except Exception as err:  # a bug or a resource error while building: a failure
+            reason = f"could not be built: {first_line(err)}"
+            self._finish(trial, "failed", started, reason, config=config.to_dict())
             return None
-        constraints = {f"constraint_{name}": value for name, value in screen.constraints.items()}
         cost = {"flops": screen.flops, "params": screen.params}
         if screen.rejected:
-            self._finish_unrun(
-                ot_trial,
+            over = next(name for name, slack in screen.constraints.items() if slack > 0)
+            self._finish(
+                trial,
                 "rejected",
                 started,
                 screen.reason,
-                screen.constraints,
-                params,
+                over,
                 config.to_dict(),
                 cost,
+                screen.constraints,
             )
             return None
-        self._seen[key] = ot_trial.number
+        self._seen[key] = trial.number
+        constraints = {f"constraint_{name}": value for name, value in screen.constraints.items()}
         return {
-            "number": ot_trial.number,
+            "number": trial.number,
             "arch": config.to_dict(),
             "screen": {**cost, **constraints},
-            "params": params,
+            "trial": trial,
             "constraints": screen.constraints,
             "started": started,
         }
 
-    def _finish_unrun(
+    def _finish(
         self,
-        ot_trial: optuna.Trial,
+        trial: optuna.Trial,
         status: str,
         started: float,
         reason: str | None,
-        constraints: dict[str, float],
-        params: dict[str, Any] | None = None,
+        refusal: str | None = None,
         config: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        constraints: dict[str, float] | None = None,
+        node: str | None = None,
     ) -> None:
+        """Tell the study, then count the outcome towards the run's stopping rules."""
+        if refusal == "invalid":
+            constraints = {"buildable": 1.0}
         record = TrialRecord(
-            number=ot_trial.number,
+            number=trial.number,
             status=status,
-            params=params if params is not None else dict(ot_trial.params),
+            params=dict(trial.params),
             config=config,
             metrics=metrics or {},
-            constraints=constraints,
+            constraints=constraints or {},
             reason=reason,
             session=self.session,
+            node=node,
             started=started,
             finished=time.time(),
         )
-        self._record(record)
-        tell_record(self._ot_study, ot_trial, record, self.objective)
+        tell_record(self.study, trial, record, self.objective)
+        self.table.add(record)
+        if self.on_record is not None:
+            self.on_record(record)
+        self._count(record, refusal)
+
+    def _count(self, record: TrialRecord, refusal: str | None) -> None:
+        if record.status == "completed":
+            self.completed += 1
+        if record.status in ("completed", "pruned"):
+            self._refused.clear()
+            self._failed_in_a_row = 0
+        elif refusal is not None:
+            self._refused[refusal] += 1
+            if sum(self._refused.values()) >= MAX_REFUSED_IN_A_ROW and not self.stop_reason:
+                self.stop_reason = refusal_message(self._refused)
+        elif record.status == "failed":
+            self._failed_in_a_row += 1
+            if self._failed_in_a_row >= self.max_failures and not self.stop_reason:
+                self.stop_reason = (
+                    f"{self._failed_in_a_row} trials in a row failed (the last: {record.reason}); "
+                    f"fix the cause, then continue with --resume {self.run_name} "
+                    "(--max-failures sets the limit)"
+                )
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # Single-objective runs pass epochs on as Optuna intermediate values; a rejection is none.
-        if result.get("status") == "completed":
-            super().on_trial_result(trial_id, result)
+    def is_running(self, trial_id: str) -> bool:
+        return trial_id in self._running
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._running:
-            return
-        if error:
-            return  # FailureReasons.on_trial_error follows at once with the reason
-        status = (result or {}).get("status")
-        if status not in ("completed", "rejected"):
+        if trial_id not in self._running or error:
+            return  # on error, FailureReasons.on_trial_error follows at once with the reason
+        result = result or {}
+        status = result.get("status")
+        if (
+            status == "completed"
+            and self.full_epochs
+            and result.get("epochs", 0) < self.full_epochs
+        ):
+            reason = f"stopped by ASHA after epoch {result['epochs']} of {self.full_epochs}"
+            self.finish(trial_id, "pruned", reason, result)
+        elif status in ("completed", "rejected"):
+            self.finish(trial_id, status, result.get("reason"), result)
+        else:
             self.finish(trial_id, "stopped", "stopped before it reported a result")
-            return
-        self.finish(trial_id, status, result.get("reason"), result)
 
     def finish(
         self, trial_id: str, status: str, reason: str | None, result: dict[str, Any] | None = None
     ) -> None:
-        """Record a Ray trial's outcome in the table, then tell Optuna."""
+        """Record a Ray trial's outcome in the study."""
         proposal = self._running.pop(trial_id)
         result = result or {}
         constraints = dict(proposal["constraints"])
         if "constraint_latency" in result:
             constraints["latency"] = float(result["constraint_latency"])
-        metrics = {key: result[key] for key in RESULT_METRICS if key in result}
-        if status != "completed":  # a rejection's -inf objectives are placeholders, not results
+        metrics = {key: result[key] for key in METRICS if key in result}
+        if status == "rejected":  # its -inf objectives are placeholders, not results
             metrics = {k: v for k, v in metrics.items() if k not in ("accuracy", "score")}
         metrics.update(
             {k: v for k, v in proposal["screen"].items() if not k.startswith("constraint_")}
         )
-        record = TrialRecord(
-            number=proposal["number"],
-            status=status,
-            params=proposal["params"],
-            config=proposal["arch"],
-            metrics=metrics,
-            constraints=constraints,
-            reason=reason,
-            session=self.session,
-            node=result.get("node"),
-            started=proposal["started"],
-            finished=time.time(),
+        if status not in ("completed", "pruned"):
+            self._seen.pop(params_key(proposal["trial"].params), None)
+        self._finish(
+            proposal["trial"],
+            status,
+            proposal["started"],
+            reason,
+            "latency" if status == "rejected" else None,
+            proposal["arch"],
+            metrics,
+            constraints,
+            result.get("node"),
         )
-        if status != "completed":
-            self._seen.pop(params_key(record.params), None)
-        self._record(record)
-        tell_record(self._ot_study, self._ot_trials[trial_id], record, self.objective)
-        self._completed_trials.add(trial_id)
-        if status == "completed":
-            self.completed += 1
 
     def close(self, reason: str) -> None:
         """Mark trials still in flight (time budget, Ctrl-C) as stopped."""
         for trial_id in list(self._running):
             self.finish(trial_id, "stopped", reason)
 
-    def _record(self, record: TrialRecord) -> None:
-        self.table.record(record)
-        if self.on_record is not None:
-            self.on_record(record)
-
-    # Tune pickles the searcher (into tuner.pkl and its experiment checkpoints) for
-    # Tuner.restore, which neonas does not use: the study database and the trial table are the
-    # run's state. Live handles (database connection, console, table) stay out of those copies.
-    _LIVE = ("on_record", "table", "_ot_study", "_ot_trials", "_storage", "_sampler")
+    # Tune pickles the searcher into its experiment checkpoints, for Tuner.restore, which
+    # neonas does not use: the study is the run's state. Live handles stay out of those copies.
+    _LIVE = ("on_record", "table", "study", "_running", "search_space")
 
     def __getstate__(self) -> dict[str, Any]:
         return {key: (None if key in self._LIVE else value) for key, value in self.__dict__.items()}
@@ -275,36 +276,27 @@ class ScreenedOptunaSearch(OptunaSearch):
         pass
 
 
-def tell_record(
-    study: optuna.Study, trial: optuna.Trial, record: TrialRecord, objective: str
-) -> None:
-    """Finish an Optuna trial as the record says: COMPLETE, PRUNED (with constraints) or FAIL."""
-    trial.set_user_attr("status", record.status)
-    if record.reason:
-        trial.set_user_attr("reason", record.reason)
-    if record.metrics:
-        trial.set_user_attr("metrics", record.metrics)
-    if record.config:
-        trial.set_user_attr("config", record.config)
-    if record.status in ("completed", "rejected", "duplicate"):
-        for name, value in record.constraints.items():
-            trial.set_constraint(name, value)
-    if record.status == "completed":
-        study.tell(trial, objective_values(record.metrics, objective), state=TrialState.COMPLETE)
-    elif record.status in ("rejected", "duplicate"):
-        study.tell(trial, state=TrialState.PRUNED)
-    else:
-        study.tell(trial, state=TrialState.FAIL)
+def refusal_message(refused: Counter[str]) -> str:
+    """'200 points in a row could not run (150 over the FLOPs budget, 50 ...): <advice>'."""
+    causes = ", ".join(f"{count} {REFUSAL_TEXT[cause]}" for cause, count in refused.most_common())
+    advice = REFUSAL_ADVICE[refused.most_common(1)[0][0]]
+    return f"{sum(refused.values())} points in a row could not run ({causes}): {advice}"
+
+
+def first_line(err: BaseException) -> str:
+    """'RuntimeError: first line of the message'."""
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0].strip() if lines else ''}".strip()
 
 
 class FailureReasons(Callback):
     """Records a crashed trial (exception, out of memory, NaN) as failed, with the error's first line."""
 
-    def __init__(self, searcher: ScreenedOptunaSearch) -> None:
+    def __init__(self, searcher: StudySearcher) -> None:
         self.searcher = searcher
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if trial.trial_id in self.searcher._running:
+        if self.searcher.is_running(trial.trial_id):
             self.searcher.finish(trial.trial_id, "failed", error_reason(trial))
 
 
@@ -323,9 +315,7 @@ def error_reason(trial: Any) -> str:
             error = None
     if error is not None:
         cause = getattr(error, "cause", None)
-        exc = cause if isinstance(cause, BaseException) else error
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        return f"{type(exc).__name__}: {lines[0].strip() if lines else ''}".strip()
+        return first_line(cause if isinstance(cause, BaseException) else error)
     lines = []
     if text and Path(text).is_file():
         lines = [line for line in Path(text).read_text().splitlines() if line.strip()]

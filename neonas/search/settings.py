@@ -16,6 +16,7 @@ from neonas.search.signals import DEFAULT_ZERO_COST, ZERO_COST
 # MnasNet (Tan et al., CVPR 2019) soft-constraint exponent: reward = acc * (lat / target)^w.
 MNAS_WEIGHT = -0.07
 DEFAULT_TRIALS = 32
+DEFAULT_MAX_FAILURES = 10  # a sweep in which every trial fails ends after this many
 PROXY_RESOLUTION = 64  # zero-cost proxy and proxy-training resolution cap (pixels)
 
 
@@ -42,6 +43,23 @@ class EvalSettings(BaseModel):
     cpus_per_trial: int = Field(default=1, ge=1)
     seed: int = 0
 
+    @property
+    def short_training(self) -> bool:
+        """Whether each trial trains its network (--data without --supernet): epochs, ASHA."""
+        return self.data is not None and self.supernet is None
+
+    @property
+    def accuracy_signal(self) -> str:
+        """What `accuracy` is in this run, as the progress, summary, plot and export name it.
+
+        The one place these names are decided (the supernet's comes from neonas.supernet).
+        """
+        if self.supernet is not None:
+            from neonas.supernet.scoring import SIGNAL
+
+            return SIGNAL
+        return "short-training top-1" if self.short_training else self.proxy
+
     @model_validator(mode="after")
     def _supernet_has_data(self) -> EvalSettings:
         if self.supernet is not None and self.data is None:
@@ -67,7 +85,8 @@ class SearchSettings(BaseModel):
     space: str = "neonext"
     budget_flops: int | None = Field(default=None, gt=0)
     budget_params: int | None = Field(default=None, gt=0)
-    trials: int = Field(default=DEFAULT_TRIALS, ge=1)
+    trials: int = Field(default=DEFAULT_TRIALS, ge=1)  # completed at full fidelity
+    max_failures: int = Field(default=DEFAULT_MAX_FAILURES, ge=1)  # failed trials in a row
     time_budget_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1)  # None: the cluster's CPUs / cpus_per_trial
     sampler: Literal["tpe", "nsga2"] = "tpe"

@@ -1,13 +1,14 @@
-"""The run's Optuna study on SQLite: opening it, its sampler, and repairing it on resume.
+"""The run's Optuna study on SQLite: the one record of its trials, its sampler, its repair.
 
-Why a repair step and no storage heartbeat: Ray's OptunaSearch drives Optuna through
-ask/tell, and Optuna only beats a trial's heartbeat inside `Study.optimize` (with ask it
-warns that the heartbeat is not used), so a driver killed with SIGKILL leaves its trials
-RUNNING forever. On resume the previous driver is known to be dead (the run lock), so
-`reconcile` settles every RUNNING trial from the run's trial table, which is written before
-Optuna is told: completed -> COMPLETE with its values, rejected -> PRUNED with constraints,
-failed -> FAIL, and a trial the table does not know (in flight when the driver died) ->
-FAIL, recorded as lost, and its point enqueued so it is evaluated again.
+How a trial is finished (`tell_record`): its constraints, then one user attribute `outcome`
+holding the whole TrialRecord (one SQLite transaction: the commit point), then `study.tell`.
+
+Why a repair step and no storage heartbeat: the searcher drives Optuna through ask/tell, and
+Optuna only beats a trial's heartbeat inside `Study.optimize`, so a driver killed with SIGKILL
+leaves its trials RUNNING forever. On resume the previous driver is known to be dead (the run
+lock), so `repair` settles every RUNNING trial: one with an outcome is told as the outcome
+says (the driver died between the two steps above); one without was in flight, so it is
+failed, reads back as lost, and its point is enqueued to be evaluated again.
 """
 
 from __future__ import annotations
@@ -15,12 +16,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from neonas.search.objectives import study_directions
-from neonas.search.records import TrialRecord, TrialTable
+from neonas.search.objectives import objective_values, study_directions
+from neonas.search.records import OUTCOME_ATTR, TrialRecord
 
 STUDY_NAME = "neonas"
+# How a record's status is told to Optuna. Rejections and duplicates are PRUNED with their
+# constraints, which TPE and NSGA-II use to learn the feasible region; so are trials that
+# ASHA stopped early (Optuna's name for them).
+STATES = {
+    "completed": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "rejected": TrialState.PRUNED,
+    "duplicate": TrialState.PRUNED,
+    "failed": TrialState.FAIL,
+    "stopped": TrialState.FAIL,
+    "lost": TrialState.FAIL,
+}
 
 
 def storage_url(db_path: str | Path) -> str:
@@ -44,6 +57,11 @@ def open_study(storage: optuna.storages.BaseStorage, objective: str) -> optuna.S
     )
 
 
+def load_study(db_path: str | Path) -> optuna.Study:
+    """An existing run's study, to read."""
+    return optuna.load_study(study_name=STUDY_NAME, storage=open_storage(db_path))
+
+
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
     """TPE (default; constant liar so concurrent trials spread out) or NSGA-II.
 
@@ -59,54 +77,35 @@ def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
     )
 
 
-def reconcile(study: optuna.Study, table: TrialTable, objective: str, session: int) -> list[int]:
-    """Make study and table agree after a crash; returns the numbers of lost trials re-enqueued."""
-    from neonas.search.searcher import tell_record
+def tell_record(
+    study: optuna.Study, trial: optuna.Trial, record: TrialRecord, objective: str
+) -> None:
+    """Finish an Optuna trial as `record` says: constraints, the outcome, then the tell."""
+    state = STATES[record.status]
+    if state == TrialState.PRUNED or state == TrialState.COMPLETE:
+        for name, value in record.constraints.items():
+            trial.set_constraint(name, value)
+    trial.set_user_attr(OUTCOME_ATTR, record.outcome())
+    _tell(study, trial.number, record, objective)
 
+
+def _tell(study: optuna.Study, number: int, record: TrialRecord, objective: str) -> None:
+    state = STATES[record.status]
+    values = objective_values(record.metrics, objective) if state == TrialState.COMPLETE else None
+    study.tell(number, values, state=state)
+
+
+def repair(study: optuna.Study, objective: str) -> list[int]:
+    """Settle the trials a killed driver left RUNNING; returns the numbers of the lost ones."""
     lost = []
-    for frozen in study.get_trials(deepcopy=False):
-        row = table.get(frozen.number)
-        if frozen.state == TrialState.RUNNING:
-            trial = optuna.Trial(study, frozen._trial_id)
-            if row is None:
-                row = table.record(
-                    TrialRecord(
-                        number=frozen.number,
-                        status="lost",
-                        params=dict(frozen.params),
-                        reason=(
-                            "in flight when the driver stopped; its point is proposed again"
-                            if frozen.params
-                            else "the driver stopped while this trial was drawing its point"
-                        ),
-                        session=session,
-                        started=frozen.datetime_start.timestamp() if frozen.datetime_start else 0.0,
-                    )
-                )
-                if frozen.params:
-                    study.enqueue_trial(dict(frozen.params), user_attrs={"retry_of": frozen.number})
-                lost.append(frozen.number)
-            tell_record(study, trial, row, objective)
-        elif frozen.state != TrialState.WAITING and row is None:
-            table.record(_record_from_study(frozen))
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        outcome = frozen.user_attrs.get(OUTCOME_ATTR)
+        if outcome is not None:
+            record = TrialRecord(number=frozen.number, params=dict(frozen.params), **outcome)
+            _tell(study, frozen.number, record, objective)
+            continue
+        study.tell(frozen.number, state=TrialState.FAIL)
+        if frozen.params:
+            study.enqueue_trial(dict(frozen.params), user_attrs={"retry_of": frozen.number})
+        lost.append(frozen.number)
     return lost
-
-
-def _record_from_study(frozen: FrozenTrial) -> TrialRecord:
-    """A table row rebuilt from what the study holds (attrs are set before every tell)."""
-    attrs = frozen.user_attrs
-    status = attrs.get("status") or {
-        TrialState.COMPLETE: "completed",
-        TrialState.PRUNED: "rejected",
-    }.get(frozen.state, "failed")
-    return TrialRecord(
-        number=frozen.number,
-        status=status,
-        params=dict(frozen.params),
-        config=attrs.get("config"),
-        metrics=attrs.get("metrics", {}),
-        constraints=dict(frozen.constraints),
-        reason=attrs.get("reason"),
-        started=frozen.datetime_start.timestamp() if frozen.datetime_start else 0.0,
-        finished=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
-    )
