@@ -94,7 +94,7 @@ def search_overhead(trials: int, folder: Path) -> dict[str, float]:
     from neonas.search.settings import EvalSettings
 
     start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - start
     settings = SearchSettings(
         name="overhead",
@@ -109,7 +109,7 @@ def search_overhead(trials: int, folder: Path) -> dict[str, float]:
     total = time.perf_counter() - start
     ray.shutdown()
     finished = sorted(
-        row.finished for row in TrialTable(folder / "overhead").with_status("completed")
+        row.finished for row in TrialTable.load(folder / "overhead").with_status("completed")
     )
     # Steady state: time between completed trials after the first two, which include starting
     # the two Ray workers.

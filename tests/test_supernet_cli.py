@@ -257,11 +257,11 @@ def test_search_scores_each_trial_by_its_supernet_top1(ray_session, data, traine
         eval=evaluation,
     )  # fmt: skip
     outcome = start_run(settings, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
-    rows = TrialTable(outcome.run_dir).with_status("completed")
+    rows = TrialTable.load(outcome.run_dir).with_status("completed")
     assert len(rows) == 3
     scorer = SubnetScorer(trained, data)
     for row in rows:
-        assert row.metrics["accuracy_kind"] == SIGNAL == "supernet top-1"
+        assert row.metrics["accuracy_signal"] == SIGNAL == "supernet top-1"
         config = ArchConfig.from_dict(row.config)
         assert row.metrics["accuracy"] == pytest.approx(scorer.score(config))
 
@@ -323,9 +323,9 @@ def test_a_search_trial_reports_the_supernet_top1_of_its_network(data, trained) 
     settings = EvalSettings(hw="ascend", data=str(data), supernet=str(trained))
     evaluate_candidate(config, settings, reports.append)
     assert len(reports) == 1 and reports[0]["status"] == "completed"
-    assert reports[0]["accuracy_kind"] == SIGNAL == "supernet top-1"
+    assert reports[0]["accuracy_signal"] == SIGNAL == "supernet top-1"
     assert reports[0]["accuracy"] == pytest.approx(SubnetScorer(trained, data).score(config))
-    assert reports[0]["proxy_s"] > 0 and "latency_ms" in reports[0]
+    assert reports[0]["signal_s"] > 0 and "latency_ms" in reports[0]
 
 
 def test_search_refuses_short_training_options_with_a_supernet(data, trained, capsys) -> None:

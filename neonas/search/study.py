@@ -58,8 +58,11 @@ def open_study(storage: optuna.storages.BaseStorage, objective: str) -> optuna.S
 
 
 def load_study(db_path: str | Path) -> optuna.Study:
-    """An existing run's study, to read."""
-    return optuna.load_study(study_name=STUDY_NAME, storage=open_storage(db_path))
+    """An existing run's study, opened read-only: a reader (export, a test watching a live run)
+    never writes, not even the tables a new database would get while the driver creates them."""
+    url = f"sqlite:///file:{Path(db_path).resolve()}?mode=ro&uri=true"
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage)
 
 
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
