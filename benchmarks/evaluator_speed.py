@@ -91,7 +91,8 @@ print(json.dumps({"imports": after_imports, "end": memory(), "seconds": seconds}
 
 def worker_memory(samples: int, threads: int, code_dir: str | None) -> dict:
     """Run WORKER in a fresh process (on `code_dir`'s code if given); its JSON report."""
-    env = {**os.environ, "PYTHONPATH": code_dir or str(Path(__file__).resolve().parents[1])}
+    code = code_dir or str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([code, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-c", WORKER, str(samples), str(threads)],
         capture_output=True,
