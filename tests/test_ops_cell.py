@@ -248,12 +248,11 @@ def test_auto_rule_with_the_fused_kernel():
     costs = {"dense": 86, "tiled": 32, "patch": 10}
     cpu = torch.device("cpu")
     with torch.no_grad():
-        assert choose_impl(cpu, costs, batch=8, fused=True) == "fused"
-        assert choose_impl(cpu, costs, batch=1, fused=True) == "dense"
-        assert choose_impl(cpu, dict(costs, dense=10), batch=1, fused=True) == "fused"
-        assert choose_impl(cpu, dict(costs, dense=10), batch=1, fused=False) == "patch"
-        assert choose_impl(torch.device("cuda"), costs, batch=8, fused=True) == "dense"
-    assert choose_impl(cpu, costs, batch=8, fused=True) == "dense"  # training
+        assert choose_impl(cpu, costs, fused=True) == "fused"
+        assert choose_impl(cpu, costs, fused=False) == "dense"
+        assert choose_impl(cpu, dict(costs, dense=10), fused=False) == "patch"
+        assert choose_impl(torch.device("cuda"), costs, fused=True) == "dense"
+    assert choose_impl(cpu, costs, fused=True) == "dense"  # training
 
 
 def test_groups_from_yaml_lists_equal_groups_from_tuples():

@@ -54,4 +54,5 @@ def fold_batchnorm(cell: NeoCell, bn: nn.BatchNorm2d) -> NeoCell:
         start = stop
     folded._operand_cache = folded._band_cache = None
     folded._index_cache = {}
+    folded._impl_cache = {}
     return folded

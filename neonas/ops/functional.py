@@ -34,10 +34,6 @@ IMPLS = ("auto", "dense", "tiled", "patch", "fused")
 # at (768, 7) that was 1.5-3x faster on the 2-core CPU, at (192, 28) slower.
 NARROW_WIDTH = 8
 
-# 'auto' at batch 1 on CPU runs the fused kernel only where the dense form needs less than this
-# many times the patch form's multiply-adds (see choose_impl).
-FUSED_RATIO = 1.25
-
 
 def output_length(length: int, block_in: int, block_out: int) -> int:
     """ceil(length * block_out / block_in): the output length of one spatial axis."""
@@ -350,15 +346,12 @@ def _choose_for_group(x: Tensor, left: Tensor, right: Tensor, shift: int, tile: 
             "tiled": tiled_macs(channels, height, width, shape, shift, tile),
             "patch": patch_macs(channels, height, width, shape, shift),
         },
-        static_shape(x)[0],
     )
 
 
-def choose_impl(
-    device: torch.device, costs: dict[str, int], batch: int = 1, fused: bool = False
-) -> str:
+def choose_impl(device: torch.device, costs: dict[str, int], fused: bool = False) -> str:
     """The form 'auto' runs, from the multiply-adds per sample of each form (dense, tiled,
-    patch), the batch size and whether the fused CPU kernel applies: a fixed rule from
+    patch) and whether the fused CPU kernel applies: a fixed rule from
     benchmarks/neocell.py (figures in benchmarks/README.md), deterministic so that runs are
     reproducible (an autotuner on a shared CPU would pick by noise)."""
     if device.type != "cpu" or torch.is_grad_enabled():
@@ -368,10 +361,10 @@ def choose_impl(
         return "dense"
     # CPU inference. The tiled form was the slowest at every stage (one product per subgroup
     # and tile, plus padding): it serves matrix engines, never the CPU.
-    if fused and (batch > 1 or costs["dense"] < FUSED_RATIO * costs["patch"]):
-        # The fused kernel beat every PyTorch form at batch 8 at all four stages; at batch 1
-        # MKL's dense products were 8-13 % faster wherever the dense form does well over the
-        # patch form's work (stages 1-3), the kernel 7x faster where it does not (stage 4).
+    if fused:
+        # The fused kernel beat every PyTorch form at batch 8 at all four NeoNeXt-T stages
+        # (1.1-3.6x); at batch 1 it was within 10 % of MKL's dense products at stages 1-3 (either
+        # way, about the noise) and 7x faster at stage 4.
         return "fused"
     if costs["dense"] <= costs["patch"]:
         return "patch"  # one block covers the map (stage 4): no zeros to skip, fewer copies

@@ -111,7 +111,7 @@ inline void right_rows(const scalar_t* coef, const scalar_t* t, int64_t stride, 
   for (int r = 0; r < RB; ++r) std::copy(acc[r], acc[r] + kLanes, out + r * stride + j * kLanes);
 }
 
-constexpr int kBlock = 4;  // outputs per coefficient load
+constexpr int kBlock = 4;  // rows per strip, and columns per coefficient load (or twice that)
 
 template <typename scalar_t>
 void block_forward(
@@ -141,6 +141,10 @@ void block_forward(
       from[r] = xin + (i - rmax) * row;
     }
     int q = 0;
+    // 8 then 4 columns per coefficient load: 8 independent FMA chains hide the FMA latency.
+    for (; q + 2 * kBlock <= width; q += 2 * kBlock)
+      for (int r = 0; r < rows; ++r)
+        left_columns<scalar_t, 2 * kBlock>(coef[r], from[r], lo[r], hi[r], width, q, t + r * row);
     for (; q + kBlock <= width; q += kBlock)
       for (int r = 0; r < rows; ++r)
         left_columns<scalar_t, kBlock>(coef[r], from[r], lo[r], hi[r], width, q, t + r * row);
