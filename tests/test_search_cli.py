@@ -91,6 +91,7 @@ def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(existing_run) -> No
         (["--space", "tiny", "--data", "{bad_images}"], "cannot read the images of"),
         (["--epochs", "5"], "--epochs sets the short training of --data"),
         (["--image-size", "32"], "--image-size sets the short training of --data"),
+        (["--train-images", "500"], "--train-images sets the short training of --data"),
         (["--data", "{bad_images}", "--proxy", "synflow"], "leave out --proxy"),
         (["--latency-target", "2ms"], "--latency-target sets the scalar reward"),
         (["--latency-weight", "-0.1"], "--latency-weight sets the scalar reward"),

@@ -119,12 +119,23 @@ def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other(
     assert [row.number for row in pareto_front(rows)] == [0, 2, 4]
 
 
-def test_pareto_json_and_plot_are_written(run_dir) -> None:
+def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -> None:
+    from neonas.search.references import Reference
+
     rows = TrialTable.load(run_dir).with_status("completed")
-    write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000})
+    reference = Reference("NeoNeXt-T", 125.0, 2.5, 4_389_679_104, 27_608_680)
+    write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000}, "naswot", [reference])
     data = json.loads((run_dir / "pareto.json").read_text())
     assert [entry["number"] for entry in data["front"]] == [0, 1, 3] and data["completed"] == 4
-    plot_pareto(run_dir / "pareto.png", rows, {"flops": 10_000_000, "latency_ms": 3.5}, "test")
+    assert data["accuracy_signal"] == "naswot" and data["references"] == [reference.to_dict()]
+    plot_pareto(
+        run_dir / "pareto.png",
+        rows,
+        {"flops": 10_000_000, "latency_ms": 3.5},
+        "test",
+        "naswot",
+        [reference],
+    )
     assert (run_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -265,3 +276,32 @@ def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:
             study.tell(trial, y)
     late = [t.params["x"] for t in study.trials[-30:]]
     assert sum(x <= 0.3 for x in late) >= 15  # uniform sampling gives about 9 of 30
+
+
+def test_a_run_whose_scores_are_all_at_chance_says_what_to_raise(tmp_path) -> None:
+    from PIL import Image
+
+    from neonas.search.driver import chance_warning
+    from neonas.search.settings import EvalSettings, SearchSettings
+
+    for split, count in (("train", 2), ("val", 100)):
+        for label in range(4):
+            folder = tmp_path / "data" / split / f"c{label}"
+            folder.mkdir(parents=True)
+            for index in range(count):
+                Image.new("RGB", (8, 8), (label * 60, 0, 0)).save(folder / f"{index}.png")
+    run = SearchSettings(name="x", eval=EvalSettings(data=str(tmp_path / "data"), epochs=3))
+
+    def table(*accuracies: float) -> TrialTable:
+        return TrialTable(completed(n, acc, 1.0) for n, acc in enumerate(accuracies))
+
+    # 4 classes, 400 validation images: chance 25 %, two binomial sd 4.3 %.
+    warning = chance_warning(run, table(24.0, 27.5, 29.2))
+    assert warning == (
+        "every trial scored within noise of chance (best 29.2 %; chance 25.0 % +- 4.3 % for 4 "
+        "classes on 400 validation images): the ranking is noise; raise --epochs (now 3) or "
+        "--train-images (now 2000)"
+    )
+    assert chance_warning(run, table(24.0, 31.0)) is None  # one trial learned something
+    zero_cost = SearchSettings(name="x")
+    assert chance_warning(zero_cost, table(24.0)) is None  # a proxy score has no chance level

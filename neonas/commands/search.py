@@ -92,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="proxy-training epochs with --data (default 3, ASHA stops weak trials)",
     )
     what.add_argument(
+        "--train-images",
+        type=positive_int,
+        metavar="N",
+        help="training images per trial with --data (default 2000)",
+    )
+    what.add_argument(
         "--image-size",
         type=positive_int,
         metavar="PX",
@@ -189,6 +195,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "data": _absolute(args.data),
         "supernet": _absolute(args.supernet),
         "epochs": args.epochs,
+        "max_train_images": args.train_images,
         "image_size": args.image_size,
         "seed": args.seed,
     }
@@ -223,14 +230,14 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str | None) -> None:
     """UserError for an option that would silently do nothing in this run."""
     if getattr(args, "supernet", None):
-        for option in ("epochs", "image_size"):
+        for option in ("epochs", "image_size", "train_images"):
             if getattr(args, option) is not None:
                 raise UserError(
                     f"--{option.replace('_', '-')} sets the short training of --data: with "
                     "--supernet each trial is scored by its inherited weights; leave it out"
                 )
     if not has_data:
-        for option in ("epochs", "image_size"):
+        for option in ("epochs", "image_size", "train_images"):
             if getattr(args, option) is not None:
                 raise UserError(
                     f"--{option.replace('_', '-')} sets the short training of --data: add --data DIR "
@@ -281,6 +288,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval.data": _absolute(args.data),
         "eval.supernet": _absolute(args.supernet),
         "eval.epochs": args.epochs,
+        "eval.max_train_images": args.train_images,
         "eval.image_size": args.image_size,
         "eval.seed": args.seed,
     }

@@ -34,6 +34,7 @@ from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay, front_table
 from neonas.search.records import CsvLog, TrialRecord, TrialTable
+from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
@@ -51,6 +52,7 @@ OPTION_NAMES = {
     "time_budget_s": "--time-budget",
     "eval.latency_budget_ms": "--latency-budget",
     "eval.latency_target_ms": "--latency-target",
+    "eval.max_train_images": "--train-images",
 }
 
 
@@ -400,8 +402,10 @@ def finish_run(
     table: TrialTable,
     stop_reason: str | None,
     console: Console,
+    space: SearchSpace | None = None,
 ) -> SearchOutcome:
-    """pareto.json, pareto.png, best/*.yaml and the summary, from full-fidelity trials only."""
+    """pareto.json, pareto.png, best/*.yaml and the summary, from full-fidelity trials only;
+    the reference networks that fit the budget are scored and marked on the plot."""
     rows = table.with_status("completed")
     signal = settings.eval.accuracy_signal
     budgets = {
@@ -409,9 +413,10 @@ def finish_run(
         "params": settings.budget_params,
         "latency_ms": settings.eval.latency_budget_ms,
     }
-    front = write_pareto(run.pareto_json, rows, budgets, signal)
+    references, notes = reference_points(space.smallest(), settings) if space else ([], [])
+    front = write_pareto(run.pareto_json, rows, budgets, signal, references)
     title = f"{run.path.name}: {len(rows)} trials, hw {settings.eval.hw}, budget {_budget_text(settings)}"
-    plot_pareto(run.pareto_png, rows, budgets, title, signal)
+    plot_pareto(run.pareto_png, rows, budgets, title, signal, references)
     if front:
         write_configs(front, run.best_dir)
         console.print(
@@ -421,6 +426,16 @@ def finish_run(
                 signal,
             )
         )
+    for reference in references:
+        console.print(
+            f"reference {reference.name}: {signal} {reference.accuracy:.4g} at "
+            f"{reference.latency_ms:.3g} ms, {format_si(reference.flops)} FLOPs (marked on pareto.png)"
+        )
+    for note in notes:
+        console.print(note)
+    warning = chance_warning(settings, table)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")
     counts = {status: table.count(status) for status in STATUS_ORDER}
     console.print(
         f"{counts['completed']}/{settings.trials} completed, {counts['rejected']} rejected, "
@@ -433,6 +448,31 @@ def finish_run(
 
 
 STATUS_ORDER = ("completed", "pruned", "rejected", "duplicate", "failed", "stopped", "lost")
+
+
+def chance_warning(settings: SearchSettings, table: TrialTable) -> str | None:
+    """What to raise when every short-training score is within noise of chance, else None.
+
+    Noise: two binomial standard deviations of a top-1 at chance on the validation images used.
+    """
+    rows = table.with_status("completed", "pruned")
+    if not settings.eval.short_training or not rows:
+        return None
+    from neonas.train.data import detect_layout, load_split
+
+    layout = detect_layout(settings.eval.data)
+    val = min(settings.eval.max_val_images, len(load_split(layout, "val", lambda image: image)))
+    chance = 1 / len(layout.classes)
+    band = 2 * (chance * (1 - chance) / val) ** 0.5
+    best = max(row.metrics["accuracy"] for row in rows)
+    if best > 100 * (chance + band):
+        return None
+    return (
+        f"every trial scored within noise of chance (best {best:.1f} %; chance "
+        f"{100 * chance:.1f} % +- {100 * band:.1f} % for {len(layout.classes)} classes on {val} "
+        f"validation images): the ranking is noise; raise --epochs (now {settings.eval.epochs}) "
+        f"or --train-images (now {settings.eval.max_train_images})"
+    )
 
 
 def pruned_text(table: TrialTable) -> str:

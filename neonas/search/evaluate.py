@@ -115,13 +115,19 @@ def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Repor
 
 
 def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
+    shape = (config.in_chans, config.input_size, config.input_size)
+    return zero_cost_signal(model, shape, config.num_classes, settings)
+
+
+def zero_cost_signal(
+    model: Any, shape: tuple[int, int, int], num_classes: int, settings: EvalSettings
+) -> dict[str, Any]:
+    """The run's zero-cost accuracy signal of any network at (C, H, W), capped resolution."""
     from evaluators.proxies import noise_batches, zero_cost_score
 
-    size = min(config.input_size, settings.proxy_resolution)
+    size = min(shape[-1], settings.proxy_resolution)
     start = time.perf_counter()
-    batches = noise_batches(
-        (config.in_chans, size, size), settings.proxy_batch, max(config.num_classes, 2)
-    )
+    batches = noise_batches((shape[0], size, size), settings.proxy_batch, max(num_classes, 2))
     score = zero_cost_score(model, settings.proxy, batches)
     return {
         "accuracy": score,

@@ -6,12 +6,14 @@ pruned and never on the front.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evaluators.metrics import TABLE_METRICS
 from neonas.io import write_json_atomic
 from neonas.search.records import TrialRecord, cells_summary
+from neonas.search.references import Reference
 
 
 def dominates(a: TrialRecord, b: TrialRecord) -> bool:
@@ -48,7 +50,11 @@ def front_entry(row: TrialRecord) -> dict[str, Any]:
 
 
 def write_pareto(
-    path: str | Path, rows: list[TrialRecord], budgets: dict[str, Any], signal: str = ""
+    path: str | Path,
+    rows: list[TrialRecord],
+    budgets: dict[str, Any],
+    signal: str = "",
+    references: Sequence[Reference] = (),
 ) -> list[TrialRecord]:
     """pareto.json: the front with its metrics, the budgets, and how many trials it came from."""
     front = pareto_front(rows)
@@ -60,6 +66,7 @@ def write_pareto(
             "budgets": budgets,
             "completed": sum(1 for row in rows if row.status == "completed"),
             "front": [front_entry(row) for row in front],
+            "references": [reference.to_dict() for reference in references],
         },
     )
     return front
@@ -71,6 +78,7 @@ def plot_pareto(
     budgets: dict[str, Any],
     title: str,
     signal: str = "",
+    references: Sequence[Reference] = (),
 ) -> Path:
     """pareto.png: every completed trial (colour: FLOPs against the budget), the front as a line."""
     import matplotlib
@@ -105,6 +113,17 @@ def plot_pareto(
             marker="o",
             markerfacecolor="none",
             label="Pareto front",
+        )
+    for reference in references:  # hand-designed networks that fit the budget: beat these
+        axes.scatter(
+            [reference.latency_ms], [reference.accuracy], marker="*", s=160, color="black", zorder=3
+        )
+        axes.annotate(
+            reference.name,
+            (reference.latency_ms, reference.accuracy),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
         )
     if budgets.get("latency_ms"):
         axes.axvline(budgets["latency_ms"], color="grey", linestyle="--", label="latency budget")
