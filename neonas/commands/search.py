@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=positive_int,
         metavar="N",
-        help="proxy-training epochs with --data (default 3, ASHA stops weak trials)",
+        help="short-training epochs with --data (default 6; ASHA may stop weak trials from half-way)",
     )
     what.add_argument(
         "--train-images",

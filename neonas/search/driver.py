@@ -348,7 +348,7 @@ def _fit(
             metric=metric,
             mode=mode,
             max_t=settings.eval.epochs,
-            grace_period=1,
+            grace_period=settings.eval.asha_grace_epochs,
             reduction_factor=2,
         )
     trainable = tune.with_resources(

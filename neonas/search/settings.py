@@ -35,13 +35,21 @@ class EvalSettings(BaseModel):
     proxy_batch: int = Field(default=16, ge=2)
     data: str | None = None  # an ImageFolder or CIFAR-10 python folder: proxy training instead
     supernet: str | None = None  # a `supernet train` checkpoint: score by inherited weights on data
-    epochs: int = Field(default=3, ge=1)
+    # 6 epochs, ASHA's first rung at 3: on digits (benchmarks/search_data_defaults.py) every
+    # network is at chance after epochs 1-2 and apart from epoch 3 on.
+    epochs: int = Field(default=6, ge=1)
     image_size: int | None = Field(default=None, ge=8)  # proxy training; None: min(input, 64)
     batch_size: int = Field(default=64, ge=1)
     max_train_images: int = Field(default=2000, ge=1)
     max_val_images: int = Field(default=500, ge=1)
     cpus_per_trial: int = Field(default=1, ge=1)
     seed: int = 0
+
+    @property
+    def asha_grace_epochs(self) -> int:
+        """Epochs before ASHA may stop a trial: half the run, so it never ranks the chance-level
+        scores of the first epochs (measured in benchmarks/search_data_defaults.py)."""
+        return max(1, self.epochs // 2)
 
     @property
     def short_training(self) -> bool:
