@@ -237,6 +237,7 @@ def test_auto_runs_dense_for_training_and_the_measured_rule_for_cpu_inference(mo
     assert cell.resolved_impl(x) == "dense"
     with torch.no_grad():
         assert cell.resolved_impl(x) == "dense"  # dense/patch = 8.6x: MKL's products still win
+        assert cell.resolved_impl(x.expand(8, -1, -1, -1)) == "patch"  # ... but not at batch 8
         one_block = NeoCell(8, 7)
         assert one_block.resolved_impl(torch.randn(8, 8, 7, 7)) == "patch"  # 1x: no zeros
     cell.impl = "patch"
@@ -248,11 +249,12 @@ def test_auto_rule_with_the_fused_kernel():
     costs = {"dense": 86, "tiled": 32, "patch": 10}
     cpu = torch.device("cpu")
     with torch.no_grad():
-        assert choose_impl(cpu, costs, fused=True) == "fused"
-        assert choose_impl(cpu, costs, fused=False) == "dense"
+        assert choose_impl(cpu, costs, batch=1, fused=True) == "fused"
+        assert choose_impl(cpu, costs, batch=1, fused=False) == "dense"
+        assert choose_impl(cpu, costs, batch=8, fused=False) == "patch"
         assert choose_impl(cpu, dict(costs, dense=10), fused=False) == "patch"
-        assert choose_impl(torch.device("cuda"), costs, fused=True) == "dense"
-    assert choose_impl(cpu, costs, fused=True) == "dense"  # training
+        assert choose_impl(torch.device("cuda"), costs, batch=8, fused=True) == "dense"
+    assert choose_impl(cpu, costs, batch=8, fused=True) == "dense"  # training
 
 
 def test_groups_from_yaml_lists_equal_groups_from_tuples():

@@ -149,9 +149,9 @@ class NeoCell(nn.Module):
             if self.impl == "fused" and fused:
                 impl = "fused"
             else:
-                height, width = F.static_shape(x)[2:]
+                batch, _, height, width = F.static_shape(x)
                 costs = {form: self.macs(height, width, form) for form in MAC_FORMS}
-                impl = F.choose_impl(x.device, costs, fused)
+                impl = F.choose_impl(x.device, costs, batch, fused)
             self._impl_cache[key] = impl
         return impl
 

@@ -30,6 +30,11 @@ from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
 IMPLS = ("auto", "dense", "tiled", "patch", "fused")
 
+# Without the fused kernel, CPU inference runs the patch form from this batch size on where the
+# dense form needs PATCH_RATIO times its multiply-adds (NeoNeXt-T stage 1; see choose_impl).
+PATCH_BATCH = 8
+PATCH_RATIO = 8
+
 # Output widths up to this take the right product of the dense form transposed (see dense_apply);
 # at (768, 7) that was 1.5-3x faster on the 2-core CPU, at (192, 28) slower.
 NARROW_WIDTH = 8
@@ -346,12 +351,15 @@ def _choose_for_group(x: Tensor, left: Tensor, right: Tensor, shift: int, tile: 
             "tiled": tiled_macs(channels, height, width, shape, shift, tile),
             "patch": patch_macs(channels, height, width, shape, shift),
         },
+        static_shape(x)[0],
     )
 
 
-def choose_impl(device: torch.device, costs: dict[str, int], fused: bool = False) -> str:
+def choose_impl(
+    device: torch.device, costs: dict[str, int], batch: int = 1, fused: bool = False
+) -> str:
     """The form 'auto' runs, from the multiply-adds per sample of each form (dense, tiled,
-    patch) and whether the fused CPU kernel applies: a fixed rule from
+    patch), the batch size and whether the fused CPU kernel applies: a fixed rule from
     benchmarks/neocell.py (figures in benchmarks/README.md), deterministic so that runs are
     reproducible (an autotuner on a shared CPU would pick by noise)."""
     if device.type != "cpu" or torch.is_grad_enabled():
@@ -368,6 +376,8 @@ def choose_impl(device: torch.device, costs: dict[str, int], fused: bool = False
         return "fused"
     if costs["dense"] <= costs["patch"]:
         return "patch"  # one block covers the map (stage 4): no zeros to skip, fewer copies
+    if batch >= PATCH_BATCH and costs["dense"] >= PATCH_RATIO * costs["patch"]:
+        return "patch"  # stage 1 at batch 8: 1.1-1.7x faster; at batch 1 dense was 1.9x faster
     return "dense"
 
 
