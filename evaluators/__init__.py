@@ -1,32 +1,37 @@
 """Evaluators: FLOPs and parameters, latency (measured or predicted) per hardware target,
-matrix efficiency, each usable alone and by name through `compute_metrics` and `get_hw`."""
+matrix efficiency, each usable alone and by name through `compute_metrics` and `get_hw`.
 
-from evaluators.flops import FlopCount, count_flops
-from evaluators.hardware import HardwareTarget, TargetOptions, available_hw, get_hw, register_hw
-from evaluators.latency import LatencyResult, measure_latency, measure_latency_remote
-from evaluators.matrix_efficiency import (
-    MatrixEfficiency,
-    efficiency_spread,
-    matrix_efficiency,
-    matrix_efficiency_report,
-)
-from evaluators.metrics import METRICS, compute_metrics
+The names below are imported on first use (PEP 562), so that `import evaluators.metrics`
+(the metric registry, which `neonas --help` reads) loads no torch.
+"""
 
-__all__ = [
-    "METRICS",
-    "FlopCount",
-    "HardwareTarget",
-    "LatencyResult",
-    "MatrixEfficiency",
-    "TargetOptions",
-    "available_hw",
-    "compute_metrics",
-    "count_flops",
-    "efficiency_spread",
-    "get_hw",
-    "matrix_efficiency",
-    "matrix_efficiency_report",
-    "measure_latency",
-    "measure_latency_remote",
-    "register_hw",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FlopCount": "evaluators.flops",
+    "count_flops": "evaluators.flops",
+    "HardwareTarget": "evaluators.hardware",
+    "TargetOptions": "evaluators.hardware",
+    "available_hw": "evaluators.hardware",
+    "get_hw": "evaluators.hardware",
+    "register_hw": "evaluators.hardware",
+    "LatencyResult": "evaluators.latency",
+    "measure_latency": "evaluators.latency",
+    "measure_latency_remote": "evaluators.latency",
+    "MatrixEfficiency": "evaluators.matrix_efficiency",
+    "efficiency_spread": "evaluators.matrix_efficiency",
+    "matrix_efficiency": "evaluators.matrix_efficiency",
+    "matrix_efficiency_report": "evaluators.matrix_efficiency",
+    "METRICS": "evaluators.metrics",
+    "compute_metrics": "evaluators.metrics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evaluators' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

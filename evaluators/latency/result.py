@@ -18,7 +18,7 @@ class LayerLatency:
 
     name: str
     ms: float
-    bound: str = ""  # predicted: "cube", "vector", "memory" or "launch"; measured units: ""
+    bound: str = ""  # predicted: "cube", "vector", "memory" or "overhead"; measured units: ""
 
 
 @dataclass(frozen=True)
