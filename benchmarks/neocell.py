@@ -18,6 +18,9 @@ tensors autograd saves for backward (the training activation cost of the layer).
 
     python benchmarks/neocell.py                                   # CPU, float32, batch 8
     python benchmarks/neocell.py --device cuda --dtype bf16 --batch 64
+
+The fused CPU kernel (impl "fused", neonas.ops.native) is enabled here (NEONAS_NATIVE=1 unless
+set otherwise) and built on first use.
 """
 
 from __future__ import annotations
@@ -284,6 +287,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("NEONAS_NATIVE", "1")  # time the fused kernel too (opt-in elsewhere)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)

@@ -245,6 +245,31 @@ def test_auto_runs_dense_for_training_and_the_measured_rule_for_cpu_inference(mo
         assert cell.resolved_impl(x) == "patch"  # a named impl is never overridden
 
 
+def test_sampling_cells_and_missing_kernels_use_the_pytorch_forms(monkeypatch):
+    monkeypatch.setenv("NEONAS_NATIVE", "1")
+    down = NeoCell(8, CellGroup(2, out=1)).eval()
+    x = torch.randn(1, 8, 8, 8)
+    with torch.no_grad():
+        assert down.resolved_impl(x) != "fused"
+        monkeypatch.setattr(native, "load", lambda: None)
+        cell = NeoCell(8, NEONEXT_STAGE, impl="fused").eval()
+        assert cell.resolved_impl(x) in ("dense", "tiled", "patch")
+        torch.testing.assert_close(cell(x), cell_dense(cell, x))
+
+
+def cell_dense(cell: NeoCell, x: torch.Tensor) -> torch.Tensor:
+    cell.impl = "dense"
+    return cell(x)
+
+
+def test_the_fused_kernel_is_opt_in(monkeypatch):
+    monkeypatch.delenv("NEONAS_NATIVE", raising=False)
+    assert not native.available()
+    cell = NeoCell(8, NEONEXT_STAGE).eval()
+    with torch.no_grad():
+        assert cell.resolved_impl(torch.randn(8, 8, 14, 14)) == "dense"
+
+
 def test_auto_rule_with_the_fused_kernel():
     costs = {"dense": 86, "tiled": 32, "patch": 10}
     cpu = torch.device("cpu")

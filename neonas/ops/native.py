@@ -1,14 +1,17 @@
-"""The fused CPU kernel for NeoCell inference (csrc/neocell_band.cpp), built on first use.
+"""The fused CPU kernel for NeoCell inference (csrc/neocell_band.cpp), opt-in: NEONAS_NATIVE=1.
 
 A square NeoCell (h = h' = w = w', shifts included) only has non-zeros within k - 1 of the
 diagonal of its dense operators, so its forward is a banded, separable filter: the kernel reads
 the input once, applies both products per 16-channel block with full-width vector FMAs, and
 writes the output once, where the PyTorch forms make 3-7 passes over memory (see
 benchmarks/README.md, "NeoCell operator"). It serves inference only (no autograd) and needs a
-C++ compiler: the extension is built with torch.utils.cpp_extension on first use and cached
-in torch's extension directory (~/.cache/torch_extensions by default, TORCH_EXTENSIONS_DIR to
-change it). Without a compiler, or with NEONAS_NATIVE=0, `available()` is False and NeoCell
-runs its PyTorch forms (one notice on stderr when a build fails).
+C++ compiler: with NEONAS_NATIVE=1 the extension is built with torch.utils.cpp_extension on
+first use (about a minute) and cached in torch's extension directory (~/.cache/torch_extensions
+by default, TORCH_EXTENSIONS_DIR to change it). It is opt-in because that first build would
+otherwise land inside whatever command first runs a NeoCell on the CPU (and torch rebuilds it
+for every checkout of the source). Unset, without a compiler, or when the build fails,
+`available()` is False and NeoCell runs its PyTorch forms (one notice on stderr when a build
+fails).
 """
 
 from __future__ import annotations
@@ -44,14 +47,17 @@ def _cpu_tag() -> str:
     return hashlib.sha1(model.encode()).hexdigest()[:8]
 
 
+def enabled() -> bool:
+    """True when the user asked for the fused kernel (NEONAS_NATIVE=1)."""
+    return os.environ.get("NEONAS_NATIVE", "0") == "1"
+
+
 def load() -> ModuleType | None:
-    """The compiled kernel module, building it on first call; None when it cannot be built."""
+    """The compiled kernel module, building it on first call; None when it is not enabled or
+    cannot be built."""
     global _module, _failed
-    if _module is not None or _failed:
+    if _module is not None or _failed or not enabled():
         return _module
-    if os.environ.get("NEONAS_NATIVE", "1") == "0":
-        _failed = True
-        return None
     # cpp_extension logs on import that it found no CUDA runtime: irrelevant for a CPU kernel.
     logger = logging.getLogger("torch.utils.cpp_extension")
     level = logger.level
@@ -81,8 +87,8 @@ def load() -> ModuleType | None:
 
 
 def available() -> bool:
-    """True when the fused kernel is built (or builds now) and can run."""
-    return load() is not None
+    """True when the fused kernel is enabled and built (or builds now), so it can run."""
+    return enabled() and load() is not None
 
 
 def band(matrix: Tensor, radius: int) -> Tensor:
