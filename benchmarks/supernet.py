@@ -10,7 +10,8 @@ the same training images), interleaved with the scoring, candidate by candidate.
     python benchmarks/supernet.py                       # about 5 minutes on 1 thread
     python benchmarks/supernet.py --epochs 2 --candidates 4 --train-per-class 20
 
-Prints one JSON object: the protocol, the load average, and min/median seconds per candidate.
+Prints the supernet's epoch lines, then one JSON object: the protocol, the load average, and
+min/median seconds per candidate.
 """
 
 from __future__ import annotations
