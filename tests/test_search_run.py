@@ -68,7 +68,9 @@ def test_run_reaches_its_count_of_completed_trials(budget_run) -> None:
 def test_over_budget_points_are_recorded_not_counted_and_told_to_optuna(budget_run) -> None:
     table = TrialTable.load(budget_run.run_dir)
     rejected = table.with_status("rejected")
-    assert rejected, "the tiny space at 7M FLOPs always proposes some over-budget points"
+    assert len(rejected) == budget_run.counts["rejected"] >= 1, (
+        "the tiny space at 7M FLOPs always proposes some over-budget points"
+    )
     assert all(
         "over the budget of 7.00M" in row.reason and row.metrics["flops"] > BUDGET
         for row in rejected
@@ -153,7 +155,8 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
     assert "allocate" in reasons[2]
     assert "FloatingPointError: non-finite result: accuracy nan" in reasons[3]
     states = {t.number: t.state for t in study_trials(outcome.run_dir)}
-    assert all(states[row.number] == TrialState.FAIL for row in table.with_status("failed"))
+    failed = table.with_status("failed")
+    assert len(failed) == 3 and all(states[row.number] == TrialState.FAIL for row in failed)
 
 
 # --- objectives, proxy training, time budget ---------------------------------------------------
@@ -225,7 +228,8 @@ def test_time_budget_stops_a_session_and_resume_finishes_the_run(ray_session, tm
     table = TrialTable.load(resumed.run_dir)
     assert {row.session for row in table.with_status("completed")} <= {1, 2}
     stopped = table.with_status("stopped")
-    assert all(row.reason for row in stopped) and len(stopped) == table.count("stopped")
+    assert all(row.reason for row in stopped)
+    assert len(table.rows) == 4 + len(stopped) + table.count("rejected", "duplicate", "failed")
 
 
 def always_failing(config: ArchConfig, settings: EvalSettings, report) -> None:

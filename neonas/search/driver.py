@@ -173,15 +173,19 @@ def check_latency_budget(
     space: SearchSpace, smallest: ArchConfig, target: HardwareTarget, budget_ms: float
 ) -> None:
     """UserError when even the space's smallest network is slower than the latency budget."""
+    from evaluators.metrics import compute_metrics
     from neonas.models import build_model
 
     shape = (smallest.in_chans, smallest.input_size, smallest.input_size)
-    result = target.latency(build_model(smallest), shape, batch=1)
-    allowed = budget_ms * (MEASURED_LATENCY_SLACK if result.source == "measured" else 1.0)
-    if result.median_ms > allowed:
+    latency = compute_metrics(
+        build_model(smallest), shape, ["latency_ms", "latency_source"], target
+    )
+    source = latency["latency_source"]
+    allowed = budget_ms * (MEASURED_LATENCY_SLACK if source == "measured" else 1.0)
+    if latency["latency_ms"] > allowed:
         raise UserError(
-            f"the smallest network of space {space.name!r} takes {result.median_ms:.3g} ms on "
-            f"{target.name} ({result.source}), over the latency budget of {budget_ms:g} ms: "
+            f"the smallest network of space {space.name!r} takes {latency['latency_ms']:.3g} ms on "
+            f"{target.name} ({source}), over the latency budget of {budget_ms:g} ms: "
             "raise --latency-budget or use a smaller space"
         )
 
@@ -605,15 +609,15 @@ def join_cluster(address: str) -> None:
         causes = f"{err} {err.__cause__ or ''}".lower()
         if "token" in causes or "unauthenticated" in causes:
             token = auth_token_source()
-            if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
-                fix = "it asks for a token: set RAY_AUTH_MODE=token"
-            elif token:
-                fix = f"the token from {token} was refused: use the head node's ~/.ray/auth_token"
-            else:
+            if not token:
                 fix = (
-                    "it asks for a token: copy the head node's ~/.ray/auth_token to this "
-                    "machine, or set RAY_AUTH_TOKEN"
+                    "it asks for a token and this machine has none: copy the head node's "
+                    "~/.ray/auth_token here, or set RAY_AUTH_TOKEN"
                 )
+            elif os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+                fix = "it asks for a token: set RAY_AUTH_MODE=token"
+            else:
+                fix = f"the token from {token} was refused: use the head node's ~/.ray/auth_token"
             raise UserError(f"cannot join the Ray cluster at {address}: {fix}") from None
         raise UserError(
             f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}"
