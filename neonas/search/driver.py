@@ -249,11 +249,22 @@ def _session(
         # A fresh seed per session: the sampler must not replay the previous session's draws.
         sampler = make_sampler(settings.sampler, settings.seed + len(study.trials), settings.trials)
         study.sampler = sampler
-        stop_reason = _tune(
-            run, settings, space, study, table, csv_log, session, evaluate, console, address
-        )
+        with measuring_stations(settings, evaluate, console) as (measured, reserved):
+            stop_reason = _tune(
+                run,
+                settings,
+                space,
+                study,
+                table,
+                csv_log,
+                session,
+                measured,
+                console,
+                address,
+                reserved,
+            )
     csv_log.rewrite(table)
-    outcome = finish_run(run, settings, table, stop_reason, console)
+    outcome = finish_run(run, settings, table, stop_reason, console, space)
     run.end_session(
         session,
         {
@@ -263,6 +274,23 @@ def _session(
         },
     )
     return outcome
+
+
+@contextmanager
+def measuring_stations(
+    settings: SearchSettings, evaluate: Evaluate, console: Console
+) -> Iterator[tuple[Evaluate, int]]:
+    """The evaluation wrapped to measure through one station per device (measured targets),
+    and the CPUs the stations hold; the stations close when the session's trials are done."""
+    from evaluators.sweep import SweepMeasurement
+
+    measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
+    try:
+        if measuring.describe():
+            console.print(measuring.describe())
+        yield measuring.wrap(evaluate), measuring.reserved_cpus
+    finally:
+        measuring.close()
 
 
 def _tune(
@@ -276,45 +304,9 @@ def _tune(
     evaluate: Evaluate,
     console: Console,
     address: str | None,
-) -> str | None:
-    """One Tuner.fit over the remaining trials; returns why it stopped early, if it did."""
-    from evaluators.sweep import SweepMeasurement
-
-    # Measured targets: one measuring station per device, opened before any trial runs.
-    measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
-    try:
-        if measuring.describe():
-            console.print(measuring.describe())
-        return _fit(
-            run,
-            settings,
-            space,
-            study,
-            table,
-            csv_log,
-            session,
-            measuring.wrap(evaluate),
-            console,
-            address,
-            measuring.reserved_cpus,
-        )
-    finally:
-        measuring.close()
-
-
-def _fit(
-    run: RunFolder,
-    settings: SearchSettings,
-    space: SearchSpace,
-    study: Any,
-    table: TrialTable,
-    csv_log: CsvLog,
-    session: int,
-    evaluate: Evaluate,
-    console: Console,
-    address: str | None,
     reserved_cpus: int,
 ) -> str | None:
+    """One Tuner.fit over the remaining trials; returns why it stopped early, if it did."""
     from ray import tune
 
     from neonas.search.objectives import ranking_metric
