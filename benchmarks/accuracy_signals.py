@@ -295,7 +295,7 @@ def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
 
     from neonas.supernet.training import train_supernet
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     for dataset in datasets:
         folder = cache / "supernet" / dataset
         record = folder / "train.json"
@@ -311,7 +311,7 @@ def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
             max_val_images=PROTOCOLS[dataset].val_images,
         )
         seconds = time.perf_counter() - start
-        record.write_text(json.dumps({"epochs": epochs, "seconds": seconds, "threads": 2}))
+        record.write_text(json.dumps({"epochs": epochs, "seconds": seconds, "threads": 1}))
         print(f"supernet on {dataset}: {epochs} epochs, {seconds:.0f} s", flush=True)
 
 
