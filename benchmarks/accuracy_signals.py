@@ -249,24 +249,23 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
 
 
 def zero_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
-    """Every zero-cost proxy on two real training batches of 32; NASWOT also as the search runs
-    it without data (16 noise images). Seconds per proxy, data loading left out."""
-    from evaluators.proxies import PROXIES, naswot_score, noise_batches, zero_cost_score
+    """Every zero-cost proxy on two real training batches of 32, and on noise as the search runs
+    without data (two batches of 16 standard-normal images, random labels). Seconds per proxy,
+    data loading left out."""
+    from evaluators.proxies import PROXIES, noise_batches, zero_cost_score
     from neonas.train.proxy import data_batches
 
     model = _build(config, seed)
-    batches = data_batches(model, data, batch_size=32, count=2, seed=seed)
-    scores: dict[str, dict[str, float]] = {}
-    for name in PROXIES:
-        start = time.perf_counter()
-        score = zero_cost_score(model, name, batches)
-        scores[name] = {"score": score, "seconds": time.perf_counter() - start}
-    start = time.perf_counter()
-    noise = noise_batches((3, 32, 32), 16, 10, count=1, seed=seed)[0][0]
-    scores["naswot, noise"] = {
-        "score": naswot_score(model, noise),
-        "seconds": time.perf_counter() - start,
+    inputs = {
+        "": data_batches(model, data, batch_size=32, count=2, seed=seed),
+        ", noise": noise_batches((3, 32, 32), 16, 10, count=2, seed=seed),
     }
+    scores: dict[str, dict[str, float]] = {}
+    for suffix, batches in inputs.items():
+        for name in PROXIES:
+            start = time.perf_counter()
+            score = zero_cost_score(model, name, batches)
+            scores[name + suffix] = {"score": score, "seconds": time.perf_counter() - start}
     return scores
 
 
@@ -515,7 +514,7 @@ def signal_table(cache: Path, networks: list[dict[str, Any]], dataset: str) -> l
     else:
         row("short training", None, None)
     zero = [_load(cache, "zero", dataset, i) for i in done]
-    for name in [*PROXIES, "naswot, noise"]:
+    for name in [*PROXIES, *(f"{name}, noise" for name in ("naswot", "zico", "meco"))]:
         if all(zero):
             row(
                 name,
