@@ -25,6 +25,7 @@ per network on one CPU thread.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import pickle
@@ -487,9 +488,12 @@ def signal_table(cache: Path, networks: list[dict[str, Any]], dataset: str) -> l
     )
     supernet = [_load(cache, "supernet", dataset, i) for i in done]
     if all(supernet):
-        record = cache / "supernet" / dataset / "train.json"
-        training = json.loads(record.read_text()) if record.is_file() else {}
-        note = f" (+ {training['seconds']:.0f} s supernet training)" if training else ""
+        note = ""
+        log = cache / "supernet" / dataset / "metrics.csv"
+        if log.is_file():  # per-epoch training seconds, across resumes
+            epochs = list(csv.DictReader(log.open()))
+            seconds = sum(float(row["train_time_s"]) for row in epochs)
+            note = f" (+ {seconds:.0f} s to train the supernet, {len(epochs)} epochs)"
         row(
             "supernet top-1",
             [r["top1"] for r in supernet],
