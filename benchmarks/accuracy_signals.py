@@ -448,8 +448,14 @@ def _load(cache: Path, kind: str, dataset: str, index: int, seed: int = 0) -> di
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def signal_table(cache: Path, networks: list[dict[str, Any]], dataset: str) -> list[str]:
-    """The Markdown lines of one data set's table: tau, its standard error, seconds per network."""
+def signal_table(
+    cache: Path,
+    networks: list[dict[str, Any]],
+    dataset: str,
+    collect: dict[str, list[tuple[float, int]]] | None = None,
+) -> list[str]:
+    """The Markdown lines of one data set's table: tau, its standard error, seconds per network;
+    each signal's (tau, networks) also appended to `collect`."""
     from evaluators.proxies import PROXIES
 
     done = [
@@ -478,6 +484,8 @@ def signal_table(cache: Path, networks: list[dict[str, Any]], dataset: str) -> l
             return
         cost = f"{seconds:.3g}" if seconds is not None else "-"
         tau, se = kendall_tau(scores, mean), bootstrap_se(scores, mean)
+        if collect is not None:
+            collect.setdefault(name, []).append((tau, len(scores)))
         lines.append(f"| {name}{note} | {tau:+.2f} | {se:.2f} | {cost} |")
 
     tau = kendall_tau(truth[0], truth[1])
@@ -548,9 +556,18 @@ def main() -> None:
     if "supernet" in kinds:
         train_supernets(args.cache, datasets, args.supernet_epochs)
     run_pending(args.cache, networks, kinds, datasets, args.workers)
+    pooled: dict[str, list[tuple[float, int]]] = {}
     for dataset in datasets:
         print()
-        print("\n".join(signal_table(args.cache, networks, dataset)))
+        print("\n".join(signal_table(args.cache, networks, dataset, pooled)))
+    print("\nPooled over the data sets (tau weighted by networks), best first:")
+    weighted = {
+        name: sum(t * n for t, n in values) / sum(n for _, n in values)
+        for name, values in pooled.items()
+        if len(values) == len(datasets) and not any(math.isnan(t) for t, _ in values)
+    }
+    for name, tau in sorted(weighted.items(), key=lambda item: -item[1]):
+        print(f"  {name}: {tau:+.2f}")
 
 
 if __name__ == "__main__":
