@@ -20,6 +20,7 @@ from neonas.models import build_model
 from neonas.search import SearchSettings, TrialTable, resume_run, start_run
 from neonas.search.evaluate import evaluate_candidate
 from neonas.search.settings import EvalSettings
+from neonas.search.signals import DEFAULT_ZERO_COST
 from neonas.search.study import STUDY_NAME, storage_url
 
 BUDGET = 7_000_000  # about half of the tiny space's random points are over it
@@ -62,7 +63,9 @@ def test_run_reaches_its_count_of_completed_trials(budget_run) -> None:
     table = TrialTable.load(budget_run.run_dir)
     assert budget_run.completed == table.count("completed") == 6
     rows = table.with_status("completed")
-    assert len(rows) == 6 and all(row.metrics["accuracy_signal"] == "naswot" for row in rows)
+    assert len(rows) == 6 and all(
+        row.metrics["accuracy_signal"] == DEFAULT_ZERO_COST for row in rows
+    )
 
 
 def test_over_budget_points_are_recorded_not_counted_and_told_to_optuna(budget_run) -> None:
