@@ -117,7 +117,10 @@ def test_run_folder_holds_everything_to_resume_export_and_plot(budget_run) -> No
     info = json.loads((run_dir / "run.json").read_text())
     assert info["settings"]["budget_flops"] == BUDGET and info["settings"]["eval"]["seed"] == 0
     assert {"torch", "ray", "optuna"} <= set(info["versions"])
-    assert info["sessions"][0]["completed"] == 6 and info["space"]["accuracy_signal"] == "naswot"
+    assert (
+        info["sessions"][0]["completed"] == 6
+        and info["space"]["accuracy_signal"] == DEFAULT_ZERO_COST
+    )
     csv_lines = (run_dir / "trials.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + len(TrialTable.load(run_dir).rows)  # one line per trial
     assert not (run_dir / "run.lock").exists()
