@@ -129,3 +129,45 @@ def test_the_searcher_finishes_once_the_target_completed() -> None:
     searcher.on_trial_complete("t1", result(20.0))
     assert searcher.suggest("t2") == Searcher.FINISHED and searcher.completed == 2
     assert states(searcher) == [TrialState.COMPLETE] * 2
+
+
+def test_one_network_spelled_two_ways_is_evaluated_once() -> None:
+    # Two unshifted 2x2 halves are the single 2x2 group: the same network, other params.
+    split = {
+        "transitions": "1:1 1:1",
+        "s0.shares": "0.5,0.5",
+        "s0.c0.size": 2,
+        "s0.c0.shift": False,
+        "s0.c1.size": 2,
+        "s0.c1.shift": False,
+        "s0.depth": 1,
+        "s0.width": 16,
+        "s0.mlp_ratio": 2.0,
+        "s1.shares": "1",
+        "s1.c0.size": 3,
+        "s1.c0.shift": True,
+        "s1.depth": 1,
+        "s1.width": 32,
+        "s1.mlp_ratio": 2.0,
+        "s2.shares": "1",
+        "s2.c0.size": 4,
+        "s2.c0.shift": True,
+        "s2.depth": 1,
+        "s2.width": 48,
+        "s2.mlp_ratio": 2.0,
+    }
+    single = {
+        key: value for key, value in split.items() if key not in ("s0.c1.size", "s0.c1.shift")
+    }
+    single["s0.shares"] = "1"
+    searcher = make_searcher(target=2)
+    searcher.study.enqueue_trial(split)
+    searcher.study.enqueue_trial(single)
+    first = searcher.suggest("t0")
+    assert isinstance(first, dict) and first["number"] == 0
+    searcher.on_trial_complete("t0", result(50.0))
+    second = searcher.suggest("t1")
+    assert isinstance(second, dict) and second["number"] == 2  # trial 1 was not paid for
+    duplicates = searcher.table.with_status("duplicate")
+    assert [row.number for row in duplicates] == [1]
+    assert duplicates[0].reason == "same network as trial 0"

@@ -14,12 +14,13 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evaluators.metrics import TABLE_METRICS
+from neonas.arch import ArchConfig
 from neonas.io import write_text_atomic
 
 OUTCOME_ATTR = "outcome"  # the Optuna user attribute holding a finished trial's record
@@ -134,16 +135,14 @@ class TrialTable:
     def count(self, *statuses: str) -> int:
         return sum(1 for row in self.rows.values() if row.status in statuses)
 
-    def completed_params(self) -> dict[str, int]:
-        """Canonical params text -> trial number, for every evaluated trial (duplicate check)."""
+    def evaluated_networks(self, key: Callable[[ArchConfig], str]) -> dict[str, int]:
+        """Network key -> trial number for every evaluated trial (the duplicate check), with
+        `key` the space's network identity, so params that spell one network twice match."""
         return {
-            params_key(row.params): row.number for row in self.with_status("completed", "pruned")
+            key(ArchConfig.from_dict(row.config)): row.number
+            for row in self.with_status("completed", "pruned")
+            if row.config is not None
         }
-
-
-def params_key(params: dict[str, Any]) -> str:
-    """Order-independent text of a point's params: equal points give equal keys."""
-    return json.dumps(params, sort_keys=True)
 
 
 def csv_row(row: TrialRecord) -> list[Any]:

@@ -27,7 +27,7 @@ from ray.tune.search import Searcher
 from evaluators.metrics import METRICS
 from neonas.errors import UserError
 from neonas.search.evaluate import screen_candidate
-from neonas.search.records import TrialRecord, TrialTable, params_key
+from neonas.search.records import TrialRecord, TrialTable
 from neonas.search.settings import DEFAULT_MAX_FAILURES
 from neonas.search.space import SearchSpace
 from neonas.search.study import tell_record
@@ -85,7 +85,8 @@ class StudySearcher(Searcher):
         self.on_record = on_record
         self.completed = table.count("completed")
         self.stop_reason: str | None = None
-        self._seen = table.completed_params()  # params key -> trial number (evaluated or running)
+        # network key -> trial number (evaluated or running): one network, however spelled
+        self._seen = table.evaluated_networks(self.search_space.key)
         self._running: dict[str, dict[str, Any]] = {}  # Ray trial id -> the proposal
         self._refused: Counter[str] = Counter()  # refusals in a row, by cause
         self._failed_in_a_row = 0
@@ -113,10 +114,9 @@ class StudySearcher(Searcher):
         except UserError as err:  # the space's own choices do not make a valid network
             self._finish(trial, "rejected", started, f"not a valid network: {err}", "invalid")
             return None
-        params = dict(trial.params)
-        key = params_key(params)
+        key = self.search_space.key(config)
         if key in self._seen:
-            reason = f"same point as trial {self._seen[key]}"
+            reason = f"same network as trial {self._seen[key]}"
             self._finish(trial, "duplicate", started, reason, "duplicate")
             return None
         config = config.model_copy(update={"name": f"{self.run_name}-t{trial.number:04d}"})
@@ -149,6 +149,7 @@ class StudySearcher(Searcher):
             "trial": trial,
             "constraints": screen.constraints,
             "started": started,
+            "key": key,
         }
 
     def _finish(
@@ -244,7 +245,7 @@ class StudySearcher(Searcher):
             {k: v for k, v in proposal["screen"].items() if not k.startswith("constraint_")}
         )
         if status not in ("completed", "pruned"):
-            self._seen.pop(params_key(proposal["trial"].params), None)
+            self._seen.pop(proposal["key"], None)
         self._finish(
             proposal["trial"],
             status,
