@@ -1,7 +1,7 @@
 """How many candidates a minute the evaluators score, and how much memory a worker needs:
 NeoNeXt-T-sized networks from the `neonext` space (224 px), FLOPs unit by unit (shared trace
 cache, as in a search) against fvcore on the whole model, matrix efficiency and the Ascend
-prediction; then a search trial's whole evaluation (`evaluate_candidate`: Ascend 310 latency,
+prediction; then a search trial's whole evaluation (`score_candidate`: Ascend 310 latency,
 matrix efficiency, NASWOT) of `--trial-samples` candidates in one fresh process, as one Ray
 worker runs them, with its memory.
 
@@ -74,7 +74,7 @@ def memory():
 import torch
 torch.set_num_threads(int(sys.argv[2]))
 from neonas.search import load_space
-from neonas.search.evaluate import evaluate_candidate
+from neonas.search.trial import score_candidate
 from neonas.search.settings import EvalSettings
 after_imports = memory()
 space, rng = load_space("neonext"), random.Random(0)
@@ -83,7 +83,7 @@ seconds = []
 for _ in range(int(sys.argv[1])):
     config = space.sample(rng)
     start = time.perf_counter()
-    evaluate_candidate(config, settings, lambda metrics: None)
+    score_candidate(config, settings, lambda metrics: None)
     seconds.append(time.perf_counter() - start)
 print(json.dumps({"imports": after_imports, "end": memory(), "seconds": seconds}))
 """
@@ -110,7 +110,7 @@ def print_worker_memory(samples: int, threads: int, code_dir: str | None) -> Non
     per_candidate = statistics.median(report["seconds"])
     print(
         f"\none worker, {samples} candidates of the neonext space at 224 px "
-        f"(evaluate_candidate: Ascend 310 latency, matrix efficiency, NASWOT), code "
+        f"(score_candidate: Ascend 310 latency, matrix efficiency, NASWOT), code "
         f"{code_dir or 'this checkout'}:\n"
     )
     print("| | RSS MB | PSS MB | anonymous MB |")

@@ -29,8 +29,8 @@ def per_minute(seconds: list[float]) -> str:
 
 
 def flops_only(count: int) -> list[float]:
-    from neonas.search.evaluate import screen_candidate
     from neonas.search.space import load_space
+    from neonas.search.trial import screen_candidate
 
     space, rng = load_space("neonext"), random.Random(0)
     screen_candidate(space.sample(rng), None, None)  # warm-up: imports, first traces
@@ -43,19 +43,19 @@ def flops_only(count: int) -> list[float]:
 
 
 def full_score(count: int) -> list[float]:
-    from neonas.search.evaluate import evaluate_candidate, screen_candidate
     from neonas.search.settings import EvalSettings
     from neonas.search.space import load_space
+    from neonas.search.trial import score_candidate, screen_candidate
 
     space, rng, settings = load_space("neonext"), random.Random(1), EvalSettings()
     sink: list[dict[str, Any]] = []
-    evaluate_candidate(space.sample(rng), settings, sink.append)  # warm-up
+    score_candidate(space.sample(rng), settings, sink.append)  # warm-up
     times = []
     for _ in range(count):
         start = time.perf_counter()
         config = space.sample(rng)
         screen_candidate(config, None, None)
-        evaluate_candidate(config, settings, sink.append)
+        score_candidate(config, settings, sink.append)
         times.append(time.perf_counter() - start)
     return times
 
@@ -79,7 +79,7 @@ def optuna_only(trials: int, folder: Path) -> list[float]:
     return times
 
 
-def idle_evaluate(config: Any, settings: Any, report: Any) -> None:
+def idle_score(config: Any, settings: Any, report: Any) -> None:
     """A trial that does no work: only Ray, Optuna and the screen remain."""
     report(
         {"accuracy": 1.0, "latency_ms": 1.0, "latency_source": "predicted", "status": "completed"}
@@ -105,7 +105,7 @@ def search_overhead(trials: int, folder: Path) -> dict[str, float]:
         eval=EvalSettings(),
     )
     start = time.perf_counter()
-    start_run(settings, evaluate=idle_evaluate, console=Console(file=open("/dev/null", "w")))  # noqa: SIM115
+    start_run(settings, score=idle_score, console=Console(file=open("/dev/null", "w")))  # noqa: SIM115
     total = time.perf_counter() - start
     ray.shutdown()
     finished = sorted(

@@ -244,18 +244,18 @@ def test_metrics_carry_the_breakdown_of_a_predicted_latency() -> None:
 
 
 def test_a_search_trial_records_latency_parts_and_tiled_matrix_efficiency(monkeypatch) -> None:
-    import neonas.search.evaluate as trial
+    import neonas.search.trial as trial
     from neonas.models import build_model
     from neonas.models.family import neonext_config
-    from neonas.search.evaluate import evaluate_candidate
     from neonas.search.settings import EvalSettings
+    from neonas.search.trial import score_candidate
 
     # The accuracy signal is not under test here (its first call can take a minute on 2 cores).
     monkeypatch.setattr(trial, "_zero_cost", lambda *_: {"accuracy": 1.0})
 
     config = neonext_config("t", (1, 1), (16, 32), drop_path_rate=0.0, input_size=64)
     reports = []
-    evaluate_candidate(config, EvalSettings(hw="ascend310", proxy_batch=2), reports.append)
+    score_candidate(config, EvalSettings(hw="ascend310", proxy_batch=2), reports.append)
     (metrics,) = reports
     parts = [metrics[f"latency_{part}_ms"] for part in BREAKDOWN]
     assert len(parts) == 4 and sum(parts) == pytest.approx(metrics["latency_ms"])

@@ -18,10 +18,10 @@ from evaluators.flops import count_flops
 from neonas.arch import ArchConfig
 from neonas.models import build_model
 from neonas.search import SearchSettings, TrialTable, resume_run, start_run
-from neonas.search.evaluate import evaluate_candidate
 from neonas.search.settings import EvalSettings
 from neonas.search.signals import DEFAULT_ZERO_COST
 from neonas.search.study import STUDY_NAME, storage_url
+from neonas.search.trial import score_candidate
 
 BUDGET = 7_000_000  # about half of the tiny space's random points are over it
 
@@ -131,7 +131,7 @@ def test_run_folder_holds_everything_to_resume_export_and_plot(budget_run) -> No
 # --- failures ---------------------------------------------------------------------------------
 
 
-def flaky_evaluate(config: ArchConfig, settings: EvalSettings, report) -> None:
+def flaky_score(config: ArchConfig, settings: EvalSettings, report) -> None:
     """The real evaluation, except that some trials crash, run out of memory or return NaN."""
     number = int(config.name.rsplit("-t", 1)[1])
     if number == 1:
@@ -139,11 +139,9 @@ def flaky_evaluate(config: ArchConfig, settings: EvalSettings, report) -> None:
     if number == 2:
         torch.empty(2**62, dtype=torch.uint8)  # the allocator refuses: a real out-of-memory error
     if number == 3:
-        evaluate_candidate(
-            config, settings, lambda metrics: report({**metrics, "accuracy": math.nan})
-        )
+        score_candidate(config, settings, lambda metrics: report({**metrics, "accuracy": math.nan}))
         return
-    evaluate_candidate(config, settings, report)
+    score_candidate(config, settings, report)
 
 
 def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_on(
@@ -151,7 +149,7 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
 ) -> None:
     outcome = start_run(
         settings(tmp_path, "flaky", trials=3, sampler="nsga2"),
-        evaluate=flaky_evaluate,
+        score=flaky_score,
         console=quiet(),
     )
     table = TrialTable.load(outcome.run_dir)
@@ -244,7 +242,7 @@ def always_failing(config: ArchConfig, settings: EvalSettings, report) -> None:
 
 def test_a_sweep_in_which_every_trial_fails_ends_after_max_failures(ray_session, tmp_path) -> None:
     run = settings(tmp_path, "failing", trials=3, max_failures=2)
-    outcome = start_run(run, evaluate=always_failing, console=quiet())
+    outcome = start_run(run, score=always_failing, console=quiet())
     table = TrialTable.load(outcome.run_dir)
     assert outcome.completed == 0 and table.count("failed") >= 2
     assert outcome.stop_reason.startswith(

@@ -315,13 +315,13 @@ def test_two_ray_train_workers_train_one_supernet(ray_session, data, tmp_path) -
 
 
 def test_a_search_trial_reports_the_supernet_top1_of_its_network(data, trained) -> None:
-    from neonas.search.evaluate import evaluate_candidate
     from neonas.search.settings import EvalSettings
+    from neonas.search.trial import score_candidate
 
     config = load_space("tiny").sample(random.Random(11))
     reports = []
     settings = EvalSettings(hw="ascend", data=str(data), supernet=str(trained))
-    evaluate_candidate(config, settings, reports.append)
+    score_candidate(config, settings, reports.append)
     assert len(reports) == 1 and reports[0]["status"] == "completed"
     assert reports[0]["accuracy_signal"] == SIGNAL == "supernet top-1"
     assert reports[0]["accuracy"] == pytest.approx(SubnetScorer(trained, data).score(config))

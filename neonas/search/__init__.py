@@ -3,7 +3,7 @@ driver, the run folder, the Pareto front and export.
 
     space.py       search spaces as YAML data -> ArchConfigs (suggest, sample, from_params)
     settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json
-    evaluate.py    the driver-side screen (FLOPs, params) and the per-trial evaluation
+    trial.py       the driver-side screen (FLOPs, params) and the per-trial evaluation
     searcher.py    Ray's Searcher over the study: screens, tells, ends the run
     study.py       the Optuna study on SQLite (the one record of trials), sampler, repair
     records.py     TrialRecord read from the study; trials.csv written from it

@@ -4,7 +4,7 @@
       -> checks (space, budgets, latency budget, data) and the Ray cluster, before any file
       -> run folder (run.json, space.yaml, lock)        run_folder.py
       -> Optuna study on study.db, repaired on resume   study.py
-      -> Tuner(run_trial, StudySearcher, ASHA)          searcher.py, evaluate.py
+      -> Tuner(run_trial, StudySearcher, ASHA)          searcher.py, trial.py
       -> trials.csv, appended per outcome               records.py
       -> pareto.json, pareto.png, best/*.yaml, summary  pareto.py, export.py, progress.py
 
@@ -29,7 +29,6 @@ from rich.console import Console
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.search.evaluate import Evaluate, evaluate_candidate, run_trial, screen_candidate
 from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay, front_table
@@ -38,6 +37,7 @@ from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
+from neonas.search.trial import ScoreCandidate, run_trial, score_candidate, screen_candidate
 from neonas.si import format_si
 
 if TYPE_CHECKING:  # the target registry imports torch; a search loads it only to run
@@ -75,7 +75,7 @@ class SearchOutcome:
 def start_run(
     settings: SearchSettings,
     argv: Sequence[str] = (),
-    evaluate: Evaluate = evaluate_candidate,
+    score: ScoreCandidate = score_candidate,
     console: Console | None = None,
 ) -> SearchOutcome:
     """A new run in `settings.run_dir`; checks space, budgets, data and cluster before any file."""
@@ -91,7 +91,7 @@ def start_run(
         }
         run = RunFolder.create(settings, space.text, info, argv)
         with run.lock():
-            return _session(run, settings, space, argv, evaluate, console, address)
+            return _session(run, settings, space, argv, score, console, address)
 
 
 def resume_run(
@@ -99,7 +99,7 @@ def resume_run(
     overrides: dict[str, Any],
     results_dir: str = "results",
     argv: Sequence[str] = (),
-    evaluate: Evaluate = evaluate_candidate,
+    score: ScoreCandidate = score_candidate,
     console: Console | None = None,
     force: bool = False,
 ) -> SearchOutcome:
@@ -126,7 +126,7 @@ def resume_run(
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
     with ray_cluster(settings.address, console) as address, run.lock(force):
         run.update_settings(settings)
-        return _session(run, settings, space, argv, evaluate, console, address)
+        return _session(run, settings, space, argv, score, console, address)
 
 
 def _option(key: str) -> str:
@@ -218,7 +218,7 @@ def _session(
     settings: SearchSettings,
     space: SearchSpace,
     argv: Sequence[str],
-    evaluate: Evaluate,
+    score: ScoreCandidate,
     console: Console,
     address: str | None,
 ) -> SearchOutcome:
@@ -249,7 +249,7 @@ def _session(
         # A fresh seed per session: the sampler must not replay the previous session's draws.
         sampler = make_sampler(settings.sampler, settings.seed + len(study.trials), settings.trials)
         study.sampler = sampler
-        with measuring_stations(settings, evaluate, console) as (measured, reserved):
+        with measuring_stations(settings, score, console) as (measured, reserved):
             stop_reason = _tune(
                 run,
                 settings,
@@ -278,8 +278,8 @@ def _session(
 
 @contextmanager
 def measuring_stations(
-    settings: SearchSettings, evaluate: Evaluate, console: Console
-) -> Iterator[tuple[Evaluate, int]]:
+    settings: SearchSettings, score: ScoreCandidate, console: Console
+) -> Iterator[tuple[ScoreCandidate, int]]:
     """The evaluation wrapped to measure through one station per device (measured targets),
     and the CPUs the stations hold; the stations close when the session's trials are done."""
     from evaluators.sweep import SweepMeasurement
@@ -288,7 +288,7 @@ def measuring_stations(
     try:
         if measuring.describe():
             console.print(measuring.describe())
-        yield measuring.wrap(evaluate), measuring.reserved_cpus
+        yield measuring.wrap(score), measuring.reserved_cpus
     finally:
         measuring.close()
 
@@ -301,7 +301,7 @@ def _tune(
     table: TrialTable,
     csv_log: CsvLog,
     session: int,
-    evaluate: Evaluate,
+    score: ScoreCandidate,
     console: Console,
     address: str | None,
     reserved_cpus: int,
@@ -348,7 +348,7 @@ def _tune(
             reduction_factor=2,
         )
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, settings=settings.eval, evaluate=evaluate),
+        tune.with_parameters(run_trial, settings=settings.eval, score=score),
         {"cpu": settings.eval.cpus_per_trial},
     )
     # --storage (shared path or URI) / <run name> / session-<n>, else <run>/tune/session-<n>.

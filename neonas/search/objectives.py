@@ -7,7 +7,7 @@ from typing import Any
 from evaluators.metrics import goal
 
 # "pareto": the accuracy signal up, latency down (multi-objective); "scalar": the MnasNet
-# reward `score` (evaluate.mnas_reward), one number up. Directions come from the registry.
+# reward `score` (trial.mnas_reward), one number up. Directions come from the registry.
 OBJECTIVES: dict[str, tuple[str, ...]] = {
     "pareto": ("accuracy", "latency_ms"),
     "scalar": ("score",),

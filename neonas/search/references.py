@@ -48,7 +48,7 @@ def reference_points(
 
     import neonas.models  # noqa: F401  (registers neonext_tiny with timm)
     from evaluators.metrics import compute_metrics
-    from neonas.search.evaluate import zero_cost_signal
+    from neonas.search.trial import zero_cost_signal
 
     shape = (example.in_chans, example.input_size, example.input_size)
     points, notes = [], []

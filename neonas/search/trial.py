@@ -1,7 +1,7 @@
 """Scoring one candidate: the cheap screen in the driver, then the full evaluation in a trial.
 
 `screen_candidate` runs before Ray sees a point (FLOPs and parameters against the budgets;
-a fraction of a second). `evaluate_candidate` runs inside a Ray Tune trial: latency on the
+a fraction of a second). `score_candidate` runs inside a Ray Tune trial: latency on the
 target (then the latency budget), matrix efficiency, and the accuracy signal: the zero-cost
 score, the top-1 of the subnet in a trained supernet (`--supernet`), or a short proxy training
 reported per epoch. Both take an ArchConfig and
@@ -21,7 +21,7 @@ from neonas.arch import ArchConfig
 from neonas.search.settings import EvalSettings
 
 Report = Callable[[dict[str, Any]], None]
-Evaluate = Callable[[ArchConfig, EvalSettings, Report], None]
+ScoreCandidate = Callable[[ArchConfig, EvalSettings, Report], None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, weight: fl
     return accuracy * (latency_ms / target_ms) ** weight
 
 
-def evaluate_candidate(config: ArchConfig, settings: EvalSettings, report: Report) -> None:
+def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) -> None:
     """Latency, matrix efficiency and the accuracy proxy of `config`, passed to `report`.
 
     Reports once for the zero-cost proxy and once per epoch for proxy training, every report a
@@ -222,7 +222,7 @@ def check_finite(metrics: dict[str, Any]) -> None:
         )
 
 
-def run_trial(tune_config: dict[str, Any], settings: EvalSettings, evaluate: Evaluate) -> None:
+def run_trial(tune_config: dict[str, Any], settings: EvalSettings, score: ScoreCandidate) -> None:
     """The Ray Tune function trainable: one candidate from the searcher, scored and reported."""
     import ray
     import torch
@@ -237,4 +237,4 @@ def run_trial(tune_config: dict[str, Any], settings: EvalSettings, evaluate: Eva
         check_finite(metrics)
         tune.report({**metrics, **fixed})
 
-    evaluate(config, settings, report)
+    score(config, settings, report)
