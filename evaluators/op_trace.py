@@ -113,11 +113,6 @@ class OpRecord:
         """Elements written."""
         return sum(t.elements for t in self.outputs)
 
-    @property
-    def is_matrix(self) -> bool:
-        """Matrix-unit work (convolution, matmul, attention, NeoCell) rather than vector work."""
-        return bool(self.gemms)
-
     def moved(self, prefix: str, keys: dict[int, int]) -> OpRecord:
         """The same record seen from a parent module at `prefix`, tensor keys renamed by `keys`."""
         module = f"{prefix}.{self.module}" if self.module else prefix
