@@ -41,7 +41,7 @@ from neonas.supernet.scoring import CALIB_IMAGES, ScoringData, evaluate_subnet
 from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
 from neonas.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
-from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown
+from neonas.train.distributed import DistContext, barrier, run_distributed
 from neonas.train.epoch import DivergedError, current_lr
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.optim import build_optimizer, build_scheduler
@@ -111,11 +111,7 @@ def train_supernet(
 
 def run_supernet_training(job: SupernetJob) -> dict[str, Any]:
     """Train (or resume) the run `job` describes; returns the summary written to metrics.json."""
-    context = init_distributed(job.device)
-    try:
-        return _train(job, context)
-    finally:
-        shutdown(context)
+    return run_distributed(job, job.device, _train)
 
 
 @dataclass

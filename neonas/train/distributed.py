@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from neonas.errors import UserError
+
+JobT = TypeVar("JobT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,16 @@ def shutdown(context: DistContext) -> None:
     """Destroy the process group if this process created it."""
     if context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_distributed(
+    job: JobT, device: str, train: Callable[[JobT, DistContext], ResultT]
+) -> ResultT:
+    """train(job, context) inside the process group torchrun or Ray Train describes (one is
+    made if neither did), destroyed afterwards if this call made it: every training entry
+    point (`train`, `supernet train`) shares this frame."""
+    context = init_distributed(device)
+    try:
+        return train(job, context)
+    finally:
+        shutdown(context)

@@ -30,7 +30,7 @@ from neonas.train.augment import (
 )
 from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from neonas.train.data import build_datasets, build_train_loader, build_val_loader, detect_layout
-from neonas.train.distributed import DistContext, barrier, init_distributed, shutdown, sync_buffers
+from neonas.train.distributed import DistContext, barrier, run_distributed, sync_buffers
 from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.model_spec import (
@@ -83,11 +83,7 @@ class BatchPlan:
 
 def run_training(job: TrainJob) -> dict[str, Any]:
     """Train (or resume) the run `job` describes; returns the summary also written to metrics.json."""
-    context = init_distributed(job.device)
-    try:
-        return _train(job, context)
-    finally:
-        shutdown(context)
+    return run_distributed(job, job.device, _train)
 
 
 def plan_batches(
