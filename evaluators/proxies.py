@@ -92,17 +92,10 @@ def naswot_kernel(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         codes = (inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1).double()
         kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
 
-    hooks = [
-        m.register_forward_hook(add_codes) for m in model.modules() if isinstance(m, ACTIVATIONS)
-    ]
-    if not hooks:
+    activations = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+    if not activations:
         raise ValueError("naswot needs a network with GELU or ReLU activations")
-    try:
-        with _batch_statistics(model), torch.no_grad():
-            model(images)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    _probe(model, activations, add_codes, images)
     return kernel
 
 
@@ -201,17 +194,25 @@ def meco_score(model: nn.Module, images: torch.Tensor) -> float:
         corr = torch.nan_to_num(torch.corrcoef(features), nan=0.0, posinf=0.0, neginf=0.0)
         smallest.append(float(torch.linalg.eigvalsh(corr)[0]))
 
-    hooks = [module.register_forward_hook(add_layer) for _n, module, _w in weight_layers(model)]
-    try:
-        with _batch_statistics(model), torch.no_grad():
-            model(images)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    _probe(model, [module for _n, module, _w in weight_layers(model)], add_layer, images)
     return float(sum(smallest))
 
 
 # --- shared --------------------------------------------------------------------------------------
+
+
+def _probe(
+    model: nn.Module, modules: Sequence[nn.Module], hook: Callable[..., None], images: torch.Tensor
+) -> None:
+    """One forward of `images` (batch statistics, no gradients) with `hook` on each of
+    `modules`: how NASWOT and MeCo read a network's activations."""
+    handles = [module.register_forward_hook(hook) for module in modules]
+    try:
+        with _batch_statistics(model), torch.no_grad():
+            model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class _batch_statistics:
