@@ -7,8 +7,7 @@ The names below are imported on first use (PEP 562), so that `import evaluators.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from neonas.lazy import lazy_getattr
 
 _EXPORTS = {
     "FlopCount": "evaluators.flops",
@@ -30,8 +29,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evaluators' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -10,8 +10,7 @@ starts in 0.2 s instead of seconds (benchmarks/startup.py, tests/test_cli_startu
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from neonas.lazy import lazy_getattr
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -28,8 +27,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'neonas.ops' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
