@@ -153,6 +153,35 @@ def test_fused_model_matches_eval_outputs(fields: dict) -> None:
     assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
 
 
+def test_fusion_moves_the_batchnorm_shift_of_block_neocells_into_fc1() -> None:
+    # reference-layout blocks have no MLP bias: fc1 must gain one to carry the shift
+    model = small_model(mlp_bias=False)
+    randomize_norms(model)
+    fused = fuse_for_inference(model.eval())
+    blocks = [m for m in fused.modules() if isinstance(m, NeoNeXtBlock)]
+    assert len(blocks) > 1
+    assert all(b.neocell.bias is None and b.fc1.bias is not None for b in blocks)
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fusion_keeps_a_learned_neocell_bias_in_the_neocell() -> None:
+    model = small_model()
+    block = model.stages[0].blocks[0]
+    torch.manual_seed(2)
+    block.neocell = NeoCell(block.neocell.channels, block.neocell.groups, bias=True)
+    with torch.no_grad():
+        for bias in block.neocell.bias:
+            bias.normal_()  # varies over the patch: cannot move past the NeoCell
+    randomize_norms(model)
+    fused = fuse_for_inference(model.eval())
+    assert fused.stages[0].blocks[0].neocell.bias is not None
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model(x), rtol=1e-5, atol=1e-5)
+
+
 def test_fusion_test_model_has_biases_the_layer_scale_must_scale() -> None:
     model = small_model(layer_scale_init=0.5)
     randomize_norms(model)

@@ -22,7 +22,7 @@ from neonas.models.neonext import (
     SpaceToDepthStem,
     Transition,
 )
-from neonas.ops import fold_batchnorm
+from neonas.ops import NeoCell, fold_batchnorm
 
 
 @torch.no_grad()
@@ -41,7 +41,10 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
         elif isinstance(module, PointwiseFirstTransition):
             module.neocell, module.norm = fold_batchnorm(module.neocell, module.norm), nn.Identity()
         elif isinstance(module, NeoNeXtBlock):
+            own_bias = module.neocell.bias is not None
             module.neocell, module.norm = fold_batchnorm(module.neocell, module.norm), nn.Identity()
+            if not own_bias:  # the folded bias is then the BN shift: one value per channel
+                _move_channel_bias(module.neocell, module.fc1)
             if hasattr(module.layer_scale, "gamma"):
                 gamma = module.layer_scale.gamma
                 module.fc2.weight.mul_(gamma.view(-1, 1, 1, 1))
@@ -53,6 +56,23 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
         if isinstance(head.fc, nn.Linear):
             head.fc, head.norm = _fold_affine_into_linear(head.norm, head.fc)
     return fused
+
+
+def _move_channel_bias(cell: NeoCell, pointwise: nn.Conv2d) -> None:
+    """Move a NeoCell bias that is one value per channel into the pointwise layer after it.
+
+    A cell without a learned bias gets, from BatchNorm folding, the BN shift t, constant over
+    each channel's map; the pointwise layer is linear: W (y + t) + b = W y + (W t + b). So the
+    block runs no bias pass over the NeoCell's output (benchmarks/model_breakdown.py).
+    Decided by structure, not by comparing values, so it also runs on the meta device.
+    """
+    shift = torch.cat([b[:, 0, 0] for b in cell.bias])
+    bias = pointwise.weight.flatten(1) @ shift
+    if pointwise.bias is not None:
+        bias = bias + pointwise.bias
+    pointwise.bias = nn.Parameter(bias)
+    cell.bias = None
+    cell.reset_caches()
 
 
 def _fold_affine_into_linear(norm: LayerNorm2d, linear: nn.Linear) -> tuple[nn.Linear, LayerNorm2d]:

@@ -91,8 +91,12 @@ class ChannelsLastPointwise(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size=1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        # (N, C, H, W) viewed as (N, H, W, C); the result is viewed back, channels-last in memory
-        y = F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias)
+        # (N, C, H, W) as (N, H, W, C), the result viewed back (channels-last in memory). The
+        # copy to contiguous channels-last matters: on a strided view F.linear falls back to
+        # matmul + a separate bias add, 2-4x slower at NeoNeXt-T's stage 3-4 shapes
+        # (benchmarks/model_breakdown.py); on channels-last input (fc2) it costs nothing.
+        rows = x.permute(0, 2, 3, 1).contiguous()
+        y = F.linear(rows, self.weight.flatten(1), self.bias)
         return y.permute(0, 3, 1, 2)
 
 

@@ -267,6 +267,13 @@ class NeoCell(nn.Module):
                 self._index_cache[key] = index
         return index
 
+    def reset_caches(self) -> None:
+        """Forget every operand, kernel form and index built so far (after editing parameters
+        in place, e.g. BatchNorm folding, which the cache keys do not see when they are replaced)."""
+        self._operand_cache = self._band_cache = None
+        self._index_cache = {}
+        self._impl_cache = {}
+
     def train(self, mode: bool = True) -> NeoCell:
         self._operand_cache = self._band_cache = None
         return super().train(mode)

@@ -52,7 +52,5 @@ def fold_batchnorm(cell: NeoCell, bn: nn.BatchNorm2d) -> NeoCell:
         left.mul_(s)
         bias.mul_(s).add_(shift[start:stop].to(bias.dtype)[:, None, None])
         start = stop
-    folded._operand_cache = folded._band_cache = None
-    folded._index_cache = {}
-    folded._impl_cache = {}
+    folded.reset_caches()
     return folded

@@ -128,7 +128,9 @@ def dense_apply(
         y = y.reshape(c, n, out_h, out_w).transpose(0, 1)  # [N, C, H', W'] (a view)
     if bias_map is not None:
         y = y + bias_map
-    return y.contiguous()
+    # Returned as the strided view: the consumer's own layout change (the block MLP's copy to
+    # channels-last) is then the only copy, instead of one here and one there.
+    return y
 
 
 def patch_apply(

@@ -169,7 +169,7 @@ void block_forward(
 
 }  // namespace
 
-// x [N, C, H, W] (any strides, e.g. channels-last; the output has the same layout);
+// x [N, C, H, W] (any strides, e.g. channels-last; the output is channels-last);
 // aband [blocks, H, 2R+1, 16], bband [blocks, W, 2R+1, 16]; arange [blocks, H, 2] and
 // brange [blocks, W, 2] (int32): the first and last band index with a non-zero coefficient in
 // any lane of the block (first > last: none); bias [C, H, W] or empty.
@@ -190,7 +190,9 @@ torch::Tensor band_forward(
   auto brange_i = brange.to(torch::kInt32).contiguous();
   const bool has_bias = bias.numel() > 0;
   auto bias_c = has_bias ? bias.contiguous() : bias;
-  auto y = torch::empty_like(x);
+  // Channels-last output: the block MLP after the cell reads channels-last rows, so this saves
+  // it a full copy (its channels-last stores are contiguous runs of lanes here as well).
+  auto y = torch::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neocell_band", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
