@@ -373,8 +373,9 @@ def choose_impl(
     # and tile, plus padding): it serves matrix engines, never the CPU.
     if fused:
         # The fused kernel beat every PyTorch form at batch 8 at all four NeoNeXt-T stages
-        # (1.1-3.6x); at batch 1 it was within 10 % of MKL's dense products at stages 1-3 (either
-        # way, about the noise) and 7x faster at stage 4.
+        # (1.1-3.6x at 1 thread; 1.2-2.0x at 2 threads, quiet) and the 7x7 depthwise conv at
+        # batch 1 and 8 (1.05-2.0x at 2 threads); at batch 1 it was within 15 % of MKL's dense
+        # products at stages 2-3 and 1.2-5x faster at stages 1 and 4.
         return "fused"
     if costs["dense"] <= costs["patch"]:
         return "patch"  # one block covers the map (stage 4): no zeros to skip, fewer copies
