@@ -2,6 +2,8 @@
 
     python benchmarks/accuracy_signals.py --cache /tmp/signals [--networks 12] [--workers 2]
         [--jobs truth,short,zero,supernet] [--datasets digits,shapes]
+        [--supernet-sampling uniform --supernet-random-subnets 4 --supernet-batch 32
+         --supernet-epochs 30 --supernet-lr 2e-3 --supernet-calib 256]
 
 On one set of tiny-space networks (chosen to span the space's choices, not only its size):
 - ground truth: each network trained from scratch, twice (seeds 0, 1), longer and on more
@@ -11,7 +13,10 @@ On one set of tiny-space networks (chosen to span the space's choices, not only 
   scheduler): stopped networks rank below every survivor, by the accuracy at their last rung;
 - the zero-cost proxies of evaluators/proxies.py on a real batch of the data (NASWOT,
   SynFlow, ZiCo, MeCo) and the parameter and FLOP counts;
-- supernet top-1 (inherited weights, BatchNorm re-estimated), when neonas.supernet exists.
+- supernet top-1 (inherited weights, BatchNorm re-estimated): one supernet per data set and
+  training recipe (sampling rule, subnets per step, batch, epochs, peak LR), each in its own
+  cache folder `supernet-<recipe>`, so recipes sit side by side in the table; `supernet/` is
+  the folder of the first recipe (sandwich, 2 random, batch 64), read as such.
 Data, nothing downloaded: scikit-learn's handwritten digits (8x8, upsampled to 32 px, a few
 hundred training images, the rest for validation), and `shapes`, generated 10-class images
 (smooth low-contrast colour layouts, shifted, flipped, brightness jitter, strong noise).
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import pickle
 import random
+import re
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +63,37 @@ PROTOCOLS = {
     "digits": Protocol(train_images=500, val_images=1297, truth_epochs=15),
     "shapes": Protocol(train_images=1000, val_images=1000, truth_epochs=10),
 }
+
+
+@dataclass(frozen=True)
+class SupernetRecipe:
+    """How a data set's supernet is trained and its candidates scored."""
+
+    sampling: str = "sandwich"
+    random_subnets: int = 2
+    batch_size: int = 64
+    epochs: int = 10
+    lr: float | None = None  # None: 2e-3 scaled linearly to the batch (the proxy preset)
+    calib_images: int = 256  # BatchNorm re-estimation images when scoring
+
+    @property
+    def training(self) -> str:
+        """The cache folder of the supernet this recipe trains (scoring settings left out)."""
+        lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        return (
+            f"supernet-{self.sampling}{self.random_subnets}-b{self.batch_size}-e{self.epochs}{lr}"
+        )
+
+    @property
+    def kind(self) -> str:
+        """The cache folder of the candidates' scores (training and scoring settings)."""
+        return self.training + ("" if self.calib_images == 256 else f"-c{self.calib_images}")
+
+
+# Held-out images of the supernet's own per-epoch check of its largest and smallest subnets
+# (a progress monitor only; the candidates are scored on the whole validation split).
+MONITOR_VAL_IMAGES = 300
+LEGACY_SUPERNET = "supernet"  # the first recipe's folder: sandwich, 2 random, batch 64
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -271,25 +309,26 @@ def zero_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) 
 
 
 def supernet_job(
-    config: dict[str, Any], data: Path, protocol: Protocol, seed: int
+    config: dict[str, Any], data: Path, protocol: Protocol, seed: int, recipe: SupernetRecipe
 ) -> dict[str, Any]:
     """Top-1 of the network's subnet of the data set's trained supernet (BN re-estimated)."""
     from neonas.arch import ArchConfig
     from neonas.supernet.scoring import score_subnet
 
-    checkpoint = data.parent.parent / "supernet" / data.name / "last.pt"
+    checkpoint = data.parent.parent / recipe.training / data.name / "last.pt"
     start = time.perf_counter()
     top1 = score_subnet(
         checkpoint,
         ArchConfig.from_dict(config),
         data,
+        calib_images=recipe.calib_images,
         max_val_images=protocol.val_images,
         seed=seed,
     )
     return {"top1": top1, "seconds": time.perf_counter() - start}
 
 
-def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
+def train_supernets(cache: Path, datasets: list[str], recipe: SupernetRecipe) -> None:
     """One supernet per data set (in this process, resumable), its training time recorded."""
     import torch
 
@@ -297,7 +336,7 @@ def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
 
     torch.set_num_threads(1)
     for dataset in datasets:
-        folder = cache / "supernet" / dataset
+        folder = cache / recipe.training / dataset
         record = folder / "train.json"
         if record.is_file():
             continue
@@ -305,27 +344,38 @@ def train_supernets(cache: Path, datasets: list[str], epochs: int) -> None:
         train_supernet(
             SPACE,
             make_data(cache, dataset),
-            epochs=epochs,
+            epochs=recipe.epochs,
             output_dir=folder,
             resume=(folder / "last.pt").is_file(),
-            max_val_images=PROTOCOLS[dataset].val_images,
+            max_val_images=MONITOR_VAL_IMAGES,
+            sampling=recipe.sampling,
+            random_subnets=recipe.random_subnets,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
         )
         seconds = time.perf_counter() - start
-        record.write_text(json.dumps({"epochs": epochs, "seconds": seconds, "threads": 1}))
-        print(f"supernet on {dataset}: {epochs} epochs, {seconds:.0f} s", flush=True)
+        info = {**dataclasses.asdict(recipe), "seconds": seconds, "threads": 1}
+        record.write_text(json.dumps(info))
+        print(f"supernet on {dataset}: {recipe.training}, {seconds:.0f} s", flush=True)
 
 
-def run_job(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, float]:
+Job = tuple[str, str, int, int, dict[str, Any], str, SupernetRecipe]
+
+
+def run_job(job: Job) -> tuple[str, float]:
     """One cached unit of work in a worker process (one torch thread)."""
     import torch
 
     torch.set_num_threads(1)
-    kind, dataset, index, seed, config, cache = job
-    path = _result_path(Path(cache), kind, dataset, index, seed)
+    kind, dataset, index, seed, config, cache, recipe = job
+    path = _result_path(Path(cache), job_folder(kind, recipe), dataset, index, seed)
     data = make_data(Path(cache), dataset)
     protocol = PROTOCOLS[dataset]
     start = time.perf_counter()
-    result = JOBS[kind](config, data, protocol, seed)
+    if kind == "supernet":
+        result = supernet_job(config, data, protocol, seed, recipe)
+    else:
+        result = JOBS[kind](config, data, protocol, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -333,12 +383,29 @@ def run_job(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, f
     return str(path), time.perf_counter() - start
 
 
-JOBS = {"truth": truth_job, "short": short_job, "zero": zero_job, "supernet": supernet_job}
+JOBS = {"truth": truth_job, "short": short_job, "zero": zero_job}
 SEEDS = {"truth": (0, 1), "short": (0,), "zero": (0,), "supernet": (0,)}
 
 
-def _result_path(cache: Path, kind: str, dataset: str, index: int, seed: int) -> Path:
-    return cache / kind / dataset / f"net{index:02d}-seed{seed}.json"
+def job_folder(kind: str, recipe: SupernetRecipe) -> str:
+    """The cache folder of a job kind: one per supernet recipe and per short-training fidelity
+    (`short/` holds the 3-epoch runs of the first default)."""
+    if kind == "supernet":
+        return recipe.kind
+    if kind == "short":
+        return f"short-e{short_epochs()}"
+    return kind
+
+
+def _result_path(cache: Path, folder: str, dataset: str, index: int, seed: int) -> Path:
+    return cache / folder / dataset / f"net{index:02d}-seed{seed}.json"
+
+
+def short_epochs() -> int:
+    """The epochs a `search --data` trial trains by default (the short job's fidelity)."""
+    from neonas.search.settings import EvalSettings
+
+    return EvalSettings().epochs
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -396,22 +463,28 @@ def load_networks(cache: Path, count: int) -> list[dict[str, Any]]:
 
 
 def run_pending(
-    cache: Path, networks: list[dict[str, Any]], kinds: list[str], datasets: list[str], workers: int
+    cache: Path,
+    networks: list[dict[str, Any]],
+    kinds: list[str],
+    datasets: list[str],
+    workers: int,
+    recipe: SupernetRecipe,
 ) -> None:
     """Every job of `kinds` not yet cached, on `workers` processes."""
     # Cheap jobs first, then network by network: a run cut short still has whole networks.
     jobs = [
-        (kind, dataset, index, seed, config, str(cache))
+        (kind, dataset, index, seed, config, str(cache), recipe)
         for kind in sorted(kinds, key=lambda k: k == "truth")
-        if kind in JOBS
         for index, config in enumerate(networks)
         for dataset in datasets
         for seed in SEEDS[kind]
-        if not _result_path(cache, kind, dataset, index, seed).is_file()
+        if not _result_path(cache, job_folder(kind, recipe), dataset, index, seed).is_file()
     ]
     for dataset in datasets:
         make_data(cache, dataset)  # once, before the workers race to write it
     print(f"{len(jobs)} jobs to run on {workers} workers", flush=True)
+    if not jobs:
+        return
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for done, (path, seconds) in enumerate(pool.map(run_job, jobs), start=1):
@@ -443,9 +516,31 @@ def successive_halving(
     return scores, stopped_at
 
 
-def _load(cache: Path, kind: str, dataset: str, index: int, seed: int = 0) -> dict | None:
-    path = _result_path(cache, kind, dataset, index, seed)
+def _load(cache: Path, folder: str, dataset: str, index: int, seed: int = 0) -> dict | None:
+    path = _result_path(cache, folder, dataset, index, seed)
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def supernet_folders(cache: Path, dataset: str) -> list[str]:
+    """The cache folders holding supernet scores for `dataset`, the first recipe's first."""
+    folders = [path.parent.name for path in cache.glob(f"supernet*/{dataset}")]
+    return sorted(folders, key=lambda name: (name != LEGACY_SUPERNET, name))
+
+
+def supernet_label(folder: str) -> str:
+    """A table row's name: the recipe of the folder (see SupernetRecipe.kind)."""
+    recipe = "sandwich2-b64" if folder == LEGACY_SUPERNET else folder.removeprefix("supernet-")
+    return f"supernet top-1, {recipe}"
+
+
+def supernet_training(cache: Path, folder: str, dataset: str) -> tuple[int, float]:
+    """Epochs and seconds the supernet behind a scores folder trained (0, 0 if unknown)."""
+    training = re.sub(r"-c\d+$", "", folder)
+    log = cache / training / dataset / "metrics.csv"
+    if not log.is_file():
+        return 0, 0.0
+    epochs = list(csv.DictReader(log.open()))  # per-epoch training seconds, across resumes
+    return len(epochs), sum(float(row["train_time_s"]) for row in epochs)
 
 
 def signal_table(
@@ -494,24 +589,23 @@ def signal_table(
         f"| ground truth, seed 0 vs seed 1 (ceiling) | {tau:+.2f} | {se:.2f} | "
         f"{statistics.median(truth_s):.3g} |"
     )
-    supernet = [_load(cache, "supernet", dataset, i) for i in done]
-    if all(supernet):
-        note = ""
-        log = cache / "supernet" / dataset / "metrics.csv"
-        if log.is_file():  # per-epoch training seconds, across resumes
-            epochs = list(csv.DictReader(log.open()))
-            seconds = sum(float(row["train_time_s"]) for row in epochs)
-            note = f" (+ {seconds:.0f} s to train the supernet, {len(epochs)} epochs)"
+    for folder in supernet_folders(cache, dataset):
+        supernet = [_load(cache, folder, dataset, i) for i in done]
+        if not all(supernet):
+            continue
+        epochs, seconds = supernet_training(cache, folder, dataset)
         row(
-            "supernet top-1",
+            supernet_label(folder),
             [r["top1"] for r in supernet],
             statistics.median(r["seconds"] for r in supernet),
-            note,
+            f" (+ {seconds:.0f} s to train the supernet, {epochs} epochs)" if epochs else "",
         )
-    else:
-        row("supernet top-1", None, None)
-    short = [_load(cache, "short", dataset, i) for i in done]
-    if all(short):
+    folders = sorted(path.parent.name for path in cache.glob(f"short*/{dataset}"))
+    for folder in folders or ["short"]:
+        short = [_load(cache, folder, dataset, i) for i in done]
+        if not all(short):
+            row(f"short training ({folder})", None, None)
+            continue
         curves = [[e["top1"] for e in r["per_epoch"]] for r in short]
         seconds = [[e["seconds"] for e in r["per_epoch"]] for r in short]
         epochs = len(curves[0])
@@ -520,11 +614,10 @@ def signal_table(
             [c[-1] for c in curves],
             statistics.median(s[-1] for s in seconds),
         )
-        scores, stopped = successive_halving(curves)
+        # ASHA's grace period as the search sets it (EvalSettings.asha_grace_epochs).
+        scores, stopped = successive_halving(curves, grace=max(1, epochs // 2))
         spent = [s[e - 1] for s, e in zip(seconds, stopped, strict=True)]
         row(f"short training, {epochs} epochs, ASHA", scores, statistics.mean(spent))
-    else:
-        row("short training", None, None)
     zero = [_load(cache, "zero", dataset, i) for i in done]
     for name in [*PROXIES, *(f"{name}, noise" for name in ("naswot", "zico", "meco"))]:
         if all(zero):
@@ -538,6 +631,47 @@ def signal_table(
     return lines
 
 
+def plan_text(config: dict[str, Any]) -> str:
+    """The transition plan of a network, e.g. '4:3 2:1'."""
+    return " ".join(
+        f"{stage['sampling'][0]}:{stage['sampling'][2]}" for stage in config["stages"][1:]
+    )
+
+
+def supernet_diagnosis(cache: Path, networks: list[dict[str, Any]], dataset: str) -> list[str]:
+    """Per network: plan, log10 parameters, ground truth and every supernet recipe's score; then
+    each recipe's tau against the parameter count (does it measure size?)."""
+    folders = [
+        folder
+        for folder in supernet_folders(cache, dataset)
+        if all(_load(cache, folder, dataset, i) for i in range(len(networks)))
+    ]
+    zero = [_load(cache, "zero", dataset, i) for i in range(len(networks))]
+    if not folders or not all(zero):
+        return []
+    names = [supernet_label(folder).removeprefix("supernet top-1, ") for folder in folders]
+    lines = [
+        f"{dataset}: supernet top-1 per network (truth: mean of 2 seeds)",
+        "",
+        "| network | plan | log10 params | truth | " + " | ".join(names) + " |",
+        "|---" * (4 + len(names)) + "|",
+    ]
+    params = [r["params"]["score"] for r in zero]
+    for index, config in enumerate(networks):
+        truth = [_load(cache, "truth", dataset, index, seed) for seed in SEEDS["truth"]]
+        mean = f"{statistics.mean(t['top1'] for t in truth):.1f}" if all(truth) else "-"
+        scores = [f"{_load(cache, folder, dataset, index)['top1']:.1f}" for folder in folders]
+        lines.append(
+            f"| net{index:02d} | {plan_text(config)} | {params[index]:.2f} | {mean} | "
+            + " | ".join(scores)
+            + " |"
+        )
+    for name, folder in zip(names, folders, strict=True):
+        scores = [_load(cache, folder, dataset, i)["top1"] for i in range(len(networks))]
+        lines.append(f"\n{name}: tau vs log10 params {kendall_tau(scores, params):+.2f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/accuracy_signals"))
@@ -545,7 +679,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", default="truth,short,zero,supernet")
     parser.add_argument("--datasets", default="digits,shapes")
-    parser.add_argument("--supernet-epochs", type=int, default=10)
+    defaults = SupernetRecipe()
+    parser.add_argument("--supernet-sampling", default=defaults.sampling)
+    parser.add_argument("--supernet-random-subnets", type=int, default=defaults.random_subnets)
+    parser.add_argument("--supernet-batch", type=int, default=defaults.batch_size)
+    parser.add_argument("--supernet-epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--supernet-lr", type=float, default=defaults.lr)
+    parser.add_argument("--supernet-calib", type=int, default=defaults.calib_images)
     args = parser.parse_args()
     kinds = [k for k in args.jobs.split(",") if k]
     datasets = [d for d in args.datasets.split(",") if d]
@@ -553,13 +693,23 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown: {', '.join(unknown)}")
     networks = load_networks(args.cache, args.networks)
+    recipe = SupernetRecipe(
+        sampling=args.supernet_sampling,
+        random_subnets=args.supernet_random_subnets,
+        batch_size=args.supernet_batch,
+        epochs=args.supernet_epochs,
+        lr=args.supernet_lr,
+        calib_images=args.supernet_calib,
+    )
     if "supernet" in kinds:
-        train_supernets(args.cache, datasets, args.supernet_epochs)
-    run_pending(args.cache, networks, kinds, datasets, args.workers)
+        train_supernets(args.cache, datasets, recipe)
+    run_pending(args.cache, networks, kinds, datasets, args.workers, recipe)
     pooled: dict[str, list[tuple[float, int]]] = {}
     for dataset in datasets:
         print()
         print("\n".join(signal_table(args.cache, networks, dataset, pooled)))
+        print()
+        print("\n".join(supernet_diagnosis(args.cache, networks, dataset)))
     print("\nPooled over the data sets (tau weighted by networks), best first:")
     weighted = {
         name: sum(t * n for t, n in values) / sum(n for _, n in values)

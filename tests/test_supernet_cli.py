@@ -22,10 +22,14 @@ from test_train_fixtures import (
 
 from neonas.arch import ArchConfig
 from neonas.cli import main
+from neonas.commands.supernet import SAMPLINGS as CLI_SAMPLINGS
 from neonas.search.space import load_space
+from neonas.supernet import SuperNet
+from neonas.supernet.layers import ratio_key
 from neonas.supernet.scoring import SIGNAL, SubnetScorer
-from neonas.supernet.training import train_supernet
-from neonas.train.checkpoint import load_checkpoint
+from neonas.supernet.training import SAMPLINGS, step_subnets, train_supernet
+from neonas.train.checkpoint import load_checkpoint, save_checkpoint
+from neonas.train.trainer import seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -132,6 +136,50 @@ def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, tr
     assert _columns(output / "metrics.csv", columns) == _columns(
         trained.parent / "metrics.csv", columns
     )
+
+
+def test_uniform_sampling_trains_only_the_drawn_subnets_on_the_labels(data, tmp_path) -> None:
+    output = tmp_path / "uniform"  # 24 images, batch 8: 3 steps of one drawn subnet each
+    options = {"batch_size": 8, "random_subnets": 1, "seed": 4, "sampling": "uniform"}
+    train_supernet("tiny", data, output_dir=output, epochs=1, **options)
+    space = load_space("tiny")
+    drawn = [
+        config for step in range(3) for config in step_subnets(space, "uniform", 1, 4, 0, step)
+    ]
+    assert len(drawn) == 3
+    seed_everything(4)  # the initial weights, as the training made them
+    initial = SuperNet(space, num_classes=4).state_dict()
+    trained = load_checkpoint(output / "last.pt")
+    assert trained["run_options"]["sampling"] == "uniform"
+    changed = {}
+    for stage in (1, 2):  # a transition ratio that no drawn subnet took keeps its matrices
+        taken = {tuple(config.stages[stage].sampling) for config in drawn}
+        for ratio in {plan[stage - 1] for plan in space.plans}:
+            key = f"stages.{stage}.downsample.neocell.left.{ratio_key(ratio)}"
+            changed[key] = not torch.equal(trained["model"][key], initial[key])
+            assert changed[key] == (ratio in taken), key
+    assert len(changed) == 7  # 3 ratios into stage 1, 4 into stage 2
+    assert 2 <= sum(changed.values()) <= 6  # 3 draws cannot take all 4 ratios of stage 2
+    rows = list(csv.DictReader(open(output / "metrics.csv", newline="")))  # noqa: SIM115
+    assert len(rows) == 1 and "distill_loss" not in rows[0]  # every subnet on the labels
+
+
+def test_a_run_from_before_the_sampling_option_resumes_with_the_sandwich(data, tmp_path) -> None:
+    output = tmp_path / "older"
+    options = {"batch_size": 8, "random_subnets": 1, "seed": 5, "sampling": "sandwich"}
+    train_supernet("tiny", data, output_dir=output, epochs=2, stop_after=1, **options)
+    state = load_checkpoint(output / "last.pt")
+    del state["run_options"]["sampling"]  # as written before --sampling existed
+    save_checkpoint(output / "last.pt", state)
+    train_supernet("tiny", data, output_dir=output, epochs=2, resume=True, sampling="uniform")
+    resumed = load_checkpoint(output / "last.pt")
+    assert resumed["epoch"] == 2 and resumed["run_options"]["sampling"] == "sandwich"
+    rows = list(csv.DictReader(open(output / "metrics.csv", newline="")))  # noqa: SIM115
+    assert [row["distill_loss"] != "" for row in rows] == [True, True]
+
+
+def test_the_cli_offers_the_sampling_rules_the_training_knows() -> None:
+    assert CLI_SAMPLINGS == SAMPLINGS
 
 
 def _columns(path: Path, names: tuple[str, ...]) -> list[tuple[str, ...]]:

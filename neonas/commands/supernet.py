@@ -22,6 +22,8 @@ from neonas.commands.arguments import (
 )
 from neonas.errors import UserError
 
+SAMPLINGS = ("sandwich", "uniform")  # neonas.supernet.training.SAMPLINGS (torch-free here)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `neonas supernet train|extract|score`."""
@@ -43,9 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--lr", type=positive_float, help="peak LR (default 2e-3 at batch 64)")
     train.add_argument("--seed", type=int, help="seed (default 0)")
     train.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        help="subnets of a step: sandwich = largest on the labels, smallest and random ones "
+        "distilled from it; uniform = random ones on the labels (default sandwich)",
+    )
+    train.add_argument(
         "--random-subnets",
         type=non_negative_int,
-        help="random subnets per step besides the largest and smallest (default 2)",
+        help="random subnets per step (besides the largest and smallest with the sandwich; "
+        "default 2)",
     )
     train.add_argument(
         "--max-train-images", type=positive_int, help="train on a fixed random subset"
@@ -103,6 +112,7 @@ def _train(args: argparse.Namespace) -> int:
                 ("--lr", args.lr),
                 ("--seed", args.seed),
                 ("--random-subnets", args.random_subnets),
+                ("--sampling", args.sampling),
                 ("--max-train-images", args.max_train_images),
                 ("--max-val-images", args.max_val_images),
             )
@@ -124,6 +134,7 @@ def _train(args: argparse.Namespace) -> int:
         "lr": args.lr,
         "seed": args.seed,
         "random_subnets": args.random_subnets,
+        "sampling": args.sampling,
         "max_train_images": args.max_train_images,
         "max_val_images": args.max_val_images,
     }

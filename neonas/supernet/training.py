@@ -1,10 +1,16 @@
-"""Training the supernet: the sandwich rule with in-place distillation (BigNAS), on the parts of
-`neonas train`.
+"""Training the supernet, on the parts of `neonas train`. Two sampling rules:
 
-Each step runs the largest subnet on the labels, then the smallest and `random_subnets` random
-subnets on the largest's (detached) predictions, summing their gradients into one optimiser
-update (Yu et al., BigNAS, ECCV 2020; sandwich rule and in-place distillation from
-Slimmable/US-Nets). Data layouts, transforms, the timm optimiser and schedule, atomic
+- `sandwich` (BigNAS): each step runs the largest subnet on the labels, then the smallest and
+  `random_subnets` random subnets on the largest's (detached) predictions, summing their
+  gradients into one optimiser update (Yu et al., BigNAS, ECCV 2020; sandwich rule and in-place
+  distillation from Slimmable/US-Nets);
+- `uniform` (single-path one-shot, Guo et al., ECCV 2020): each step runs `random_subnets`
+  subnets drawn uniformly from the space, each on the labels, one update from the summed
+  gradients. Every choice of the space is trained equally often.
+
+The sandwich trains the largest and smallest networks' choices (their transition ratios among
+them) at every step and the others only through the random draws; on the tiny space that bias
+decides the ranking (benchmarks/README.md, "Accuracy signals"). Data layouts, transforms, the timm optimiser and schedule, atomic
 checkpoints, metrics.csv, TensorBoard and the progress bar are those of `neonas train`; the
 recipe is the `proxy` preset (AdamW, light augmentation) renamed `supernet`.
 
@@ -31,6 +37,7 @@ import torch.distributed as dist
 from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
+from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_json_atomic
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
@@ -50,6 +57,7 @@ from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everyt
 
 DEFAULT_EPOCHS = 10
 RANDOM_SUBNETS = 2  # BigNAS samples 2 random subnets per step besides the largest and smallest
+SAMPLINGS = ("sandwich", "uniform")
 
 
 @dataclass
@@ -64,6 +72,7 @@ class SupernetJob:
     lr: float | None = None
     seed: int = 0
     random_subnets: int = RANDOM_SUBNETS
+    sampling: str = "sandwich"  # one of SAMPLINGS
     max_train_images: int | None = None
     max_val_images: int | None = None
     calib_images: int = CALIB_IMAGES
@@ -93,8 +102,9 @@ def train_supernet(
 ) -> Path:
     """Train (or resume) the supernet of `space` on `data_dir`; returns the last.pt path.
 
-    options: SupernetJob fields (batch_size, lr, seed, random_subnets, max_train_images,
-    max_val_images, calib_images, device, workers, progress; progress defaults off here).
+    options: SupernetJob fields (batch_size, lr, seed, random_subnets, sampling,
+    max_train_images, max_val_images, calib_images, device, workers, progress; progress
+    defaults off here).
     """
     options.setdefault("progress", False)
     job = SupernetJob(
@@ -204,8 +214,14 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         raise UserError(
             "no data: pass --data DIR (an ImageFolder tree or a CIFAR-10 python folder)"
         )
-    if job.random_subnets < 0:
-        raise UserError("--random-subnets must be 0 or more")
+    if job.sampling not in SAMPLINGS:
+        raise UserError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {job.sampling!r}")
+    if job.random_subnets < (1 if job.sampling == "uniform" else 0):
+        raise UserError(
+            "--random-subnets must be 1 or more with --sampling uniform"
+            if job.sampling == "uniform"
+            else "--random-subnets must be 0 or more"
+        )
     recipe = supernet_recipe(job.epochs, job.batch_size, job.lr, job.seed)
     layout = detect_layout(job.data_dir)
     if state and list(state["classes"]) != list(layout.classes):
@@ -272,10 +288,15 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
     )
 
 
-def step_subnets(run: _Run, epoch: int, step: int) -> list:
-    """The sandwich of one step; the same on every rank and in every resumed run."""
-    rng = random.Random(f"{run.recipe.seed}-{epoch}-{step}")
-    return sandwich(run.space, rng, run.job.random_subnets)
+def step_subnets(
+    space: SearchSpace, sampling: str, random_subnets: int, seed: int, epoch: int, step: int
+) -> list[ArchConfig]:
+    """The subnets of one step, drawn from (seed, epoch, step): the same on every rank and in
+    every resumed run. With the sandwich the first one teaches the others."""
+    rng = random.Random(f"{seed}-{epoch}-{step}")
+    if sampling == "uniform":
+        return [space.sample(rng) for _ in range(random_subnets)]
+    return sandwich(space, rng, random_subnets)
 
 
 def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> dict[str, float]:
@@ -288,50 +309,58 @@ def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> di
     def autocast() -> torch.autocast:
         return torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None)
 
-    sums = torch.zeros(3, dtype=torch.float64)  # largest loss, distillation loss, images
+    distilling = run.job.sampling == "sandwich"  # the first subnet teaches the others
+    # label loss, its subnets, distillation loss, its subnets (all times images), images
+    sums = torch.zeros(5, dtype=torch.float64)
     start = time.perf_counter()
     for step, (images, targets) in enumerate(run.train_loader):
         images, targets = images.to(device), targets.to(device)
-        subnets = step_subnets(run, epoch, step)
-        with autocast():
-            logits = supernet(images, subnets[0]).float()
-            loss = run.loss_fn(logits, targets)
-        if not torch.isfinite(loss):  # before the update: the last checkpoint stays good
-            raise DivergedError(
-                f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
-            )
-        run.scaler.scale(loss).backward()
-        teacher = logits.detach().softmax(dim=1)
-        student_loss = torch.zeros((), dtype=torch.float64)
-        for config in subnets[1:]:
+        teacher = None
+        count = images.size(0)
+        job = run.job
+        for config in step_subnets(
+            run.space, job.sampling, job.random_subnets, run.recipe.seed, epoch, step
+        ):
             with autocast():
-                kd = distill(supernet(images, config).float(), teacher)
-            run.scaler.scale(kd).backward()
-            student_loss += kd.detach().double().cpu()
+                logits = supernet(images, config).float()
+                if teacher is None:
+                    loss = run.loss_fn(logits, targets)
+                else:
+                    loss = distill(logits, teacher)
+            if not torch.isfinite(loss):  # before the update: the last checkpoint stays good
+                raise DivergedError(
+                    f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
+                )
+            run.scaler.scale(loss).backward()
+            column = 0 if teacher is None else 2
+            sums[column] += loss.item() * count
+            sums[column + 1] += count
+            if distilling and teacher is None:
+                teacher = logits.detach().softmax(dim=1)
         if context.is_distributed:
             _average_gradients(supernet, context.world_size)
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.optimizer.zero_grad(set_to_none=True)
         run.scheduler.step_update(num_updates=epoch * run.updates_per_epoch + step + 1)
-        count = images.size(0)
-        students = max(len(subnets) - 1, 1)
-        sums += torch.tensor([loss.item() * count, student_loss.item() / students * count, count])
+        sums[4] += count
         if report is not None:
             report(
                 step + 1,
                 run.updates_per_epoch,
-                sums[0].item() / sums[2].item(),
+                sums[0].item() / sums[1].item(),
                 current_lr(run.optimizer),
             )
     elapsed = time.perf_counter() - start
     if context.is_distributed:
         dist.all_reduce(sums)
+    stats = {"train_loss": sums[0].item() / sums[1].item()}
+    if distilling:  # the smallest subnet is always a student
+        stats["distill_loss"] = sums[2].item() / sums[3].item()
     return {
-        "train_loss": sums[0].item() / sums[2].item(),
-        "distill_loss": sums[1].item() / sums[2].item(),
+        **stats,
         "lr": current_lr(run.optimizer),
-        "images_per_s": sums[2].item() / max(elapsed, 1e-9),
+        "images_per_s": sums[4].item() / max(elapsed, 1e-9),
         "train_time_s": elapsed,
     }
 
@@ -379,6 +408,7 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
                 "lr",
                 "seed",
                 "random_subnets",
+                "sampling",
                 "max_train_images",
                 "max_val_images",
                 "calib_images",
@@ -406,26 +436,30 @@ def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
 
 def _stored_job(job: SupernetJob, state: dict[str, Any]) -> SupernetJob:
     """The job with the options the run started with (they decide every batch and subnet)."""
-    return dataclasses.replace(
-        job, **state["run_options"], data_dir=job.data_dir or state["data_dir"]
-    )
+    options = {"sampling": "sandwich", **state["run_options"]}  # older runs: the sandwich
+    return dataclasses.replace(job, **options, data_dir=job.data_dir or state["data_dir"])
 
 
 def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
     params = sum(p.numel() for p in run.supernet.parameters())
+    if run.job.sampling == "uniform":
+        rule = f"{run.job.random_subnets} uniformly drawn subnets per step on the labels"
+    else:
+        rule = f"sandwich of largest + smallest + {run.job.random_subnets} random per step"
     text = (
         f"supernet {run.space.name}: {params / 1e6:.2f}M parameters, {run.images[0]} train / "
-        f"{run.images[1]} val images, {len(run.classes)} classes, sandwich of largest + smallest "
-        f"+ {run.job.random_subnets} random per step, batch {run.recipe.batch_size} on "
+        f"{run.images[1]} val images, {len(run.classes)} classes, {rule}, "
+        f"batch {run.recipe.batch_size} on "
         f"{context.world_size} process(es), peak lr {run.recipe.peak_lr:.3g}, device {context.device}"
     )
     return text + (f", resuming after epoch {start_epoch}" if start_epoch else "")
 
 
 def _summary_line(row: dict[str, Any], epochs: int) -> str:
+    distill = f"distill_loss {row['distill_loss']:.4f}  " if "distill_loss" in row else ""
     return (
         f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  "
-        f"distill_loss {row['distill_loss']:.4f}  top1 largest {row['largest_val_top1']:.2f} "
+        f"{distill}top1 largest {row['largest_val_top1']:.2f} "
         f"smallest {row['smallest_val_top1']:.2f}  lr {row['lr']:.3g}  "
         f"{row['images_per_s']:.0f} img/s  {row['train_time_s']:.1f}s"
     )
