@@ -6,13 +6,15 @@
   distillation from Slimmable/US-Nets);
 - `uniform` (single-path one-shot, Guo et al., ECCV 2020): each step runs `random_subnets`
   subnets drawn uniformly from the space, each on the labels, one update from the summed
-  gradients. Every choice of the space is trained equally often.
+  gradients. No network is favoured: each is trained as often as a uniform draw picks it.
 
 The sandwich trains the largest and smallest networks' choices (their transition ratios among
 them) at every step and the others only through the random draws; on the tiny space that bias
-decides the ranking (benchmarks/README.md, "Accuracy signals"). Data layouts, transforms, the timm optimiser and schedule, atomic
-checkpoints, metrics.csv, TensorBoard and the progress bar are those of `neonas train`; the
-recipe is the `proxy` preset (AdamW, light augmentation) renamed `supernet`.
+decides the ranking (benchmarks/README.md, "Accuracy signals").
+
+Data layouts, transforms, the timm optimiser and schedule, atomic checkpoints, metrics.csv,
+TensorBoard and the progress bar are those of `neonas train`; the recipe is the `proxy` preset
+(AdamW, light augmentation) renamed `supernet`.
 
 Exact resume: the epoch's randomness (shuffle, augmentation) is seeded from (seed, epoch, rank)
 and each step's subnets from (seed, epoch, step), so a run killed and resumed from last.pt
