@@ -143,6 +143,20 @@ def test_zico_of_one_layer_by_hand() -> None:
     assert zico_score(layer, batches) == pytest.approx(expected)
 
 
+def test_zico_puts_back_running_statistics_and_leaves_weights_and_mode(
+    tiny_model: nn.Module,
+) -> None:
+    tiny_model.eval()
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    assert math.isfinite(zico_score(tiny_model, noise_batches((3, 32, 32), 4, 10, count=2)))
+    assert not tiny_model.training
+    assert all(p.grad is None for p in tiny_model.parameters())
+    after = tiny_model.state_dict()
+    assert len(after) == len(before)
+    assert any("running_mean" in k for k in after)  # the forward in train mode moved them
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+
+
 def test_zico_needs_two_batches(tiny_model: nn.Module) -> None:
     with pytest.raises(ValueError, match="at least two batches"):
         zico_score(tiny_model, noise_batches((3, 32, 32), 4, 10, count=1))
