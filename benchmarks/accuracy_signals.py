@@ -3,7 +3,7 @@
     python benchmarks/accuracy_signals.py --cache /tmp/signals [--networks 12] [--workers 2]
         [--jobs truth,short,zero,supernet] [--datasets digits,shapes]
         [--supernet-sampling uniform --supernet-random-subnets 4 --supernet-batch 32
-         --supernet-epochs 30 --supernet-lr 2e-3 --supernet-calib 256]
+         --supernet-epochs 30 --supernet-lr 2e-3 --supernet-calib 256 --supernet-seed 0]
 
 On one set of tiny-space networks (chosen to span the space's choices, not only its size):
 - ground truth: each network trained from scratch, twice (seeds 0, 1), longer and on more
@@ -69,19 +69,22 @@ PROTOCOLS = {
 class SupernetRecipe:
     """How a data set's supernet is trained and its candidates scored."""
 
-    sampling: str = "sandwich"
-    random_subnets: int = 2
-    batch_size: int = 64
-    epochs: int = 10
-    lr: float | None = None  # None: 2e-3 scaled linearly to the batch (the proxy preset)
+    sampling: str = "uniform"
+    random_subnets: int = 4
+    batch_size: int = 32
+    epochs: int = 30
+    lr: float | None = 2e-3  # None: 2e-3 scaled linearly to the batch (the proxy preset)
     calib_images: int = 256  # BatchNorm re-estimation images when scoring
+    seed: int = 0  # the supernet's initial weights, data order and subnet draws
 
     @property
     def training(self) -> str:
         """The cache folder of the supernet this recipe trains (scoring settings left out)."""
         lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        seed = f"-s{self.seed}" if self.seed else ""
         return (
-            f"supernet-{self.sampling}{self.random_subnets}-b{self.batch_size}-e{self.epochs}{lr}"
+            f"supernet-{self.sampling}{self.random_subnets}-b{self.batch_size}-e{self.epochs}"
+            f"{lr}{seed}"
         )
 
     @property
@@ -352,6 +355,7 @@ def train_supernets(cache: Path, datasets: list[str], recipe: SupernetRecipe) ->
             random_subnets=recipe.random_subnets,
             batch_size=recipe.batch_size,
             lr=recipe.lr,
+            seed=recipe.seed,
         )
         seconds = time.perf_counter() - start
         info = {**dataclasses.asdict(recipe), "seconds": seconds, "threads": 1}
@@ -684,8 +688,11 @@ def main() -> None:
     parser.add_argument("--supernet-random-subnets", type=int, default=defaults.random_subnets)
     parser.add_argument("--supernet-batch", type=int, default=defaults.batch_size)
     parser.add_argument("--supernet-epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--supernet-lr", type=float, default=defaults.lr)
+    parser.add_argument(
+        "--supernet-lr", type=float, default=defaults.lr, help="0: 2e-3 scaled to the batch"
+    )
     parser.add_argument("--supernet-calib", type=int, default=defaults.calib_images)
+    parser.add_argument("--supernet-seed", type=int, default=defaults.seed)
     args = parser.parse_args()
     kinds = [k for k in args.jobs.split(",") if k]
     datasets = [d for d in args.datasets.split(",") if d]
@@ -698,8 +705,9 @@ def main() -> None:
         random_subnets=args.supernet_random_subnets,
         batch_size=args.supernet_batch,
         epochs=args.supernet_epochs,
-        lr=args.supernet_lr,
+        lr=args.supernet_lr or None,
         calib_images=args.supernet_calib,
+        seed=args.supernet_seed,
     )
     if "supernet" in kinds:
         train_supernets(args.cache, datasets, recipe)

@@ -132,7 +132,7 @@ def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, tr
     assert expected.keys() == actual.keys()
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0, msg=key)
-    columns = ("train_loss", "distill_loss", "largest_val_top1", "smallest_val_top1")
+    columns = ("train_loss", "largest_val_top1", "smallest_val_top1")
     assert _columns(output / "metrics.csv", columns) == _columns(
         trained.parent / "metrics.csv", columns
     )

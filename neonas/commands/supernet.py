@@ -22,7 +22,7 @@ from neonas.commands.arguments import (
 )
 from neonas.errors import UserError
 
-SAMPLINGS = ("sandwich", "uniform")  # neonas.supernet.training.SAMPLINGS (torch-free here)
+SAMPLINGS = ("uniform", "sandwich")  # neonas.supernet.training.SAMPLINGS (torch-free here)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,14 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--sampling",
         choices=SAMPLINGS,
-        help="subnets of a step: sandwich = largest on the labels, smallest and random ones "
-        "distilled from it; uniform = random ones on the labels (default sandwich)",
+        help="subnets of a step: uniform = random ones on the labels (default); sandwich = "
+        "largest on the labels, smallest and random ones distilled from it",
     )
     train.add_argument(
         "--random-subnets",
         type=non_negative_int,
-        help="random subnets per step (besides the largest and smallest with the sandwich; "
-        "default 2)",
+        help="random subnets per step (default 4 uniform; sandwich: 2 besides the largest "
+        "and smallest)",
     )
     train.add_argument(
         "--max-train-images", type=positive_int, help="train on a fixed random subset"
