@@ -27,7 +27,7 @@ from neonas.search.space import load_space
 from neonas.supernet import SuperNet
 from neonas.supernet.layers import ratio_key
 from neonas.supernet.scoring import SIGNAL, SubnetScorer
-from neonas.supernet.training import SAMPLINGS, step_subnets, train_supernet
+from neonas.supernet.training import SAMPLINGS, default_epochs, step_subnets, train_supernet
 from neonas.train.checkpoint import load_checkpoint, save_checkpoint
 from neonas.train.trainer import seed_everything
 
@@ -176,6 +176,16 @@ def test_a_run_from_before_the_sampling_option_resumes_with_the_sandwich(data, t
     assert resumed["epoch"] == 2 and resumed["run_options"]["sampling"] == "sandwich"
     rows = list(csv.DictReader(open(output / "metrics.csv", newline="")))  # noqa: SIM115
     assert [row["distill_loss"] != "" for row in rows] == [True, True]
+
+
+def test_without_epochs_a_small_data_set_trains_for_the_measured_number_of_steps(data, tmp_path):
+    assert default_epochs(1000) == 10 and default_epochs(8) == 60  # MIN_STEPS = 480
+    output = tmp_path / "default"  # 24 images, batch 8: 3 steps per epoch
+    train_supernet("tiny", data, output_dir=output, batch_size=8, random_subnets=1, stop_after=1)
+    state = load_checkpoint(output / "last.pt")
+    assert (
+        state["epoch"] == 1 and state["run_options"]["epochs"] == 160 == state["recipe"]["epochs"]
+    )
 
 
 def test_the_cli_offers_the_sampling_rules_the_training_knows() -> None:

@@ -28,6 +28,7 @@ plain all-reduce instead of DDP, because each subnet uses a different part of th
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ from neonas.train.recipe import Recipe, get_recipe
 from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everything
 
 DEFAULT_EPOCHS = 10
+# Without --epochs, a small data set trains for more epochs, up to this many optimizer steps:
+# on digits (500 images) the uniform supernet ranked at tau +0.27 after 80 steps and +0.73
+# after 480 (benchmarks/README.md, "Accuracy signals").
+MIN_STEPS = 480
 SAMPLINGS = ("uniform", "sandwich")  # the first is the default (benchmarks/README.md)
 # Random subnets per step: BigNAS samples 2 besides the largest and smallest; uniform draws 4,
 # the sandwich's 4 networks per step, as measured.
@@ -71,7 +76,7 @@ class SupernetJob:
     output_dir: str
     space: str | None = None  # name or YAML file; on resume, the checkpoint's space is used
     data_dir: str | None = None
-    epochs: int = DEFAULT_EPOCHS
+    epochs: int | None = None  # None: default_epochs(optimizer steps per epoch)
     batch_size: int = 64
     lr: float | None = None
     seed: int = 0
@@ -88,6 +93,11 @@ class SupernetJob:
     progress: bool = True
 
 
+def default_epochs(updates_per_epoch: int) -> int:
+    """DEFAULT_EPOCHS, or more when that would make fewer than MIN_STEPS optimizer steps."""
+    return max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / updates_per_epoch))
+
+
 def supernet_recipe(epochs: int, batch_size: int, lr: float | None, seed: int) -> Recipe:
     """The `proxy` preset (AdamW, light augmentation), renamed: short runs on small images."""
     recipe = get_recipe("proxy", {"batch_size": batch_size, "lr": lr, "seed": seed})
@@ -100,12 +110,13 @@ def train_supernet(
     data_dir: str | Path,
     *,
     output_dir: str | Path,
-    epochs: int = DEFAULT_EPOCHS,
+    epochs: int | None = None,
     resume: bool = False,
     **options: Any,
 ) -> Path:
     """Train (or resume) the supernet of `space` on `data_dir`; returns the last.pt path.
 
+    epochs: None for default_epochs (10, more on a small data set).
     options: SupernetJob fields (batch_size, lr, seed, random_subnets, sampling,
     max_train_images, max_val_images, calib_images, device, workers, progress; progress
     defaults off here).
@@ -233,7 +244,7 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         raise UserError(
             "no data: pass --data DIR (an ImageFolder tree or a CIFAR-10 python folder)"
         )
-    recipe = supernet_recipe(job.epochs, job.batch_size, job.lr, job.seed)
+    recipe = supernet_recipe(job.epochs or DEFAULT_EPOCHS, job.batch_size, job.lr, job.seed)
     layout = detect_layout(job.data_dir)
     if state and list(state["classes"]) != list(layout.classes):
         raise UserError(f"{job.data_dir} has other classes than the supernet was trained on")
@@ -269,6 +280,9 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
             f"the training split has {len(train_set)} images, fewer than one batch of "
             f"{recipe.batch_size}: lower --batch-size"
         )
+    if job.epochs is None:
+        job = dataclasses.replace(job, epochs=default_epochs(updates))
+        recipe = supernet_recipe(job.epochs, job.batch_size, job.lr, job.seed)
     supernet.to(context.device)
     optimizer = build_optimizer(supernet, recipe)
     amp_dtype = resolve_amp(job.amp, context.device)
@@ -461,6 +475,7 @@ def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
     text = (
         f"supernet {run.space.name}: {params / 1e6:.2f}M parameters, {run.images[0]} train / "
         f"{run.images[1]} val images, {len(run.classes)} classes, {rule}, "
+        f"{run.recipe.epochs} epochs of {run.updates_per_epoch} steps, "
         f"batch {run.recipe.batch_size} on "
         f"{context.world_size} process(es), peak lr {run.recipe.peak_lr:.3g}, device {context.device}"
     )
