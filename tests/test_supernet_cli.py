@@ -179,12 +179,12 @@ def test_a_run_from_before_the_sampling_option_resumes_with_the_sandwich(data, t
 
 
 def test_without_epochs_a_small_data_set_trains_for_the_measured_number_of_steps(data, tmp_path):
-    assert default_epochs(1000) == 10 and default_epochs(8) == 60  # MIN_STEPS = 480
+    assert default_epochs(1000) == 10 and default_epochs(7) == 65  # MIN_STEPS = 450
     output = tmp_path / "default"  # 24 images, batch 8: 3 steps per epoch
     train_supernet("tiny", data, output_dir=output, batch_size=8, random_subnets=1, stop_after=1)
     state = load_checkpoint(output / "last.pt")
     assert (
-        state["epoch"] == 1 and state["run_options"]["epochs"] == 160 == state["recipe"]["epochs"]
+        state["epoch"] == 1 and state["run_options"]["epochs"] == 150 == state["recipe"]["epochs"]
     )
 
 

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--epochs",
         type=positive_int,
-        help="epochs (default 10, more on a small data set: at least 480 optimizer steps)",
+        help="epochs (default 10, more on a small data set: at least 450 optimizer steps)",
     )
     train.add_argument(
         "--output", metavar="DIR", help="training folder (default results/supernet/<space>)"

@@ -60,9 +60,9 @@ from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everyt
 
 DEFAULT_EPOCHS = 10
 # Without --epochs, a small data set trains for more epochs, up to this many optimizer steps:
-# on digits (500 images) the uniform supernet ranked at tau +0.27 after 80 steps and +0.73
-# after 480 (benchmarks/README.md, "Accuracy signals").
-MIN_STEPS = 480
+# on digits (500 images) the uniform supernet ranked at tau +0.27 after 70 steps and +0.73
+# after 450 (benchmarks/README.md, "Accuracy signals").
+MIN_STEPS = 450
 SAMPLINGS = ("uniform", "sandwich")  # the first is the default (benchmarks/README.md)
 # Random subnets per step: BigNAS samples 2 besides the largest and smallest; uniform draws 4,
 # the sandwich's 4 networks per step, as measured.
