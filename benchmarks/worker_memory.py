@@ -1,6 +1,7 @@
 """Where an evaluating worker's memory goes: `score_candidate`'s steps, one at a time.
 
-    python benchmarks/worker_memory.py [--candidates 20] [--budget 4.4G] [--code-dir DIR]
+    python benchmarks/worker_memory.py [--candidates 20] [--budget 4.4G] [--isolate-steps]
+        [--trim] [--fresh-thread] [--code-dir DIR] [--env NAME=VALUE]
 
 In a fresh process (what one Ray worker runs, without Ray), for candidates of the `neonext`
 space at 224 px that pass the FLOPs budget (the driver's screen, as in a search), each step of
@@ -13,7 +14,11 @@ while it ran (what it leaves behind) and the median and largest peak above the R
 start (what it needs while it runs). Then the anonymous memory after every candidate, to show
 growth with the number of candidates.
 
-`--code-dir` runs the same on another checkout (the commit before a change).
+`--isolate-steps` hands freed memory back to the OS before every step, so that a step's peak
+is its own need and not hidden by what the heap kept from earlier candidates; `--trim` does it
+after every candidate (what a search trial does when it ends, timed as a step of its own);
+`--fresh-thread` runs every candidate in a new thread, as Ray Tune runs the trials of a reused
+worker. `--code-dir` runs the same on another checkout (the commit before a change).
 """
 
 from __future__ import annotations
@@ -89,8 +94,8 @@ def candidate(config):
     step(f"accuracy signal ({settings.proxy})",
          lambda: zero_cost_signal(state["model"], shape, config.num_classes, settings))
     step("drop the model", lambda: (state.clear(), gc.collect()))
-    if trim_after:
-        malloc_trim(0)
+    if trim_after:  # what a search trial now does when it ends (neonas.memory)
+        step("hand freed memory back (malloc_trim)", lambda: malloc_trim(0))
     seconds.append(time.perf_counter() - t0)
     after.append(rollup()["Anonymous:"])
 for config in configs:

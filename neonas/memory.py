@@ -1,10 +1,11 @@
 """Freed memory back to the operating system, between the candidates a worker process scores.
 
 A search's Ray worker scores one candidate after another in the same process (Tune reuses its
-actor). The tensors of a candidate (weights, activations, gradients) are freed when it is
-done, but glibc's malloc keeps most freed memory in its heaps for reuse instead of returning
-it, so a worker's resident memory shows the largest candidates so far plus fragmentation,
-not what it holds. `malloc_trim(0)` returns every free page of every heap (glibc 2.8 and
+actor and runs each trial in a new thread). The tensors of a candidate (weights, activations,
+gradients) are freed when it is done, but glibc's malloc keeps freed memory in its heaps for
+reuse instead of returning it, and threads are served from several heaps (arenas, up to 8 per
+core), each keeping its own: a worker's resident memory then climbs with every trial, not
+with what it holds. `malloc_trim(0)` returns the free pages of every heap (glibc 2.8 and
 later). Measured in benchmarks/README.md, "Memory per evaluating worker".
 """
 

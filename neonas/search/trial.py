@@ -241,8 +241,8 @@ def run_trial(tune_config: dict[str, Any], settings: EvalSettings, score: ScoreC
     try:
         score(config, settings, report)
     finally:
-        # Tune runs the next trial in this process (a reused actor), in a new thread that
-        # glibc gives a heap of its own: without this, each heap keeps what its trial freed
-        # (a worker grew to 5.7 GB in 20 trials; benchmarks/README.md, "Memory per
-        # evaluating worker").
+        # Tune runs the next trial in this process (a reused actor), in a new thread, and
+        # glibc serves threads from several heaps (arenas) that each keep what their trials
+        # freed: without this a worker grew by ~250 MB a trial, to 5.7-6.1 GB in 20-25
+        # trials (benchmarks/README.md, "Memory per evaluating worker").
         release_freed_memory()
