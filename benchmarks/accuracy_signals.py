@@ -670,9 +670,17 @@ def supernet_diagnosis(cache: Path, networks: list[dict[str, Any]], dataset: str
             + " | ".join(scores)
             + " |"
         )
+    scores = {
+        folder: [_load(cache, folder, dataset, i)["top1"] for i in range(len(networks))]
+        for folder in folders
+    }
+    lines.append("")
     for name, folder in zip(names, folders, strict=True):
-        scores = [_load(cache, folder, dataset, i)["top1"] for i in range(len(networks))]
-        lines.append(f"\n{name}: tau vs log10 params {kendall_tau(scores, params):+.2f}")
+        lines.append(f"{name}: tau vs log10 params {kendall_tau(scores[folder], params):+.2f}")
+        base = re.sub(r"-s\d+$", "", folder)  # the same recipe with supernet seed 0
+        if base != folder and base in scores:
+            tau = kendall_tau(scores[folder], scores[base])
+            lines.append(f"{name}: tau vs the same recipe's seed-0 supernet {tau:+.2f}")
     return lines
 
 
