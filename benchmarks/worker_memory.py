@@ -19,6 +19,8 @@ is its own need and not hidden by what the heap kept from earlier candidates; `-
 after every candidate (what a search trial does when it ends, timed as a step of its own);
 `--fresh-thread` runs every candidate in a new thread, as Ray Tune runs the trials of a reused
 worker. `--code-dir` runs the same on another checkout (the commit before a change).
+`--caches N` instead measures the evaluators' shared unit caches (op recordings) with
+tracemalloc over N candidates.
 """
 
 from __future__ import annotations
@@ -110,6 +112,31 @@ print(json.dumps({"start": start_rollup, "steps": steps, "after": after, "second
 """
 
 
+# The evaluators' shared unit caches alone: Python objects, so tracemalloc sees them.
+CACHES = r"""
+import gc, random, sys, tracemalloc, torch
+torch.set_num_threads(1)
+import evaluators.op_trace as op_trace
+from evaluators.metrics import LATENCY_METRICS, compute_metrics
+from neonas.models import build_model
+from neonas.search import load_space
+space, rng = load_space("neonext"), random.Random(0)
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
+for i in range(int(sys.argv[1])):
+    model, shape = build_model(space.sample(rng)), (3, 224, 224)
+    compute_metrics(model, shape, LATENCY_METRICS, "ascend")
+    compute_metrics(model, shape, ["matrix_efficiency"])
+    del model
+    gc.collect()
+    if (i + 1) % 10 == 0:
+        units = len(op_trace._record_cache)
+        mb = (tracemalloc.get_traced_memory()[0] - base) / 2**20
+        print(f"after {i + 1} candidates: {units} units recorded, Python objects {mb:.1f} MB "
+              f"({1024 * mb / units:.1f} KB per unit)")
+"""
+
+
 def run_probe(
     candidates: int, budget: float, code_dir: str | None, env: list[str], flags: list[str]
 ) -> dict:
@@ -151,7 +178,18 @@ def main() -> None:
         action="store_true",
         help="malloc_trim(0) before each step: the step's own need, not the heap's leftovers",
     )
+    parser.add_argument(
+        "--caches",
+        type=int,
+        metavar="N",
+        help="instead: the unit caches' Python memory over N candidates (latency, efficiency)",
+    )
     args = parser.parse_args()
+    if args.caches:
+        code = Path(args.code_dir or ROOT).resolve()
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        subprocess.run([sys.executable, "-c", CACHES, str(args.caches)], env=env, check=True)
+        return
     flags = [
         flag
         for flag, on in (
