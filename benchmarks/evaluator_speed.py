@@ -2,11 +2,14 @@
 NeoNeXt-T-sized networks from the `neonext` space (224 px), FLOPs unit by unit (shared trace
 cache, as in a search) against fvcore on the whole model, matrix efficiency and the Ascend
 prediction; then a search trial's whole evaluation (`score_candidate`: Ascend 310 latency,
-matrix efficiency, NASWOT) of `--trial-samples` candidates in one fresh process, as one Ray
+matrix efficiency, the default zero-cost signal) of `--trial-samples` candidates in one fresh process, as one Ray
 worker runs them, with its memory.
 
     .venv/bin/python benchmarks/evaluator_speed.py [--samples 30] [--threads 2]
     .venv/bin/python benchmarks/evaluator_speed.py --memory-only [--code-dir OTHER_CHECKOUT]
+
+This worker-equivalent runs every candidate in the main thread, so it cannot show how a real
+Ray worker's memory grows from trial to trial: benchmarks/sweep_memory.py measures that.
 
 Memory is read from /proc/self/smaps_rollup: RSS (what `top` shows; counts shared library
 pages in full), PSS (shared pages divided among the processes that map them) and anonymous
@@ -110,7 +113,7 @@ def print_worker_memory(samples: int, threads: int, code_dir: str | None) -> Non
     per_candidate = statistics.median(report["seconds"])
     print(
         f"\none worker, {samples} candidates of the neonext space at 224 px "
-        f"(score_candidate: Ascend 310 latency, matrix efficiency, NASWOT), code "
+        f"(score_candidate: Ascend 310 latency, matrix efficiency, default zero-cost signal), code "
         f"{code_dir or 'this checkout'}:\n"
     )
     print("| | RSS MB | PSS MB | anonymous MB |")
