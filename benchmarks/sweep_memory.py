@@ -4,7 +4,7 @@
         [--env NAME=VALUE ...] [-- extra `search` options]
 
 Runs `python cli.py search --hw ascend --budget 4.4G --trials N` (the README's main job; a
-fresh run folder in a temporary directory) as a subprocess and, every `--interval` seconds,
+fresh run folder in a temporary directory, removed after) as a subprocess and, every `--interval` seconds,
 reads /proc/<pid>/smaps_rollup of the driver and of every process under it: RSS (what `top`
 shows; shared library pages counted in full in every process), PSS (shared pages divided among
 the processes mapping them) and anonymous memory (the process's own heap: models, activations,
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         print("".join(log[-40:]))
         raise SystemExit(f"search failed with exit status {search.returncode}")
     _summary(tracks, search.pid, progress, wall, "".join(log))
+    shutil.rmtree(results)  # the run folder is not the point here (kept when the search failed)
 
 
 def _drain(process: subprocess.Popen, log: list[str]):
