@@ -20,10 +20,11 @@ PARAMS = "params"  # log10 parameter count: a size baseline
 FLOPS = "flops"  # log10 FLOPs: a size baseline
 
 ZERO_COST = (NASWOT, SYNFLOW, ZICO, MECO, PARAMS, FLOPS)  # no training; evaluators/proxies.py
-# benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, digits and shapes): ZiCo on
-# noise ranked best of what a search without data can compute (pooled tau +0.42; SynFlow +0.37,
-# parameter count +0.35, NASWOT +0.28, all within about one standard error of 0.2).
-DEFAULT_ZERO_COST = ZICO
+# benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, digits and shapes, 12
+# networks each): SynFlow ranked best of what a search without data can compute (pooled tau
+# +0.47; ZiCo on noise +0.44, parameter count +0.35, NASWOT on noise +0.17, standard errors
+# about 0.2) and costs a tenth of ZiCo (one forward and backward, no data).
+DEFAULT_ZERO_COST = SYNFLOW
 # Short training is the only data-driven signal the search runs without --supernet; at its
 # default fidelity it ranked no better than chance on both data sets (see the README).
 DEFAULT_WITH_DATA = SHORT_TRAINING
