@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     train = actions.add_parser(
-        "train", help="train the supernet of a space (sandwich rule, in-place distillation)"
+        "train",
+        help="train the supernet of a space (random subnets per step, or the sandwich rule)",
     )
     train.add_argument(
         "--space", metavar="NAME|FILE", help="search space: tiny, neonext or a YAML file"

@@ -1,7 +1,7 @@
 """A weight-sharing NeoCell supernet: every network of a search space in one set of weights.
 
-Train it once on the user's data (`neonas supernet train`, sandwich rule with in-place
-distillation, BigNAS), then score any candidate of the space by its inherited weights in
+Train it once on the user's data (`neonas supernet train`: random subnets per step, or
+BigNAS's sandwich rule with in-place distillation), then score any candidate of the space by its inherited weights in
 seconds (`neonas search --supernet CKPT`), or extract one as a normal checkpoint
 (`neonas supernet extract`). See docs/supernet.md.
 
