@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections import defaultdict
-from collections.abc import Callable
 
 import timm
 import torch
 import torch.nn.functional as F
+from models import interleaved  # benchmarks/models.py: the same interleaved timing
 from torch.profiler import ProfilerActivity, profile
 
 import neonas.models  # noqa: F401  (registers the NeoNeXt family with timm)
@@ -87,15 +86,6 @@ def breakdown(models: dict[str, torch.nn.Module], batch: int, rounds: int) -> No
         print(f"| {category} | " + " | ".join(cells) + " |")
 
 
-def min_ms(fn: Callable[[], object], rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
-
-
 def fc1_forms(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> dict:
     """fc1 on the channels-last view of NCHW data, and on a contiguous channels-last copy."""
     return {
@@ -114,11 +104,9 @@ def linear_table(batches: list[int], rounds: int) -> None:
             weight, bias = torch.randn(4 * channels, channels), torch.randn(4 * channels)
             forms = fc1_forms(x, weight, bias)
             assert torch.allclose(forms["view"](), forms["copy"](), atol=1e-4)
-            times: dict[str, float] = {name: float("inf") for name in forms}
             with torch.no_grad():
-                for _ in range(rounds):
-                    for name, fn in forms.items():
-                        times[name] = min(times[name], min_ms(fn, 1))
+                samples = interleaved(forms, rounds, calls=1)
+            times = {name: min(seconds) * 1e3 for name, seconds in samples.items()}
             print(
                 f"| {stage} | {batch} | {times['view']:.2f} | {times['copy']:.2f} | "
                 f"{times['view'] / times['copy']:.2f}x |"
