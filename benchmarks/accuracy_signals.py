@@ -363,7 +363,9 @@ def train_supernets(cache: Path, datasets: list[str], recipe: SupernetRecipe) ->
         print(f"supernet on {dataset}: {recipe.training}, {seconds:.0f} s", flush=True)
 
 
-Job = tuple[str, str, int, int, dict[str, Any], str, SupernetRecipe]
+# kind, data set, network index, seed, network, cache folder, supernet recipe, truth epochs
+# (None: the protocol's).
+Job = tuple[str, str, int, int, dict[str, Any], str, SupernetRecipe, int | None]
 
 
 def run_job(job: Job) -> tuple[str, float]:
@@ -371,10 +373,13 @@ def run_job(job: Job) -> tuple[str, float]:
     import torch
 
     torch.set_num_threads(1)
-    kind, dataset, index, seed, config, cache, recipe = job
-    path = _result_path(Path(cache), job_folder(kind, recipe), dataset, index, seed)
+    kind, dataset, index, seed, config, cache, recipe, truth_epochs = job
+    folder = job_folder(kind, recipe, dataset, truth_epochs)
+    path = _result_path(Path(cache), folder, dataset, index, seed)
     data = make_data(Path(cache), dataset)
     protocol = PROTOCOLS[dataset]
+    if truth_epochs is not None:
+        protocol = dataclasses.replace(protocol, truth_epochs=truth_epochs)
     start = time.perf_counter()
     if kind == "supernet":
         result = supernet_job(config, data, protocol, seed, recipe)
@@ -391,14 +396,34 @@ JOBS = {"truth": truth_job, "short": short_job, "zero": zero_job}
 SEEDS = {"truth": (0, 1), "short": (0,), "zero": (0,), "supernet": (0,)}
 
 
-def job_folder(kind: str, recipe: SupernetRecipe) -> str:
-    """The cache folder of a job kind: one per supernet recipe and per short-training fidelity
-    (`short/` holds the 3-epoch runs of the first default)."""
+def job_folder(
+    kind: str, recipe: SupernetRecipe, dataset: str, truth_epochs: int | None = None
+) -> str:
+    """The cache folder of a job kind: one per supernet recipe, per short-training fidelity
+    (`short/` holds the 3-epoch runs of the first default) and per ground-truth length
+    (`truth/` at the protocol's epochs, `truth-e<N>/` at N)."""
     if kind == "supernet":
         return recipe.kind
     if kind == "short":
         return f"short-e{short_epochs()}"
+    if kind == "truth" and truth_epochs not in (None, PROTOCOLS[dataset].truth_epochs):
+        return f"truth-e{truth_epochs}"
     return kind
+
+
+def truth_folders(cache: Path, networks: int, dataset: str) -> list[tuple[int, str]]:
+    """(epochs, folder) of every ground truth with both seeds of all `networks`, shortest first."""
+    found = []
+    for path in cache.glob(f"truth*/{dataset}"):
+        folder = path.parent.name
+        epochs = int(folder.removeprefix("truth-e")) if "-e" in folder else None
+        if all(
+            _load(cache, folder, dataset, index, seed)
+            for index in range(networks)
+            for seed in SEEDS["truth"]
+        ):
+            found.append((epochs or PROTOCOLS[dataset].truth_epochs, folder))
+    return sorted(found)
 
 
 def _result_path(cache: Path, folder: str, dataset: str, index: int, seed: int) -> Path:
@@ -473,16 +498,19 @@ def run_pending(
     datasets: list[str],
     workers: int,
     recipe: SupernetRecipe,
+    truth_epochs: int | None = None,
 ) -> None:
     """Every job of `kinds` not yet cached, on `workers` processes."""
     # Cheap jobs first, then network by network: a run cut short still has whole networks.
     jobs = [
-        (kind, dataset, index, seed, config, str(cache), recipe)
+        (kind, dataset, index, seed, config, str(cache), recipe, truth_epochs)
         for kind in sorted(kinds, key=lambda k: k == "truth")
         for index, config in enumerate(networks)
         for dataset in datasets
         for seed in SEEDS[kind]
-        if not _result_path(cache, job_folder(kind, recipe), dataset, index, seed).is_file()
+        if not _result_path(
+            cache, job_folder(kind, recipe, dataset, truth_epochs), dataset, index, seed
+        ).is_file()
     ]
     for dataset in datasets:
         make_data(cache, dataset)  # once, before the workers race to write it
@@ -557,20 +585,26 @@ def signal_table(
     each signal's (tau, networks) also appended to `collect`."""
     from evaluators.proxies import PROXIES
 
+    complete = truth_folders(cache, len(networks), dataset)
+    epochs, folder = complete[-1] if complete else (PROTOCOLS[dataset].truth_epochs, "truth")
     done = [
         index
         for index in range(len(networks))
-        if all(_load(cache, "truth", dataset, index, seed) for seed in SEEDS["truth"])
+        if all(_load(cache, folder, dataset, index, seed) for seed in SEEDS["truth"])
     ]
     if len(done) < 3:
         return [f"{dataset}: {len(done)} networks with a ground truth so far, too few for tau"]
-    truth = {
-        seed: [_load(cache, "truth", dataset, i, seed)["top1"] for i in done] for seed in (0, 1)
-    }
+
+    def truth_of(folder: str) -> dict[int, list[float]]:
+        return {
+            seed: [_load(cache, folder, dataset, i, seed)["top1"] for i in done]
+            for seed in SEEDS["truth"]
+        }
+
+    truth = truth_of(folder)
     mean = [(a + b) / 2 for a, b in zip(truth[0], truth[1], strict=True)]
-    truth_s = [_load(cache, "truth", dataset, i, 0)["seconds"] for i in done]
     lines = [
-        f"{dataset}: {len(done)} networks; ground truth top-1 (mean of 2 seeds) "
+        f"{dataset}: {len(done)} networks; ground truth {epochs} epochs, top-1 (mean of 2 seeds) "
         f"{min(mean):.1f}-{max(mean):.1f} %, median {statistics.median(mean):.1f} %",
         "",
         "| signal | Kendall tau vs ground truth | SE | s per network |",
@@ -587,12 +621,22 @@ def signal_table(
             collect.setdefault(name, []).append((tau, len(scores)))
         lines.append(f"| {name}{note} | {tau:+.2f} | {se:.2f} | {cost} |")
 
-    tau = kendall_tau(truth[0], truth[1])
-    se = bootstrap_se(truth[0], truth[1])
-    lines.append(
-        f"| ground truth, seed 0 vs seed 1 (ceiling) | {tau:+.2f} | {se:.2f} | "
-        f"{statistics.median(truth_s):.3g} |"
-    )
+    # Every complete ground truth's own ceiling, the longest (the one ranked against) first; a
+    # shorter one is also a signal: how well does it rank like the longest?
+    for other_epochs, other in reversed(complete or [(epochs, folder)]):
+        pair = truth_of(other)
+        seconds = statistics.median(_load(cache, other, dataset, i, 0)["seconds"] for i in done)
+        tau, se = kendall_tau(pair[0], pair[1]), bootstrap_se(pair[0], pair[1])
+        lines.append(
+            f"| ground truth {other_epochs} epochs, seed 0 vs seed 1 (ceiling) | {tau:+.2f} | "
+            f"{se:.2f} | {seconds:.3g} |"
+        )
+        if other != folder:
+            row(
+                f"ground truth {other_epochs} epochs (mean of 2 seeds)",
+                [(a + b) / 2 for a, b in zip(pair[0], pair[1], strict=True)],
+                seconds * len(SEEDS["truth"]),
+            )
     for folder in supernet_folders(cache, dataset):
         supernet = [_load(cache, folder, dataset, i) for i in done]
         if not all(supernet):
@@ -651,19 +695,21 @@ def supernet_diagnosis(cache: Path, networks: list[dict[str, Any]], dataset: str
         if all(_load(cache, folder, dataset, i) for i in range(len(networks)))
     ]
     zero = [_load(cache, "zero", dataset, i) for i in range(len(networks))]
-    if not folders or not all(zero):
+    complete = truth_folders(cache, len(networks), dataset)
+    if not folders or not all(zero) or not complete:
         return []
+    epochs, truth_folder = complete[-1]
     names = [supernet_label(folder).removeprefix("supernet top-1, ") for folder in folders]
     lines = [
-        f"{dataset}: supernet top-1 per network (truth: mean of 2 seeds)",
+        f"{dataset}: supernet top-1 per network (truth: {epochs} epochs, mean of 2 seeds)",
         "",
         "| network | plan | log10 params | truth | " + " | ".join(names) + " |",
         "|---" * (4 + len(names)) + "|",
     ]
     params = [r["params"]["score"] for r in zero]
     for index, config in enumerate(networks):
-        truth = [_load(cache, "truth", dataset, index, seed) for seed in SEEDS["truth"]]
-        mean = f"{statistics.mean(t['top1'] for t in truth):.1f}" if all(truth) else "-"
+        truth = [_load(cache, truth_folder, dataset, index, seed) for seed in SEEDS["truth"]]
+        mean = f"{statistics.mean(t['top1'] for t in truth):.1f}"
         scores = [f"{_load(cache, folder, dataset, index)['top1']:.1f}" for folder in folders]
         lines.append(
             f"| net{index:02d} | {plan_text(config)} | {params[index]:.2f} | {mean} | "
@@ -691,6 +737,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--jobs", default="truth,short,zero,supernet")
     parser.add_argument("--datasets", default="digits,shapes")
+    parser.add_argument(
+        "--truth-epochs",
+        type=int,
+        help="train the ground truth this long (own cache folder truth-e<N>; default: the "
+        "data set's protocol); the table ranks against the longest complete ground truth",
+    )
     defaults = SupernetRecipe()
     parser.add_argument("--supernet-sampling", default=defaults.sampling)
     parser.add_argument("--supernet-random-subnets", type=int, default=defaults.random_subnets)
@@ -719,7 +771,7 @@ def main() -> None:
     )
     if "supernet" in kinds:
         train_supernets(args.cache, datasets, recipe)
-    run_pending(args.cache, networks, kinds, datasets, args.workers, recipe)
+    run_pending(args.cache, networks, kinds, datasets, args.workers, recipe, args.truth_epochs)
     pooled: dict[str, list[tuple[float, int]]] = {}
     for dataset in datasets:
         print()
