@@ -290,7 +290,9 @@ def test_a_run_whose_scores_are_all_at_chance_says_what_to_raise(tmp_path) -> No
             folder.mkdir(parents=True)
             for index in range(count):
                 Image.new("RGB", (8, 8), (label * 60, 0, 0)).save(folder / f"{index}.png")
-    run = SearchSettings(name="x", eval=EvalSettings(data=str(tmp_path / "data"), epochs=3))
+    run = SearchSettings(
+        name="x", eval=EvalSettings(data=str(tmp_path / "data"), signal="short-training", epochs=3)
+    )
 
     def table(*accuracies: float) -> TrialTable:
         return TrialTable(completed(n, acc, 1.0) for n, acc in enumerate(accuracies))

@@ -4,9 +4,9 @@
     neonas search --space tiny --data cifar10/ --trials 20
     neonas search --resume NAME_OR_FOLDER [--trials N]  continue a killed or finished run
 
-Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the NASWOT zero-cost
-proxy at 64 px, 32 completed trials, TPE, as many trials at a time as Ray has CPUs. See
-docs/search.md.
+Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the accuracy signal
+that ranked best in benchmarks/accuracy_signals.py (neonas.search.signals), 32 completed
+trials, TPE, as many trials at a time as Ray has CPUs. See docs/search.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import Any
 
 from neonas.commands.arguments import positive_int
 from neonas.errors import UserError
-from neonas.search.signals import DEFAULT_ZERO_COST, ZERO_COST
+from neonas.search.signals import (
+    DEFAULT_WITH_DATA,
+    DEFAULT_ZERO_COST,
+    SHORT_TRAINING,
+    TRIAL_SIGNALS,
+    default_signal,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,15 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument("--sampler", choices=("tpe", "nsga2"), help="Optuna sampler (default tpe)")
     what.add_argument(
-        "--proxy",
-        choices=ZERO_COST,
-        help=f"zero-cost accuracy signal without --data (default {DEFAULT_ZERO_COST}; "
-        "docs/search.md, 'Accuracy signals')",
+        "--signal",
+        "--proxy",  # its name before short training became one of the choices
+        dest="signal",
+        choices=TRIAL_SIGNALS,
+        help=f"accuracy signal of each trial (default {DEFAULT_ZERO_COST}; with --data "
+        f"{DEFAULT_WITH_DATA}; docs/search.md, 'Accuracy signals')",
     )
     what.add_argument(
         "--data",
         metavar="DIR",
-        help="ImageFolder or CIFAR-10 python folder: short proxy training instead",
+        help="ImageFolder or CIFAR-10 python folder: the images signals read and train on",
     )
     what.add_argument(
         "--supernet",
@@ -89,19 +97,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=positive_int,
         metavar="N",
-        help="short-training epochs with --data (default 6; ASHA may stop weak trials from half-way)",
+        help="epochs of --signal short-training (default 6; ASHA may stop weak trials from "
+        "half-way)",
     )
     what.add_argument(
         "--train-images",
         type=positive_int,
         metavar="N",
-        help="training images per trial with --data (default 2000)",
+        help="training images per trial of --signal short-training (default 2000)",
     )
     what.add_argument(
         "--image-size",
         type=positive_int,
         metavar="PX",
-        help="proxy-training resolution (default min(input, 64))",
+        help="resolution of --signal short-training (default min(input, 64))",
     )
     what.add_argument("--seed", type=int, help="sampler and proxy seed (default 0)")
     run = parser.add_argument_group("run folder and cluster")
@@ -191,7 +200,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "latency_budget_ms": latency_budget,
         "latency_target_ms": target,
         "latency_weight": args.latency_weight,
-        "proxy": args.proxy,
+        "signal": args.signal,
         "data": _absolute(args.data),
         "supernet": _absolute(args.supernet),
         "epochs": args.epochs,
@@ -229,25 +238,26 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str | None) -> None:
     """UserError for an option that would silently do nothing in this run."""
-    if getattr(args, "supernet", None):
-        for option in ("epochs", "image_size", "train_images"):
-            if getattr(args, option) is not None:
-                raise UserError(
-                    f"--{option.replace('_', '-')} sets the short training of --data: with "
-                    "--supernet each trial is scored by its inherited weights; leave it out"
-                )
-    if not has_data:
-        for option in ("epochs", "image_size", "train_images"):
-            if getattr(args, option) is not None:
-                raise UserError(
-                    f"--{option.replace('_', '-')} sets the short training of --data: add --data DIR "
-                    "or leave it out (without data the accuracy signal is a zero-cost proxy)"
-                )
-    elif args.proxy is not None:
-        raise UserError(
-            "--proxy picks the zero-cost proxy used without --data: with --data the accuracy "
-            "comes from short training; leave out --proxy"
-        )
+    supernet = getattr(args, "supernet", None)
+    if supernet and args.signal is not None:
+        raise UserError("--supernet scores each trial by its inherited weights: leave out --signal")
+    if args.signal == SHORT_TRAINING and not has_data:
+        raise UserError(f"--signal {SHORT_TRAINING} trains each network: add --data DIR")
+    signal = args.signal or default_signal(has_data)
+    for option in ("epochs", "image_size", "train_images"):
+        if getattr(args, option) is None:
+            continue
+        flag = f"--{option.replace('_', '-')}"
+        if supernet:
+            raise UserError(
+                f"{flag} sets short training: with --supernet each trial is scored by its "
+                "inherited weights; leave it out"
+            )
+        if signal != SHORT_TRAINING:
+            raise UserError(
+                f"{flag} sets short training, and this run's signal is {signal}: add "
+                f"--signal {SHORT_TRAINING}{'' if has_data else ' --data DIR'} or leave it out"
+            )
     if (objective or "pareto") == "pareto":
         for option in ("latency_target", "latency_weight"):
             if getattr(args, option) is not None:
@@ -284,7 +294,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval.objective": args.objective,
         "eval.latency_target_ms": parsed(args.latency_target, parse_ms, "--latency-target"),
         "eval.latency_weight": args.latency_weight,
-        "eval.proxy": args.proxy,
+        "eval.signal": args.signal,
         "eval.data": _absolute(args.data),
         "eval.supernet": _absolute(args.supernet),
         "eval.epochs": args.epochs,

@@ -36,6 +36,7 @@ from neonas.search.records import CsvLog, TrialRecord, TrialTable
 from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
+from neonas.search.signals import ignored_data_note
 from neonas.search.space import SearchSpace, load_space, space_from_yaml
 from neonas.search.trial import ScoreCandidate, run_trial, score_candidate, screen_candidate
 from neonas.si import format_si
@@ -243,6 +244,9 @@ def _session(
         f"space {space.name}, hw {settings.eval.hw}, objective {settings.eval.objective}, "
         f"accuracy signal {settings.eval.accuracy_signal}, budget {_budget_text(settings)}"
     )
+    note = ignored_data_note(settings.eval.signal, settings.eval.data is not None)
+    if note:
+        console.print(note)
     stop_reason = None
     started = time.time()
     if done < settings.trials:

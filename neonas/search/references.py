@@ -1,9 +1,10 @@
 """Hand-designed networks to beat: NeoNeXt-T (the paper's) and ConvNeXt-T (no NeoCell).
 
 They are scored with the run's own evaluators (latency on --hw through the metric registry,
-the run's zero-cost signal) and marked on the Pareto plot where they fit: the space's input
-size (both are 224 px ImageNet designs) and every budget. With --data or --supernet their
-accuracy signal would need a training of their own, so none are shown, and the run says why.
+the run's zero-cost signal, on --data's images when it reads images) and marked on the Pareto
+plot where they fit: the space's input size (both are 224 px ImageNet designs) and every
+budget. Short training and supernet scores would need a training of their own, so with those
+signals none are shown, and the run says why.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def reference_points(
     """The references that fit the run (scored), and one note per reference left out."""
     if example.input_size != REFERENCE_INPUT:
         return [], [f"reference networks are {REFERENCE_INPUT} px designs, the space is not"]
-    if settings.eval.data is not None:
+    if settings.eval.short_training or settings.eval.supernet is not None:
         return [], [
             f"reference networks not scored: {settings.eval.accuracy_signal} needs their training"
         ]
@@ -48,9 +49,11 @@ def reference_points(
 
     import neonas.models  # noqa: F401  (registers neonext_tiny with timm)
     from evaluators.metrics import compute_metrics
-    from neonas.search.trial import zero_cost_signal
+    from neonas.search.trial import data_classes, zero_cost_signal
 
     shape = (example.in_chans, example.input_size, example.input_size)
+    data = settings.eval.data
+    classes = data_classes(data) if data is not None else example.num_classes
     points, notes = [], []
     for name, model_name in REFERENCES.items():
         model = timm.create_model(model_name, num_classes=example.num_classes).eval()
@@ -66,7 +69,9 @@ def reference_points(
         if budget is not None and latency > budget:
             notes.append(f"{name} not shown: {latency:.3g} ms over the budget of {budget:g} ms")
             continue
-        signal = zero_cost_signal(model, shape, example.num_classes, settings.eval)
+        if classes != example.num_classes:  # the head it would have on --data, as the trials
+            model = timm.create_model(model_name, num_classes=classes).eval()
+        signal = zero_cost_signal(model, shape, classes, settings.eval)
         points.append(
             Reference(name, signal["accuracy"], latency, int(size["flops"]), int(size["params"]))
         )

@@ -7,11 +7,17 @@ part that travels to every Ray trial. Defaults here are the defaults of `neonas 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from neonas.search.signals import DEFAULT_ZERO_COST, ZERO_COST
+from neonas.search.signals import (
+    DEFAULT_ZERO_COST,
+    SHORT_TRAINING,
+    SUPERNET,
+    TRIAL_SIGNALS,
+    default_signal,
+)
 
 # MnasNet (Tan et al., CVPR 2019) soft-constraint exponent: reward = acc * (lat / target)^w.
 MNAS_WEIGHT = -0.07
@@ -30,10 +36,13 @@ class EvalSettings(BaseModel):
     latency_budget_ms: float | None = Field(default=None, gt=0)
     latency_target_ms: float | None = Field(default=None, gt=0)
     latency_weight: float = MNAS_WEIGHT
-    proxy: Literal[ZERO_COST] = DEFAULT_ZERO_COST  # type: ignore[valid-type]
+    # What "accuracy" is in every trial. When not given: SUPERNET with a supernet checkpoint,
+    # otherwise default_signal() of whether there is data (filled in before validation, so
+    # run.json records the signal the run used).
+    signal: Literal[(*TRIAL_SIGNALS, SUPERNET)] = DEFAULT_ZERO_COST  # type: ignore[valid-type]
     proxy_resolution: int = Field(default=PROXY_RESOLUTION, ge=8)
-    proxy_batch: int = Field(default=16, ge=2)
-    data: str | None = None  # an ImageFolder or CIFAR-10 python folder: proxy training instead
+    proxy_batch: int = Field(default=16, ge=2)  # noise images per batch of a signal without data
+    data: str | None = None  # an ImageFolder or CIFAR-10 python folder
     supernet: str | None = None  # a `supernet train` checkpoint: score by inherited weights on data
     # 6 epochs, ASHA's first rung at 3: on digits (benchmarks/search_data_defaults.py) every
     # network is at chance after epochs 1-2 and apart from epoch 3 on.
@@ -53,23 +62,44 @@ class EvalSettings(BaseModel):
 
     @property
     def short_training(self) -> bool:
-        """Whether each trial trains its network (--data without --supernet): epochs, ASHA."""
-        return self.data is not None and self.supernet is None
+        """Whether each trial trains its network (epochs, ASHA): the short-training signal."""
+        return self.signal == SHORT_TRAINING
 
     @property
     def accuracy_signal(self) -> str:
         """What `accuracy` is in this run, as the progress, summary, plot and export name it.
 
-        The one place these names are decided (the supernet's comes from neonas.supernet).
+        The one place these names are decided: the signal's own name, but short training's
+        says that it is validation top-1.
         """
-        if self.supernet is not None:
-            from neonas.supernet.scoring import SIGNAL
+        return "short-training top-1" if self.short_training else self.signal
 
-            return SIGNAL
-        return "short-training top-1" if self.short_training else self.proxy
+    @model_validator(mode="before")
+    @classmethod
+    def _default_signal(cls, values: Any) -> Any:
+        """Fill in the signal a run without one uses; read run.json files written before the
+        signal had its own field (their `proxy` applied without data only)."""
+        if not isinstance(values, dict) or values.get("signal") is not None:
+            return values
+        values = dict(values)
+        legacy = values.pop("proxy", None)
+        has_data = values.get("data") is not None
+        if values.get("supernet") is not None:
+            values["signal"] = SUPERNET
+        elif legacy is not None:
+            values["signal"] = SHORT_TRAINING if has_data else legacy  # what it meant then
+        else:
+            values["signal"] = default_signal(has_data)
+        return values
 
     @model_validator(mode="after")
-    def _supernet_has_data(self) -> EvalSettings:
+    def _signal_has_what_it_reads(self) -> EvalSettings:
+        if self.signal == SHORT_TRAINING and self.data is None:
+            raise ValueError("short-training trains each network on images: give --data DIR too")
+        if (self.signal == SUPERNET) != (self.supernet is not None):
+            raise ValueError(
+                "a supernet scores by inherited weights: give --supernet CKPT and no other signal"
+            )
         if self.supernet is not None and self.data is None:
             raise ValueError("--supernet scores on held-out images: give --data DIR too")
         return self

@@ -11,7 +11,7 @@ the signal that ranked best for its cost; without data, the zero-cost signal tha
 from __future__ import annotations
 
 SUPERNET = "supernet top-1"  # inherited weights of a trained supernet, BatchNorm re-estimated
-SHORT_TRAINING = "short training"  # a few epochs from scratch per candidate (`search --data`)
+SHORT_TRAINING = "short-training"  # a few epochs from scratch per candidate, on --data
 NASWOT = "naswot"
 SYNFLOW = "synflow"
 ZICO = "zico"
@@ -20,11 +20,30 @@ PARAMS = "params"  # log10 parameter count: a size baseline
 FLOPS = "flops"  # log10 FLOPs: a size baseline
 
 ZERO_COST = (NASWOT, SYNFLOW, ZICO, MECO, PARAMS, FLOPS)  # no training; evaluators/proxies.py
+# What `search --signal` offers (a supernet is chosen with --supernet CKPT instead).
+TRIAL_SIGNALS = (*ZERO_COST, SHORT_TRAINING)
+# The zero-cost signals that read images: on --data's training images when there are some,
+# on noise otherwise. SynFlow and the size baselines never read images.
+READS_IMAGES = (NASWOT, ZICO, MECO)
 # benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, digits and shapes, 12
 # networks each): SynFlow ranked best of what a search without data can compute (pooled tau
 # +0.47; ZiCo on noise +0.44, parameter count +0.35, NASWOT on noise +0.17, standard errors
 # about 0.2) and costs a tenth of ZiCo (one forward and backward, no data).
 DEFAULT_ZERO_COST = SYNFLOW
-# Short training is the only data-driven signal the search runs without --supernet; at its
-# default fidelity it ranked no better than chance on both data sets (see the README).
 DEFAULT_WITH_DATA = SHORT_TRAINING
+
+
+def default_signal(has_data: bool) -> str:
+    """The signal of a search that names none: with --data (and no --supernet), or without."""
+    return DEFAULT_WITH_DATA if has_data else DEFAULT_ZERO_COST
+
+
+def ignored_data_note(signal: str, has_data: bool) -> str | None:
+    """What a run with --data says when its signal never reads the images, else None."""
+    if not has_data or signal in (*READS_IMAGES, SHORT_TRAINING, SUPERNET):
+        return None
+    return (
+        f"note: the accuracy signal {signal} does not read the images of --data (only their "
+        "classes); to rank by them, train a supernet (`neonas supernet train`) and pass "
+        f"--supernet, or choose --signal {ZICO} (docs/search.md, 'Accuracy signals')"
+    )

@@ -3,9 +3,9 @@
 `screen_candidate` runs before Ray sees a point (FLOPs and parameters against the budgets;
 a fraction of a second). `score_candidate` runs inside a Ray Tune trial: latency on the
 target (then the latency budget), matrix efficiency, and the accuracy signal: the zero-cost
-score, the top-1 of the subnet in a trained supernet (`--supernet`), or a short proxy training
-reported per epoch. Both take an ArchConfig and
-return plain dicts of metrics.
+score (on --data's images when there are some), the top-1 of the subnet in a trained supernet
+(`--supernet`), or a short training reported per epoch (`--signal short-training`). Both take
+an ArchConfig and return plain dicts of metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from neonas.memory import release_freed_memory
 from neonas.search.settings import EvalSettings
 
 Report = Callable[[dict[str, Any]], None]
+# (images per batch, batches) of a zero-cost signal on --data's training images.
+DATA_BATCHES = (32, 2)
 ScoreCandidate = Callable[[ArchConfig, EvalSettings, Report], None]
 
 
@@ -108,11 +110,14 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
         metrics.update(_supernet_score(config, settings))
         report(_completed(metrics, settings))
         return
-    if settings.data is None:
-        metrics.update(_zero_cost(model, config, settings))
-        report(_completed(metrics, settings))
+    if settings.short_training:
+        _proxy_training(config, settings, metrics, report)
         return
-    _proxy_training(config, settings, metrics, report)
+    classes = data_classes(settings.data) if settings.data is not None else config.num_classes
+    if classes != config.num_classes:  # the head it will have on --data; latency was on config
+        model = build_model(config, num_classes=classes)
+    metrics.update(_zero_cost(model, config, settings))
+    report(_completed(metrics, settings))
 
 
 def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
@@ -120,16 +125,37 @@ def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[s
     return zero_cost_signal(model, shape, config.num_classes, settings)
 
 
+@functools.lru_cache(maxsize=1)
+def data_classes(data: str) -> int:
+    """The number of classes of a data folder (read once per process)."""
+    from neonas.train.data import detect_layout
+
+    return len(detect_layout(data).classes)
+
+
 def zero_cost_signal(
     model: Any, shape: tuple[int, int, int], num_classes: int, settings: EvalSettings
 ) -> dict[str, Any]:
-    """The run's zero-cost accuracy signal of any network at (C, H, W), capped resolution."""
+    """The run's zero-cost accuracy signal of any network at (C, H, W), capped resolution.
+
+    With --data, a signal that reads images reads DATA_BATCHES training images (as
+    benchmarks/accuracy_signals.py measured it); without, seeded noise with random labels.
+    """
     from evaluators.proxies import noise_batches, zero_cost_score
+    from neonas.search.signals import READS_IMAGES
 
     size = min(shape[-1], settings.proxy_resolution)
     start = time.perf_counter()
-    batches = noise_batches((shape[0], size, size), settings.proxy_batch, max(num_classes, 2))
-    score = zero_cost_score(model, settings.proxy, batches)
+    if settings.data is not None and settings.signal in READS_IMAGES:
+        from neonas.train.proxy import data_batches
+
+        batch, count = DATA_BATCHES
+        batches = data_batches(
+            model, settings.data, batch_size=batch, count=count, image_size=size, seed=settings.seed
+        )
+    else:
+        batches = noise_batches((shape[0], size, size), settings.proxy_batch, max(num_classes, 2))
+    score = zero_cost_score(model, settings.signal, batches)
     return {
         "accuracy": score,
         "accuracy_signal": settings.accuracy_signal,
@@ -163,13 +189,10 @@ def _proxy_training(
     config: ArchConfig, settings: EvalSettings, metrics: dict[str, Any], report: Report
 ) -> None:
     from neonas.models import build_model
-    from neonas.train.data import detect_layout
     from neonas.train.proxy import proxy_train
 
-    classes = len(detect_layout(settings.data).classes)
-    model = build_model(
-        config, num_classes=classes
-    )  # the head fits the data; latency was on `config`
+    # The head fits the data; latency was measured on `config`.
+    model = build_model(config, num_classes=data_classes(settings.data))
 
     def on_epoch(epoch: int, values: dict[str, Any]) -> None:
         epoch_metrics = {

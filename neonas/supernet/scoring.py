@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from neonas.arch import ArchConfig
+from neonas.search.signals import SUPERNET
 from neonas.supernet.checkpoint import load_supernet
 from neonas.supernet.extract import extract_subnet
 from neonas.supernet.network import SuperNet
@@ -31,7 +32,7 @@ CALIB_IMAGES = (
     256  # BatchNorm re-estimation images (OFA uses 2,000 on ImageNet; a few hundred here)
 )
 VAL_IMAGES = 500
-SIGNAL = "supernet top-1"  # the accuracy signal's name in search results
+SIGNAL = SUPERNET  # the accuracy signal's name in search results
 
 
 @dataclass(frozen=True)
