@@ -291,15 +291,17 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
 
 
 def zero_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
-    """Every zero-cost proxy on two real training batches of 32, and on noise as the search runs
-    without data (two batches of 16 standard-normal images, random labels). Seconds per proxy,
-    data loading left out."""
+    """Every zero-cost proxy on real training images as `search --data` reads them (two batches
+    of 32), and on noise as the search runs without data (two batches of 16 standard-normal
+    images, random labels). Seconds per proxy, data loading left out."""
     from evaluators.proxies import PROXIES, noise_batches, zero_cost_score
+    from neonas.search.trial import DATA_BATCHES
     from neonas.train.proxy import data_batches
 
     model = _build(config, seed)
+    batch, count = DATA_BATCHES
     inputs = {
-        "": data_batches(model, data, batch_size=32, count=2, seed=seed),
+        "": data_batches(model, data, batch_size=batch, count=count, seed=seed),
         ", noise": noise_batches((3, 32, 32), 16, 10, count=2, seed=seed),
     }
     scores: dict[str, dict[str, float]] = {}
