@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--objective",
         choices=("pareto", "scalar"),
-        help="pareto (default): accuracy proxy vs latency; scalar: MnasNet reward",
+        help="pareto (default): accuracy signal vs latency; scalar: MnasNet reward",
     )
     what.add_argument(
         "--latency-target",
@@ -80,8 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--proxy",  # its name before short training became one of the choices
         dest="signal",
         choices=TRIAL_SIGNALS,
-        help=f"accuracy signal of each trial (default {DEFAULT_ZERO_COST}; with --data "
-        f"{DEFAULT_WITH_DATA}; docs/search.md, 'Accuracy signals')",
+        metavar="NAME",
+        help=f"accuracy signal of each trial: {', '.join(TRIAL_SIGNALS)} (default "
+        f"{DEFAULT_ZERO_COST}; with --data {DEFAULT_WITH_DATA}; docs/search.md, 'Accuracy signals')",
     )
     what.add_argument(
         "--data",
