@@ -8,7 +8,7 @@
 On one set of tiny-space networks (chosen to span the space's choices, not only its size):
 - ground truth: each network trained from scratch, twice (seeds 0, 1), longer and on more
   images than the search's short training; its ceiling is how well seed 0 ranks like seed 1;
-- short training as `search --data` runs it (the search's default epochs and image counts),
+- short training as `search --signal short-training` runs it (the search's default epochs and image counts),
   and its ASHA variant (successive halving, reduction 2, grace 1 epoch, as the driver's
   scheduler): stopped networks rank below every survivor, by the accuracy at their last rung;
 - the zero-cost proxies of evaluators/proxies.py on a real batch of the data (NASWOT,
@@ -265,7 +265,8 @@ def truth_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
 
 
 def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
-    """Short training as `search --data` runs it: its default epochs and image counts, per epoch."""
+    """Short training as `search --signal short-training` runs it: its default epochs and image
+    counts, per epoch."""
     from neonas.search.settings import EvalSettings
     from neonas.train.proxy import proxy_train
 
@@ -433,7 +434,7 @@ def _result_path(cache: Path, folder: str, dataset: str, index: int, seed: int) 
 
 
 def short_epochs() -> int:
-    """The epochs a `search --data` trial trains by default (the short job's fidelity)."""
+    """The epochs a short-training trial trains by default (the short job's fidelity)."""
     from neonas.search.settings import EvalSettings
 
     return EvalSettings().epochs

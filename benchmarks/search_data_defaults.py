@@ -1,4 +1,4 @@
-"""Does `search --data` with its defaults give a signal on a small real task? Top-1 per epoch.
+"""Does short training (`search --signal short-training`) separate networks? Top-1 per epoch.
 
     python benchmarks/search_data_defaults.py [--networks 4] [--epochs 8] [--train 1297]
 

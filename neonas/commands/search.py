@@ -1,7 +1,7 @@
 """`neonas search`: latency-aware architecture search, Ray Tune running trials that Optuna proposes.
 
     neonas search --hw ascend --budget 4.4G             the main command (about 3 minutes here)
-    neonas search --space tiny --data cifar10/ --trials 20
+    neonas search --space tiny --data cifar10/ --supernet results/supernet/tiny/last.pt
     neonas search --resume NAME_OR_FOLDER [--trials N]  continue a killed or finished run
 
 Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the accuracy signal
@@ -82,7 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TRIAL_SIGNALS,
         metavar="NAME",
         help=f"accuracy signal of each trial: {', '.join(TRIAL_SIGNALS)} (default "
-        f"{DEFAULT_ZERO_COST}; with --data {DEFAULT_WITH_DATA}; docs/search.md, 'Accuracy signals')",
+        + (
+            f"{DEFAULT_ZERO_COST}, with or without --data"
+            if DEFAULT_WITH_DATA == DEFAULT_ZERO_COST
+            else f"{DEFAULT_ZERO_COST}; with --data {DEFAULT_WITH_DATA}"
+        )
+        + "; docs/search.md, 'Accuracy signals')",
     )
     what.add_argument(
         "--data",

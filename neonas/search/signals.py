@@ -26,11 +26,14 @@ TRIAL_SIGNALS = (*ZERO_COST, SHORT_TRAINING)
 # on noise otherwise. SynFlow and the size baselines never read images.
 READS_IMAGES = (NASWOT, ZICO, MECO)
 # benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, digits and shapes, 12
-# networks each): SynFlow ranked best of what a search without data can compute (pooled tau
-# +0.47; ZiCo on noise +0.44, parameter count +0.35, NASWOT on noise +0.17, standard errors
-# about 0.2) and costs a tenth of ZiCo (one forward and backward, no data).
+# networks each, Kendall tau against training from scratch pooled over both, standard errors
+# about 0.2): of what a trial computes without a supernet, SynFlow ranked best (+0.50; ZiCo on
+# noise +0.50, ZiCo on real images +0.45, the parameter count +0.38, NASWOT +0.08 to +0.09)
+# and costs least (one forward and backward, no data). With data too: reading the images did
+# not rank better, and short training at its default fidelity ranked at chance (-0.10, with
+# ASHA +0.01), so --data alone does not change the signal (the run says that it is unread).
 DEFAULT_ZERO_COST = SYNFLOW
-DEFAULT_WITH_DATA = SHORT_TRAINING
+DEFAULT_WITH_DATA = SYNFLOW
 
 
 def default_signal(has_data: bool) -> str:

@@ -1,4 +1,4 @@
-"""The short proxy training the search runs per candidate (`search --data DIR`).
+"""The short training a search runs per candidate (`search --signal short-training`).
 
 Same data loading, timm parts and training epoch as `neonas train`, with the `proxy` recipe on
 a fixed random subset of the data, in one process (a Ray Tune trial, usually one torch thread).
