@@ -19,7 +19,8 @@ On one set of tiny-space networks (chosen to span the space's choices, not only 
   the folder of the first recipe (sandwich, 2 random, batch 64), read as such.
 Data, nothing downloaded: scikit-learn's handwritten digits (8x8, upsampled to 32 px, a few
 hundred training images, the rest for validation), and `shapes`, generated 10-class images
-(smooth low-contrast colour layouts, shifted, flipped, brightness jitter, strong noise).
+(smooth low-contrast colour layouts, shifted, flipped, brightness jitter, strong noise);
+`shapes-large` is the same generator with 2,000 training and 4,000 validation images.
 
 Every result is cached as one JSON file per (job, data set, network, seed) under --cache, so a
 run can be stopped and resumed and the table printed from whatever is done. Kendall tau-b, with
@@ -62,6 +63,9 @@ class Protocol:
 PROTOCOLS = {
     "digits": Protocol(train_images=500, val_images=1297, truth_epochs=15),
     "shapes": Protocol(train_images=1000, val_images=1000, truth_epochs=10),
+    # The same generator with twice the training and four times the validation images: on
+    # `shapes` two seeds of the ground truth agreed at only 0.69-0.77 at 10 to 60 epochs.
+    "shapes-large": Protocol(train_images=2000, val_images=4000, truth_epochs=30),
 }
 
 
