@@ -25,13 +25,15 @@ TRIAL_SIGNALS = (*ZERO_COST, SHORT_TRAINING)
 # The zero-cost signals that read images: on --data's training images when there are some,
 # on noise otherwise. SynFlow and the size baselines never read images.
 READS_IMAGES = (NASWOT, ZICO, MECO)
-# benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, digits and shapes, 12
-# networks each, Kendall tau against training from scratch pooled over both, standard errors
-# about 0.2): of what a trial computes without a supernet, SynFlow ranked best (+0.50; ZiCo on
-# noise +0.50, ZiCo on real images +0.45, the parameter count +0.38, NASWOT +0.08 to +0.09)
-# and costs least (one forward and backward, no data). With data too: reading the images did
-# not rank better, and short training at its default fidelity ranked at chance (-0.10, with
-# ASHA +0.01), so --data alone does not change the signal (the run says that it is unread).
+# benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, 12 networks on each of
+# digits, shapes and shapes-large; Kendall tau against training from scratch pooled over the
+# three, standard errors about 0.2): of what a trial computes without a supernet, SynFlow
+# ranked at the top (+0.49; ZiCo on noise +0.52, ZiCo on real images +0.47, the parameter
+# count +0.39, NASWOT +0.09 to +0.11) and costs a tenth of ZiCo (one forward and backward, no
+# data). With data too: reading the images did not rank better, and short training at its
+# default fidelity ranked at chance on the two small sets and level on the larger (pooled
+# +0.10) at a thousand times the cost, so --data alone does not change the signal (the run
+# says that it is unread).
 DEFAULT_ZERO_COST = SYNFLOW
 DEFAULT_WITH_DATA = SYNFLOW
 
