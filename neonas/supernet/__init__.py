@@ -1,9 +1,9 @@
 """A weight-sharing NeoCell supernet: every network of a search space in one set of weights.
 
 Train it once on the user's data (`neonas supernet train`: random subnets per step, or
-BigNAS's sandwich rule with in-place distillation), then score any candidate of the space by its inherited weights in
-seconds (`neonas search --supernet CKPT`), or extract one as a normal checkpoint
-(`neonas supernet extract`). See docs/supernet.md.
+BigNAS's sandwich rule with in-place distillation), then score any candidate of the space by
+its inherited weights in seconds (`neonas search --supernet CKPT`), or extract one as a normal
+checkpoint (`neonas supernet extract`). See docs/supernet.md.
 
     ckpt = train_supernet("tiny", "data/", output_dir="results/supernet/tiny", epochs=10)
     scorer = SubnetScorer(ckpt, "data/")
