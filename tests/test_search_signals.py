@@ -100,6 +100,30 @@ def test_a_zero_cost_signal_reads_the_training_images_of_data(images, tiny_confi
     assert on_data["accuracy"] != pytest.approx(noise["accuracy"])
 
 
+def test_a_worker_reads_the_images_once_for_all_its_candidates(
+    images, tiny_config, monkeypatch
+) -> None:
+    import neonas.train.proxy
+
+    loads = []
+    original = neonas.train.proxy.data_batches
+
+    def counting(*args, **kwargs):
+        loads.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(neonas.train.proxy, "data_batches", counting)
+    settings = EvalSettings(data=str(images), signal=ZICO, seed=7)  # a key no other test used
+    torch.manual_seed(0)
+    model = build_model(tiny_config, num_classes=CLASSES)
+    first = zero_cost_signal(model, (3, 32, 32), CLASSES, settings)["accuracy"]
+    second = zero_cost_signal(model, (3, 32, 32), CLASSES, settings)["accuracy"]
+    other = build_model(load_space("tiny").sample(random.Random(4)), num_classes=CLASSES)
+    zero_cost_signal(other, (3, 32, 32), CLASSES, settings)
+    assert len(loads) == 1
+    assert first == pytest.approx(second)
+
+
 def test_with_data_a_trial_scores_the_network_with_the_datas_head(images, tiny_config) -> None:
     reports: list[dict] = []
     settings = EvalSettings(data=str(images), signal="params")

@@ -147,12 +147,7 @@ def zero_cost_signal(
     size = min(shape[-1], settings.proxy_resolution)
     start = time.perf_counter()
     if settings.data is not None and settings.signal in READS_IMAGES:
-        from neonas.train.proxy import data_batches
-
-        batch, count = DATA_BATCHES
-        batches = data_batches(
-            model, settings.data, batch_size=batch, count=count, image_size=size, seed=settings.seed
-        )
+        batches = _image_batches(model, settings.data, size, settings.seed)
     else:
         batches = noise_batches((shape[0], size, size), settings.proxy_batch, max(num_classes, 2))
     score = zero_cost_score(model, settings.signal, batches)
@@ -161,6 +156,36 @@ def zero_cost_signal(
         "accuracy_signal": settings.accuracy_signal,
         "signal_s": time.perf_counter() - start,
     }
+
+
+_IMAGE_BATCHES: dict[tuple[Any, ...], list[Any]] = {}
+
+
+def _image_batches(model: Any, data: str, size: int, seed: int) -> list[Any]:
+    """DATA_BATCHES of `data`'s training images as `model` is fed them, read once per process.
+
+    A worker scores candidate after candidate on the same images, and loading them lists a
+    whole ImageFolder tree or reads a whole CIFAR folder: cached, keyed by everything the
+    evaluation transform depends on (the model's normalisation, interpolation and crop).
+    """
+    from timm.data import resolve_model_data_config
+
+    config = resolve_model_data_config(model)
+    key = (
+        data,
+        size,
+        seed,
+        *(str(config[k]) for k in ("mean", "std", "interpolation", "crop_pct")),
+    )
+    if key not in _IMAGE_BATCHES:
+        from neonas.train.proxy import data_batches
+
+        batch, count = DATA_BATCHES
+        _IMAGE_BATCHES.clear()  # one data set per run: keep only the latest
+        _IMAGE_BATCHES[key] = data_batches(
+            model, data, batch_size=batch, count=count, image_size=size, seed=seed
+        )
+    return _IMAGE_BATCHES[key]
 
 
 def _supernet_score(config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
