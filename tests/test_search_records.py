@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from neonas.arch import ArchConfig
@@ -19,7 +20,14 @@ from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
 from neonas.search.records import CsvLog, TrialRecord, TrialTable
 from neonas.search.space import load_space
-from neonas.search.study import make_sampler, open_storage, open_study, repair, tell_record
+from neonas.search.study import (
+    load_study,
+    make_sampler,
+    open_storage,
+    open_study,
+    repair,
+    tell_record,
+)
 
 
 def completed(
@@ -117,6 +125,20 @@ def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other(
         completed(4, 120.0, 3.0),  # the same point as 2: neither dominates the other
     ]
     assert [row.number for row in pareto_front(rows)] == [0, 2, 4]
+
+
+def test_the_study_maximises_accuracy_and_score_and_minimises_latency(run_dir) -> None:
+    # Optuna's own front (what TPE and NSGA-II steer towards) is the run's Pareto front; with
+    # the directions swapped, the sampler would chase slow, inaccurate networks.
+    study = load_study(run_dir / "study.db")
+    assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    assert sorted(trial.number for trial in study.best_trials) == [0, 1, 3]
+    scalar = open_study(optuna.storages.InMemoryStorage(), "scalar")
+    for score in (0.5, 0.9, 0.7):
+        trial = scalar.ask()
+        record = TrialRecord(number=trial.number, status="completed", metrics={"score": score})
+        tell_record(scalar, trial, record, "scalar")
+    assert scalar.best_trial.number == 1
 
 
 def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -> None:
