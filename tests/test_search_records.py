@@ -18,7 +18,7 @@ from neonas.errors import UserError
 from neonas.search.export import export_run, select_best
 from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
-from neonas.search.records import CsvLog, TrialRecord, TrialTable
+from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable, csv_row
 from neonas.search.space import load_space
 from neonas.search.study import (
     load_study,
@@ -98,6 +98,20 @@ def test_records_round_trip_through_the_study(run_dir) -> None:
         ).trials
     ]
     assert states == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED, TrialState.FAIL]
+
+
+def test_a_status_is_stored_as_its_word_and_read_back_as_the_enum(run_dir) -> None:
+    # Runs made before the Enum stored plain words; the study and trials.csv still hold them.
+    record = TrialRecord(number=9, status="duplicate", reason="same network as trial 1")
+    assert record.status is TrialStatus.DUPLICATE and record.status == "duplicate"
+    assert type(record.outcome()["status"]) is str and record.outcome()["status"] == "duplicate"
+    assert json.loads(json.dumps(record.outcome()))["status"] == "duplicate"
+    assert csv_row(record)[1] == "duplicate" and f"{record.status:<10}|" == "duplicate |"
+    again = TrialTable.load(run_dir)
+    assert [row.status for _, row in sorted(again.rows.items())][-2:] == ["rejected", "failed"]
+    assert all(isinstance(row.status, TrialStatus) for row in again.rows.values())
+    with pytest.raises(ValueError, match="unknown trial status 'done'"):
+        TrialRecord(number=10, status="done")
 
 
 def test_trials_csv_is_written_from_the_study_and_appended(run_dir) -> None:
@@ -277,9 +291,9 @@ def test_a_trial_asha_stopped_is_pruned_and_kept_off_the_front_and_export(run_di
 
 
 def table_statuses() -> tuple[str, ...]:
-    from neonas.search.records import STATUSES
+    from neonas.search.records import TrialStatus
 
-    return STATUSES
+    return tuple(TrialStatus)
 
 
 def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:
