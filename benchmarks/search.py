@@ -5,7 +5,7 @@
 1. FLOPs only: sample a neonext-space network, build it, count FLOPs and parameters (the
    driver-side budget screen), one process, one torch thread.
 2. Full score: the screen plus what every default trial does (predicted Ascend latency,
-   matrix efficiency, NASWOT at 64 px, batch 16), one process, one torch thread.
+   matrix efficiency, the default accuracy signal at 64 px), one process, one torch thread.
 3. Search overhead: Optuna alone (ask, define-by-run suggest, tell on the SQLite study, TPE),
    then a whole Ray Tune + Optuna search of the tiny space whose trials do no work (they
    report fixed metrics), two at a time: what is left per trial is Ray + Optuna + the screen.
@@ -128,6 +128,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    from neonas.search.settings import EvalSettings
+
+    signal = EvalSettings().accuracy_signal  # what a default trial computes
     with tempfile.TemporaryDirectory() as tmp:
         flops = flops_only(args.candidates)
         full = full_score(args.candidates)
@@ -139,7 +142,7 @@ def main() -> None:
         f"| FLOPs only (build + fvcore count), neonext | {statistics.median(flops):.3f} | {per_minute(flops)} |"
     )
     print(
-        f"| FLOPs + predicted latency + matrix efficiency + NASWOT, neonext | {statistics.median(full):.3f} | {per_minute(full)} |"
+        f"| FLOPs + predicted latency + matrix efficiency + {signal}, neonext | {statistics.median(full):.3f} | {per_minute(full)} |"
     )
     print(
         f"| Optuna ask + suggest + tell (SQLite, TPE), {args.trials} trials | {statistics.median(ask_tell):.3f} | {per_minute(ask_tell)} |"

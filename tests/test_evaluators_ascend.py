@@ -11,6 +11,8 @@ from evaluators.latency.ascend import (
     ASCEND910,
     BREAKDOWN,
     AscendProfile,
+    OpTime,
+    breakdown,
     fused_ops,
     op_times,
     predict_latency,
@@ -126,6 +128,18 @@ def test_breakdown_parts_add_up_to_the_prediction() -> None:
     assert result.settings["fused_ops"] == 2  # conv+relu, linear
     assert result.settings["overhead_ms"] == pytest.approx(2 * ASCEND310.overhead_s * 1e3)
     assert sum(row.ms for row in result.breakdown) == pytest.approx(result.median_ms)
+
+
+def test_a_module_is_bound_by_its_costliest_op_in_either_order() -> None:
+    # A block whose big matmul is cube-bound and whose small copy is memory-bound is cube-bound
+    # (a minimum would name the copy). Ops of another module keep their own rows, in order.
+    matmul_op = OpTime("mm", "block", cube_s=5e-6, vector_s=1e-6, memory_s=2e-6, launch_s=0.0)
+    copy_op = OpTime("cat", "block", cube_s=0.0, vector_s=1e-7, memory_s=1e-6, launch_s=0.0)
+    head = OpTime("mm", "head", cube_s=1e-7, vector_s=0.0, memory_s=3e-7, launch_s=0.0)
+    for ops in ([matmul_op, copy_op, head], [copy_op, matmul_op, head]):
+        rows = breakdown(ops)
+        assert [(row.name, row.bound) for row in rows] == [("block", "cube"), ("head", "memory")]
+        assert rows[0].ms == pytest.approx(6e-3)
 
 
 def test_the_910_is_faster_than_the_310() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from neonas.arch import ArchConfig
@@ -17,9 +18,16 @@ from neonas.errors import UserError
 from neonas.search.export import export_run, select_best
 from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
-from neonas.search.records import CsvLog, TrialRecord, TrialTable
+from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable, csv_row
 from neonas.search.space import load_space
-from neonas.search.study import make_sampler, open_storage, open_study, repair, tell_record
+from neonas.search.study import (
+    load_study,
+    make_sampler,
+    open_storage,
+    open_study,
+    repair,
+    tell_record,
+)
 
 
 def completed(
@@ -92,6 +100,20 @@ def test_records_round_trip_through_the_study(run_dir) -> None:
     assert states == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED, TrialState.FAIL]
 
 
+def test_a_status_is_stored_as_its_word_and_read_back_as_the_enum(run_dir) -> None:
+    # Runs made before the Enum stored plain words; the study and trials.csv still hold them.
+    record = TrialRecord(number=9, status="duplicate", reason="same network as trial 1")
+    assert record.status is TrialStatus.DUPLICATE and record.status == "duplicate"
+    assert type(record.outcome()["status"]) is str and record.outcome()["status"] == "duplicate"
+    assert json.loads(json.dumps(record.outcome()))["status"] == "duplicate"
+    assert csv_row(record)[1] == "duplicate" and f"{record.status:<10}|" == "duplicate |"
+    again = TrialTable.load(run_dir)
+    assert [row.status for _, row in sorted(again.rows.items())][-2:] == ["rejected", "failed"]
+    assert all(isinstance(row.status, TrialStatus) for row in again.rows.values())
+    with pytest.raises(ValueError, match="unknown trial status 'done'"):
+        TrialRecord(number=10, status="done")
+
+
 def test_trials_csv_is_written_from_the_study_and_appended(run_dir) -> None:
     log = CsvLog(run_dir / "trials.csv")
     table = TrialTable.load(run_dir)
@@ -117,6 +139,20 @@ def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other(
         completed(4, 120.0, 3.0),  # the same point as 2: neither dominates the other
     ]
     assert [row.number for row in pareto_front(rows)] == [0, 2, 4]
+
+
+def test_the_study_maximises_accuracy_and_score_and_minimises_latency(run_dir) -> None:
+    # Optuna's own front (what TPE and NSGA-II steer towards) is the run's Pareto front; with
+    # the directions swapped, the sampler would chase slow, inaccurate networks.
+    study = load_study(run_dir / "study.db")
+    assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    assert sorted(trial.number for trial in study.best_trials) == [0, 1, 3]
+    scalar = open_study(optuna.storages.InMemoryStorage(), "scalar")
+    for score in (0.5, 0.9, 0.7):
+        trial = scalar.ask()
+        record = TrialRecord(number=trial.number, status="completed", metrics={"score": score})
+        tell_record(scalar, trial, record, "scalar")
+    assert scalar.best_trial.number == 1
 
 
 def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -> None:
@@ -255,9 +291,9 @@ def test_a_trial_asha_stopped_is_pruned_and_kept_off_the_front_and_export(run_di
 
 
 def table_statuses() -> tuple[str, ...]:
-    from neonas.search.records import STATUSES
+    from neonas.search.records import TrialStatus
 
-    return STATUSES
+    return tuple(TrialStatus)
 
 
 def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:

@@ -131,31 +131,61 @@ def test_the_searcher_finishes_once_the_target_completed() -> None:
     assert states(searcher) == [TrialState.COMPLETE] * 2
 
 
+# A point of the tiny space: stage 0 in two unshifted 2x2 halves.
+SPLIT = {
+    "transitions": "1:1 1:1",
+    "s0.shares": "0.5,0.5",
+    "s0.c0.size": 2,
+    "s0.c0.shift": False,
+    "s0.c1.size": 2,
+    "s0.c1.shift": False,
+    "s0.depth": 1,
+    "s0.width": 16,
+    "s0.mlp_ratio": 2.0,
+    "s1.shares": "1",
+    "s1.c0.size": 3,
+    "s1.c0.shift": True,
+    "s1.depth": 1,
+    "s1.width": 32,
+    "s1.mlp_ratio": 2.0,
+    "s2.shares": "1",
+    "s2.c0.size": 4,
+    "s2.c0.shift": True,
+    "s2.depth": 1,
+    "s2.width": 48,
+    "s2.mlp_ratio": 2.0,
+}
+
+
+def test_a_resumed_run_does_not_evaluate_again_a_network_it_already_has() -> None:
+    # Session 1 evaluates a point; session 2 (a resume: a new searcher over the same study, its
+    # table read back from the study) is offered that network again and must not pay for it.
+    # The stored config was renamed 'unit-t0000' and the new proposal is named 'tiny': the
+    # duplicate check must compare networks, not names.
+    first = make_searcher(target=1)
+    first.study.enqueue_trial(SPLIT)
+    assert first.suggest("t0")["number"] == 0
+    first.on_trial_complete("t0", result(50.0))
+    assert first.table.get(0).config["name"] == "unit-t0000"
+    resumed = StudySearcher(
+        space=load_space("tiny"),
+        study=first.study,
+        objective="pareto",
+        table=TrialTable.from_study(first.study),
+        target=2,
+        session=2,
+        run_name="unit",
+    )
+    resumed.study.enqueue_trial(SPLIT)
+    proposal = resumed.suggest("t1")
+    assert isinstance(proposal, dict) and proposal["number"] == 2  # trial 1 was not paid for
+    assert resumed.table.get(1).status == "duplicate"
+    assert resumed.table.get(1).reason == "same network as trial 0"
+
+
 def test_one_network_spelled_two_ways_is_evaluated_once() -> None:
     # Two unshifted 2x2 halves are the single 2x2 group: the same network, other params.
-    split = {
-        "transitions": "1:1 1:1",
-        "s0.shares": "0.5,0.5",
-        "s0.c0.size": 2,
-        "s0.c0.shift": False,
-        "s0.c1.size": 2,
-        "s0.c1.shift": False,
-        "s0.depth": 1,
-        "s0.width": 16,
-        "s0.mlp_ratio": 2.0,
-        "s1.shares": "1",
-        "s1.c0.size": 3,
-        "s1.c0.shift": True,
-        "s1.depth": 1,
-        "s1.width": 32,
-        "s1.mlp_ratio": 2.0,
-        "s2.shares": "1",
-        "s2.c0.size": 4,
-        "s2.c0.shift": True,
-        "s2.depth": 1,
-        "s2.width": 48,
-        "s2.mlp_ratio": 2.0,
-    }
+    split = SPLIT
     single = {
         key: value for key, value in split.items() if key not in ("s0.c1.size", "s0.c1.shift")
     }

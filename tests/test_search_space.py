@@ -264,6 +264,16 @@ def test_the_space_gives_one_config_and_one_key_per_network() -> None:
     assert space.key(other) != space.key(first)
 
 
+def test_a_network_key_leaves_out_the_config_name() -> None:
+    # A resumed run renames its stored configs 'run-tNNNN'; a new proposal named otherwise must
+    # still match them, or the run evaluates the same network twice.
+    space = load_space("tiny")
+    config = space.sample(random.Random(0))
+    renamed = config.model_copy(update={"name": "run-t0007"})
+    assert renamed != config
+    assert space.key(renamed) == space.key(config)
+
+
 def test_sampled_points_are_canonical() -> None:
     space = load_space("neonext")
     rng = random.Random(3)

@@ -10,7 +10,7 @@ import timm
 from evaluators.flops import count_flops
 from neonas.models import build_model, variant_config
 
-# (variant, resolution, params in millions, GFLOPs): NEONEXT.md, Table 1.
+# (variant, resolution, params in millions, GFLOPs): the paper (arXiv 2403.11251), Table 1.
 TABLE_1 = [
     ("neonext_tiny", 224, 27.7, 4.40),
     ("neonext_small", 224, 49.6, 8.60),

@@ -2,7 +2,7 @@
 
 The report itself is `evaluators.profile.profile_model`; this module parses and prints.
 
-Contract (DESIGN.md): with --json, one JSON object on stdout with at least params, flops,
+Contract (docs/hardware.md): with --json, one JSON object on stdout with at least params, flops,
 flops_patchwise, latency_ms, latency_source and hw. FLOPs and parameters are per image;
 latency is for one forward of --batch images on --hw, measured or predicted as it says, on
 the model's inference form (NeoNeXt: BatchNorm folded). `--space` instead reports the matrix

@@ -1,12 +1,13 @@
 """`neonas search`: latency-aware architecture search, Ray Tune running trials that Optuna proposes.
 
-    neonas search --hw ascend --budget 4.4G             the main command (about 3 minutes here)
+    neonas search --hw ascend --budget 4.4G             the main command (1-2 minutes, 2 idle cores)
     neonas search --space tiny --data cifar10/ --supernet results/supernet/tiny/last.pt
     neonas search --resume NAME_OR_FOLDER [--trials N]  continue a killed or finished run
 
-Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the accuracy signal
-that ranked best in benchmarks/accuracy_signals.py (neonas.search.signals), 32 completed
-trials, TPE, as many trials at a time as Ray has CPUs. See docs/search.md.
+Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the cheapest accuracy
+signal that ranked level with the best in benchmarks/accuracy_signals.py
+(neonas.search.signals), 32 completed trials, TPE, as many trials at a time as Ray has CPUs.
+See docs/search.md.
 """
 
 from __future__ import annotations

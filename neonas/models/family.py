@@ -1,8 +1,9 @@
 """NeoNeXt-T/S/B registered with timm: the paper's variants and the authors' code's (`*_ref`).
 
 Each factory holds its model arguments in one line, as timm's do. The paper's variants
-(NEONEXT.md, section 4): stages 1-3 split the channels into two halves, 4x4 and 7x7 matrices,
-both shifted; stage 4 uses 7x7 matrices, no shift; drop path 0.1 / 0.4 / 0.5 (Table 2).
+(arXiv 2403.11251, section 4; docs/archconfig.md): stages 1-3 split the channels into two
+halves, 4x4 and 7x7 matrices, both shifted; stage 4 uses 7x7 matrices, no shift; drop path
+0.1 / 0.4 / 0.5 (Table 2).
 The `*_ref` variants are built as github.com/HapKoM/neonext builds them with its defaults:
 4x4 + 7x7 shifted in stages 1-2, 7x7 shifted in stage 3, 7x7 plain in stage 4, pointwise
 before the down-sampling NeoCell, no layer scale, no MLP or stem biases (docs/archconfig.md).

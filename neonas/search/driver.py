@@ -32,7 +32,7 @@ from neonas.errors import UserError
 from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay, front_table
-from neonas.search.records import CsvLog, TrialRecord, TrialTable
+from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable
 from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
@@ -436,7 +436,7 @@ def finish_run(
     warning = chance_warning(settings, table)
     if warning:
         console.print(f"[yellow]warning:[/] {warning}")
-    counts = {status: table.count(status) for status in STATUS_ORDER}
+    counts = {status.value: table.count(status) for status in TrialStatus}
     console.print(
         f"{counts['completed']}/{settings.trials} completed, {counts['rejected']} rejected, "
         f"{counts['duplicate']} duplicates, {counts['failed']} failed"
@@ -445,9 +445,6 @@ def finish_run(
         + f"\nrun folder: {run.path}  (best configs in {run.best_dir}, study: sqlite:///{run.study_db})"
     )
     return SearchOutcome(run.path, counts["completed"], settings.trials, front, stop_reason, counts)
-
-
-STATUS_ORDER = ("completed", "pruned", "rejected", "duplicate", "failed", "stopped", "lost")
 
 
 def chance_warning(settings: SearchSettings, table: TrialTable) -> str | None:

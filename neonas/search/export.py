@@ -8,10 +8,13 @@ from pathlib import Path
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_json_atomic
-from neonas.search.pareto import front_entry, pareto_front
-from neonas.search.records import TrialRecord, TrialTable
+from neonas.search.objectives import best_first
+from neonas.search.pareto import FRONT, front_entry, pareto_front
+from neonas.search.records import TrialRecord, TrialStatus, TrialTable
+from neonas.search.run_folder import RunFolder
 
 ORDERS = ("pareto", "accuracy", "latency")
+RANKED_BY = {"accuracy": "accuracy", "latency": "latency_ms"}  # --by -> the metric ranked first
 DEFAULT_TOP = 5  # for --by accuracy / latency; --by pareto writes the whole front by default
 
 
@@ -25,13 +28,12 @@ def select_best(
         raise UserError(f"unknown order {by!r}: use one of {', '.join(ORDERS)}")
     if top is not None and top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    done = [row for row in rows if row.status == "completed"]
+    done = [row for row in rows if row.status == TrialStatus.COMPLETED]
     if by == "pareto":
         chosen = pareto_front(done)
-    elif by == "accuracy":
-        chosen = sorted(done, key=lambda row: (-row.metrics["accuracy"], row.metrics["latency_ms"]))
-    else:
-        chosen = sorted(done, key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
+    else:  # best first in the metric's own direction (objectives.py), ties by the other one
+        key = best_first(RANKED_BY[by], FRONT)
+        chosen = sorted(done, key=lambda row: key(row.metrics))
     limit = top if top is not None else (len(chosen) if by == "pareto" else DEFAULT_TOP)
     return chosen[:limit]
 
@@ -69,12 +71,13 @@ def export_run(
     run_dir: str | Path, by: str = "pareto", top: int | None = None, out: str | Path | None = None
 ) -> list[Path]:
     """Export the best configs of the run in `run_dir` (default target: RUN_DIR/best/)."""
+    run = RunFolder(run_dir)
     run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise UserError(f"{run_dir} is not a search run folder (it has no run.json)")
+    if not run.run_json.is_file():
+        raise UserError(f"{run_dir} is not a search run folder (it has no {run.run_json.name})")
     rows = TrialTable.load(run_dir).with_status("completed")
     if not rows:
         raise UserError(
             f"run {run_dir} has no completed trials yet: resume it with `neonas search --resume {run_dir}`"
         )
-    return write_configs(select_best(rows, by, top), out or run_dir / "best")
+    return write_configs(select_best(rows, by, top), out or run.best_dir)

@@ -12,15 +12,18 @@ from typing import Any
 
 from evaluators.metrics import TABLE_METRICS
 from neonas.io import write_json_atomic
-from neonas.search.records import TrialRecord, cells_summary
+from neonas.search.objectives import best_first, goals, oriented
+from neonas.search.records import TrialRecord, TrialStatus, cells_summary
 from neonas.search.references import Reference
+
+# The front's metrics and their directions come from objectives.py: accuracy up, latency down.
+FRONT = "pareto"
 
 
 def dominates(a: TrialRecord, b: TrialRecord) -> bool:
     """a is at least as accurate and as fast as b, and strictly better in one."""
-    acc_a, lat_a = a.metrics["accuracy"], a.metrics["latency_ms"]
-    acc_b, lat_b = b.metrics["accuracy"], b.metrics["latency_ms"]
-    return acc_a >= acc_b and lat_a <= lat_b and (acc_a > acc_b or lat_a < lat_b)
+    better, worse = oriented(a.metrics, FRONT), oriented(b.metrics, FRONT)
+    return all(x >= y for x, y in zip(better, worse, strict=True)) and better != worse
 
 
 def pareto_front(rows: list[TrialRecord]) -> list[TrialRecord]:
@@ -30,8 +33,9 @@ def pareto_front(rows: list[TrialRecord]) -> list[TrialRecord]:
     point is dominated when an earlier one is more accurate, or as accurate and faster.
     Identical points dominate neither and both stay.
     """
-    done = [row for row in rows if row.status == "completed"]
-    done.sort(key=lambda row: (row.metrics["latency_ms"], -row.metrics["accuracy"]))
+    done = [row for row in rows if row.status == TrialStatus.COMPLETED]
+    fastest_first = best_first("latency_ms", FRONT)
+    done.sort(key=lambda row: fastest_first(row.metrics))
     front: list[TrialRecord] = []
     for row in done:
         if not front or not dominates(front[-1], row):
@@ -61,10 +65,10 @@ def write_pareto(
     write_json_atomic(
         path,
         {
-            "objectives": {"accuracy": "max", "latency_ms": "min"},
+            "objectives": goals(FRONT),
             "accuracy_signal": signal,
             "budgets": budgets,
-            "completed": sum(1 for row in rows if row.status == "completed"),
+            "completed": sum(1 for row in rows if row.status == TrialStatus.COMPLETED),
             "front": [front_entry(row) for row in front],
             "references": [reference.to_dict() for reference in references],
         },
@@ -86,7 +90,7 @@ def plot_pareto(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [row for row in rows if row.status == "completed"]
+    done = [row for row in rows if row.status == TrialStatus.COMPLETED]
     front = pareto_front(rows)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     flops_budget = budgets.get("flops")

@@ -9,17 +9,23 @@ from rich.console import Console
 from rich.table import Table
 
 from neonas.search.pareto import pareto_front
-from neonas.search.records import TrialRecord, TrialTable, arch_summary, cells_summary
+from neonas.search.records import (
+    TrialRecord,
+    TrialStatus,
+    TrialTable,
+    arch_summary,
+    cells_summary,
+)
 from neonas.si import format_si
 
 _STYLE = {
-    "completed": "green",
-    "pruned": "yellow",
-    "rejected": "yellow",
-    "duplicate": "yellow",
-    "failed": "red",
-    "stopped": "red",
-    "lost": "red",
+    TrialStatus.COMPLETED: "green",
+    TrialStatus.PRUNED: "yellow",
+    TrialStatus.REJECTED: "yellow",
+    TrialStatus.DUPLICATE: "yellow",
+    TrialStatus.FAILED: "red",
+    TrialStatus.STOPPED: "red",
+    TrialStatus.LOST: "red",
 }
 
 

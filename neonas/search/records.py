@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,27 @@ from neonas.arch import ArchConfig
 from neonas.io import write_text_atomic
 
 OUTCOME_ATTR = "outcome"  # the Optuna user attribute holding a finished trial's record
-# completed: evaluated at full fidelity, counts toward --trials. pruned: stopped early by ASHA
-# (Optuna's PRUNED), kept out of the front. rejected: over a budget or not a valid network.
-# duplicate: same point as an earlier trial, not run again. failed: crashed, ran out of memory
-# or gave NaN. stopped: cut short by --time-budget or Ctrl-C. lost: in flight when the driver
-# died; its point is proposed again on resume.
-STATUSES = ("completed", "pruned", "rejected", "duplicate", "failed", "stopped", "lost")
+
+
+class TrialStatus(str, Enum):  # not StrEnum: that needs Python 3.11, we support 3.10
+    """How a trial ended: the one list of statuses, in the order summaries count them.
+
+    A str Enum, so a status equals its text: the study, trials.csv and run.json store the
+    same words as before, and records read back from older runs load unchanged.
+    """
+
+    COMPLETED = "completed"  # evaluated at full fidelity, counts toward --trials
+    PRUNED = "pruned"  # stopped early by ASHA (Optuna's PRUNED), kept out of the front
+    REJECTED = "rejected"  # over a budget or not a valid network
+    DUPLICATE = "duplicate"  # the same network as an earlier trial, not run again
+    FAILED = "failed"  # crashed, ran out of memory or gave NaN
+    STOPPED = "stopped"  # cut short by --time-budget or Ctrl-C
+    LOST = "lost"  # in flight when the driver died; its point is proposed again on resume
+
+    def __str__(self) -> str:  # the word itself, in f-strings and CSV cells
+        return self.value
+
+
 CSV_COLUMNS = (
     "number",
     "status",
@@ -49,7 +65,7 @@ class TrialRecord:
     """One trial: its point, outcome, metrics, timing and, when not completed, why."""
 
     number: int
-    status: str
+    status: TrialStatus  # given as a member or its text
     params: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -61,8 +77,10 @@ class TrialRecord:
     finished: float | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown trial status {self.status!r}")
+        try:
+            self.status = TrialStatus(self.status)
+        except ValueError:
+            raise ValueError(f"unknown trial status {self.status!r}") from None
 
     @property
     def duration_s(self) -> float | None:
@@ -72,7 +90,7 @@ class TrialRecord:
         """What the study stores of this record (the point is the trial's own params)."""
         return {
             key: value for key, value in asdict(self).items() if key not in ("number", "params")
-        }
+        } | {"status": TrialStatus(self.status).value}
 
 
 def record_from_trial(trial: Any) -> TrialRecord | None:
@@ -90,7 +108,7 @@ def record_from_trial(trial: Any) -> TrialRecord | None:
         return None
     return TrialRecord(
         number=trial.number,
-        status="lost",
+        status=TrialStatus.LOST,
         params=dict(trial.params),
         reason=(
             "in flight when the driver stopped; its point is proposed again"
@@ -114,10 +132,11 @@ class TrialTable:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> TrialTable:
-        """The records in `run_dir/study.db` (empty before the first trial)."""
+        """The records in the run folder's study (empty before the first trial)."""
+        from neonas.search.run_folder import RunFolder
         from neonas.search.study import load_study
 
-        db = Path(run_dir) / "study.db"
+        db = RunFolder(run_dir).study_db
         return cls.from_study(load_study(db)) if db.is_file() else cls()
 
     def add(self, record: TrialRecord) -> TrialRecord:
@@ -140,7 +159,7 @@ class TrialTable:
         `key` the space's network identity, so params that spell one network twice match."""
         return {
             key(ArchConfig.from_dict(row.config)): row.number
-            for row in self.with_status("completed", "pruned")
+            for row in self.with_status(TrialStatus.COMPLETED, TrialStatus.PRUNED)
             if row.config is not None
         }
 
@@ -177,7 +196,7 @@ class CsvLog:
         self.path = Path(path)
 
     def rewrite(self, table: TrialTable) -> None:
-        write_text_atomic(self.path, csv_text(table.with_status(*STATUSES)))
+        write_text_atomic(self.path, csv_text(table.with_status(*TrialStatus)))
 
     def append(self, record: TrialRecord) -> None:
         out = io.StringIO()

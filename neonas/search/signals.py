@@ -4,8 +4,8 @@ Plain strings, no torch: the command line offers them before anything heavy is i
 
 A run records its signal's name next to every "accuracy" (the `accuracy_signal` label of the
 progress lines, the summary, the Pareto plot and `export --by accuracy`). The defaults are set
-from benchmarks/accuracy_signals.py (benchmarks/README.md, "Accuracy signals"): with data,
-the signal that ranked best for its cost; without data, the zero-cost signal that ranked best.
+from benchmarks/accuracy_signals.py (benchmarks/README.md, "Accuracy signals"): with or
+without data, the cheapest of the signals that ranked level with the best.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ READS_IMAGES = (NASWOT, ZICO, MECO)
 # benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, 12 networks on each of
 # digits, shapes and shapes-large; Kendall tau against training from scratch pooled over the
 # three, standard errors about 0.2): of what a trial computes without a supernet, SynFlow
-# ranked at the top (+0.49; ZiCo on noise +0.52, ZiCo on real images +0.47, the parameter
-# count +0.39, NASWOT +0.09 to +0.11) and costs a tenth of ZiCo (one forward and backward, no
-# data). With data too: reading the images did not rank better, and short training at its
+# ranked level with the best (+0.49; ZiCo on noise +0.52, ZiCo on real images +0.47, the
+# parameter count +0.39, NASWOT +0.09 to +0.11; on shapes-large ZiCo ranked above it, +0.52
+# against +0.48, within the error bars) and costs a tenth of ZiCo (one forward and backward,
+# no data). With data too: reading the images did not rank better, and short training at its
 # default fidelity ranked at chance on the two small sets and level on the larger (pooled
 # +0.10) at a thousand times the cost, so --data alone does not change the signal (the run
 # says that it is unread).

@@ -19,20 +19,20 @@ import optuna
 from optuna.trial import TrialState
 
 from neonas.search.objectives import objective_values, study_directions
-from neonas.search.records import OUTCOME_ATTR, TrialRecord
+from neonas.search.records import OUTCOME_ATTR, TrialRecord, TrialStatus
 
 STUDY_NAME = "neonas"
 # How a record's status is told to Optuna. Rejections and duplicates are PRUNED with their
 # constraints, which TPE and NSGA-II use to learn the feasible region; so are trials that
 # ASHA stopped early (Optuna's name for them).
 STATES = {
-    "completed": TrialState.COMPLETE,
-    "pruned": TrialState.PRUNED,
-    "rejected": TrialState.PRUNED,
-    "duplicate": TrialState.PRUNED,
-    "failed": TrialState.FAIL,
-    "stopped": TrialState.FAIL,
-    "lost": TrialState.FAIL,
+    TrialStatus.COMPLETED: TrialState.COMPLETE,
+    TrialStatus.PRUNED: TrialState.PRUNED,
+    TrialStatus.REJECTED: TrialState.PRUNED,
+    TrialStatus.DUPLICATE: TrialState.PRUNED,
+    TrialStatus.FAILED: TrialState.FAIL,
+    TrialStatus.STOPPED: TrialState.FAIL,
+    TrialStatus.LOST: TrialState.FAIL,
 }
 
 
