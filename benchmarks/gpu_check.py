@@ -90,6 +90,8 @@ LAYOUTS = ("nchw", "channels_last")
 # for matmuls by default; bf16: 8-bit mantissa (eps 3.9e-3), inputs, weights and the
 # intermediate product rounded, gradients accumulated over patches.
 TOLERANCES = {"fp32": 1e-4, "bf16": 5e-2}
+GPU_BUDGET_S = 420.0  # seconds after which no section starts (see --budget-s)
+DEADLINE_MARGIN_S = 30.0  # after --budget-s: the compiled section stops starting work
 AUTO_RULE_NOTE = (
     "The CUDA rule of NeoCell `auto` (neonas/ops/functional.py choose_impl: `dense` on any "
     "non-CPU device, unmeasured) is to be set from the 'fastest NeoCell form' column below; "
@@ -175,7 +177,7 @@ DRY_PLAN = Plan(
     profile_time_cap=0.5,
     search_space="tiny",
     search_trials=2,
-    search_time_budget="120s",
+    search_time_budget="600s",  # a safety net only: a loaded CPU is slow
     train_model=(),
     supernet_space="tiny",
     images=(3, 8, 4, 32),
@@ -629,6 +631,9 @@ def section_models_compiled(plan: Plan, device: torch.device, context: dict[str,
     torch_log.addHandler(log)
     try:
         for name, model in models.items():
+            if time.perf_counter() > context["deadline"]:
+                checks.findings.append(f"{name} not compiled: the time budget was spent")
+                continue
             x = torch.randn(plan.compiled_batches[0], 3, 224, 224, device=device)
             x = x.contiguous(memory_format=torch.channels_last)
             start = time.perf_counter()
@@ -649,6 +654,9 @@ def section_models_compiled(plan: Plan, device: torch.device, context: dict[str,
         torch_log.removeHandler(log)
     rows = []
     for batch in plan.compiled_batches:
+        if time.perf_counter() > context["deadline"]:
+            checks.findings.append(f"batch {batch} not timed: the time budget was spent")
+            continue
         x = torch.randn(batch, 3, 224, 224, device=device)
         x = x.contiguous(memory_format=torch.channels_last)
         calls = {}
@@ -1009,7 +1017,7 @@ def run_section(
     name: str, plan: Plan, device: torch.device, context: dict[str, Any]
 ) -> dict[str, Any]:
     """One section, never raising: status ok, check_failed (a check is False) or failed."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         result = SECTION_FUNCTIONS[name](plan, device, context)
     except Exception as err:  # recorded; the other sections still run
@@ -1027,6 +1035,7 @@ def run_section(
     return {
         "status": status,
         "seconds": round(time.perf_counter() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu_start, 1),  # this process's threads
         **({"failed_checks": failed} if failed else {}),
         **result,
     }
@@ -1045,8 +1054,10 @@ def run_check(
         "plan": dataclasses.asdict(plan),
         "sections": {},
     }
-    context = {"plan": plan, "work": work}
     start = time.perf_counter()
+    # Sections start until budget_s; inside the last one, compilation and timing stop at the
+    # deadline (a compilation under way cannot be cut short).
+    context = {"plan": plan, "work": work, "deadline": start + budget_s + DEADLINE_MARGIN_S}
     try:
         for name in SECTIONS:
             if name not in sections:
@@ -1249,8 +1260,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget-s",
         type=float,
-        default=450.0,
-        help="start no section after this many seconds (default 450; under 8 minutes in all)",
+        help="start no section after this many seconds, and no compilation 30 s later "
+        f"(default {GPU_BUDGET_S:g} on the GPU: under 8 minutes in all; none with --dry-run)",
     )
     parser.add_argument("--keep-work", action="store_true", help="keep the generated files")
     return parser.parse_args(argv)
@@ -1267,7 +1278,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = DRY_PLAN if args.dry_run else GPU_PLAN
     out = Path(args.out)
-    report = run_check(plan, out, tuple(args.sections), args.budget_s, args.keep_work)
+    budget = args.budget_s or (math.inf if args.dry_run else GPU_BUDGET_S)
+    report = run_check(plan, out, tuple(args.sections), budget, args.keep_work)
     bad = {
         name: section["status"]
         for name, section in report["sections"].items()
