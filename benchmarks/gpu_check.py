@@ -445,13 +445,14 @@ def _speed_at(
             if layout == "channels_last":
                 copy_ = copy_.to(memory_format=torch.channels_last)
             modules[(name, layout)] = copy_
-    grad = torch.randn_like(x)
+    # The upstream gradient in the input's layout, as the next layer of a network would give it.
+    grads = {layout: torch.randn_like(tensor) for layout, tensor in inputs.items()}
     rows = []
     for mode in ("fwd", "fwd+bwd"):
         calls: dict[str, Callable[[], object]] = {}
         for (name, layout), module in modules.items():
             module.train(mode == "fwd+bwd")
-            calls[f"{name}|{layout}"] = _speed_call(module, inputs[layout], grad, mode)
+            calls[f"{name}|{layout}"] = _speed_call(module, inputs[layout], grads[layout], mode)
         times = interleaved_times(calls, device, plan.rounds, plan.min_block_s)
         for (name, layout), module in modules.items():
             samples = times[f"{name}|{layout}"]
