@@ -413,10 +413,12 @@ def section_neocell_speed(plan: Plan, device: torch.device, context: dict[str, A
     checks.check("every_candidate_timed", all(math.isfinite(r["median_ms"]) for r in rows))
     return {
         "protocol": (
-            f"{plan.rounds} interleaved rounds after 3 warm-up calls, blocks of about "
-            f"{plan.min_block_s * 1e3:g} ms between CUDA events, median per call; fwd: eval, "
-            "no_grad (dense operators cached); fwd+bwd: train mode, gradients of input and "
-            "weights; cudnn.benchmark on"
+            f"{plan.rounds} interleaved rounds after 3 warm-up calls, blocks of at least "
+            f"{plan.min_block_s * 1e3:g} ms (one call at least) between CUDA events "
+            "(perf_counter on a CPU), median per call; fwd: eval, no_grad (dense operators "
+            "cached); fwd+bwd: train mode, gradients of input and weights; cudnn.benchmark on; "
+            "x dwconv = the faster conv layout's time / the NeoCell form's (above 1: NeoCell "
+            "faster)"
         ),
         "auto_rule_note": AUTO_RULE_NOTE,
         "rows": rows,
@@ -1221,7 +1223,7 @@ def _commands_md(sections: dict[str, Any]) -> list[str]:
     for dtype, r in profile.get("reports", {}).items():
         lines.append(
             f"- profile {r['model']} {dtype} on {r['device']}: {r['latency_ms']:.3f} ms, spread "
-            f"{(r['latency_spread'] or 0) * 100:.1f} %, IQR {r['latency_iqr_ms']} ms, "
+            f"{(r['latency_spread'] or 0) * 100:.1f} %, IQR {r['latency_iqr_ms']:.3f} ms, "
             f"{r['latency_runs']} runs, stable {r['latency_stable']}"
         )
     search = sections.get("search", {})
@@ -1240,7 +1242,9 @@ def _commands_md(sections: dict[str, Any]) -> list[str]:
                 f"{e['images_per_s']:.0f} img/s"
                 for e in run["epochs"]
             )
-            lines.append(f"- {key}: {epochs}; peak memory {run['peak_memory_mib']} MiB")
+            peak = run["peak_memory_mib"]
+            memory = "n/a (CPU)" if peak is None else f"{peak:.0f} MiB"
+            lines.append(f"- {key}: {epochs}; peak memory {memory}")
     return lines
 
 
