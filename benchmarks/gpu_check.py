@@ -352,46 +352,22 @@ def section_neocell_accuracy(plan: Plan, device: torch.device, context: dict[str
         upstream = torch.randn_like(y_ref)
         y_ref.backward(upstream)
         grads_ref = [x_ref.grad, *(p.grad for p in reference.parameters())]
+        expected = (y_ref.detach(), grads_ref, upstream)
         for impl in IMPLS:
-            for dtype_name, dtype in DTYPES.items():
+            for dtype_name in DTYPES:
                 for layout in LAYOUTS:
-                    module = NeoCell(channels, groups, bias=True, impl=impl)
-                    module.load_state_dict(reference.state_dict())
-                    module.to(device=device, dtype=dtype)
-                    x_dev = x.to(device=device, dtype=dtype)
-                    if layout == "channels_last":
-                        x_dev = x_dev.contiguous(memory_format=torch.channels_last)
-                    module.eval()
-                    with torch.no_grad():
-                        inference = module(x_dev)
-                    resolved = resolved_impl(module, x_dev)
-                    module.train()
-                    x_train = x_dev.clone().requires_grad_()
-                    y = module(x_train)
-                    y.backward(upstream.to(device=device, dtype=dtype))
-                    grads = [x_train.grad, *(p.grad for p in module.parameters())]
-                    errors = {
-                        "inference": relative_error(inference, y_ref.detach()),
-                        "forward": relative_error(y, y_ref.detach()),
-                        "backward": max(
-                            relative_error(g, r) for g, r in zip(grads, grads_ref, strict=True)
-                        ),
-                    }
-                    tolerance = TOLERANCES[dtype_name]
-                    passed = all(error <= tolerance for error in errors.values())
-                    cases.append(
-                        {
-                            "shape": [channels, height],
-                            "impl": impl,
-                            "resolved": resolved,
-                            "dtype": dtype_name,
-                            "layout": layout,
-                            **{f"{key}_error": value for key, value in errors.items()},
-                            "tolerance": tolerance,
-                            "passed": passed,
-                        }
+                    case = {"shape": [channels, height], "impl": impl}
+                    case.update(dtype=dtype_name, layout=layout)
+                    try:  # one case that raises is recorded; the others still run
+                        case.update(
+                            _accuracy_case(reference, x, expected, impl, dtype_name, layout, device)
+                        )
+                    except Exception as err:
+                        case.update(error=_error_text(err), passed=False)
+                    cases.append(case)
+                    checks.check(
+                        f"{channels}x{height} {impl} {dtype_name} {layout}", case["passed"]
                     )
-                    checks.check(f"{channels}x{height} {impl} {dtype_name} {layout}", passed)
     return {
         "tolerances": TOLERANCES,
         "batch": plan.accuracy_batch,
@@ -400,16 +376,66 @@ def section_neocell_accuracy(plan: Plan, device: torch.device, context: dict[str
     }
 
 
+def _accuracy_case(
+    reference: torch.nn.Module,
+    x: torch.Tensor,
+    expected: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor],
+    impl: str,
+    dtype_name: str,
+    layout: str,
+    device: torch.device,
+) -> dict[str, Any]:
+    """One impl, dtype and layout on the device against the float64 reference's results."""
+    from neonas.ops import NeoCell
+
+    y_ref, grads_ref, upstream = expected
+    dtype = DTYPES[dtype_name]
+    module = NeoCell(reference.channels, reference.groups, bias=True, impl=impl)
+    module.load_state_dict(reference.state_dict())
+    module.to(device=device, dtype=dtype)
+    x_dev = x.to(device=device, dtype=dtype)
+    if layout == "channels_last":
+        x_dev = x_dev.contiguous(memory_format=torch.channels_last)
+    module.eval()
+    with torch.no_grad():
+        inference = module(x_dev)
+    resolved = resolved_impl(module, x_dev)
+    module.train()
+    x_train = x_dev.clone().requires_grad_()
+    y = module(x_train)
+    y.backward(upstream.to(device=device, dtype=dtype))
+    grads = [x_train.grad, *(p.grad for p in module.parameters())]
+    errors = {
+        "inference": relative_error(inference, y_ref),
+        "forward": relative_error(y, y_ref),
+        "backward": max(relative_error(g, r) for g, r in zip(grads, grads_ref, strict=True)),
+    }
+    tolerance = TOLERANCES[dtype_name]
+    return {
+        "resolved": resolved,
+        **{f"{key}_error": value for key, value in errors.items()},
+        "tolerance": tolerance,
+        "passed": all(error <= tolerance for error in errors.values()),
+    }
+
+
 def section_neocell_speed(plan: Plan, device: torch.device, context: dict[str, Any]) -> dict:
     """NeoCell forms against the depthwise conv, per stage shape, batch, dtype and mode."""
     checks = SectionChecks()
     rows: list[dict[str, Any]] = []
     torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest depthwise kernel
+    errors = []
     for dtype_name, dtype in DTYPES.items():
         for batch in plan.speed_batches:
             for channels, height in plan.speed_shapes:
-                rows += _speed_at(plan, device, dtype_name, dtype, batch, channels, height)
+                try:  # one shape that raises is recorded; the others still run
+                    rows += _speed_at(plan, device, dtype_name, dtype, batch, channels, height)
+                except Exception as err:
+                    where = f"{dtype_name} batch {batch} ({channels}, {height})"
+                    errors.append({"where": where, "error": _error_text(err)})
+                    checks.findings.append(f"{where}: {_error_text(err)[:300]}")
     winners = speed_winners(rows)
+    checks.check("every_shape_timed", not errors)
     checks.check("every_candidate_timed", all(math.isfinite(r["median_ms"]) for r in rows))
     return {
         "protocol": (
@@ -423,6 +449,7 @@ def section_neocell_speed(plan: Plan, device: torch.device, context: dict[str, A
         "auto_rule_note": AUTO_RULE_NOTE,
         "rows": rows,
         "winners": winners,
+        "errors": errors,
         **_result(checks),
     }
 
@@ -1144,6 +1171,12 @@ def _accuracy_md(section: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in section["cases"]:
+        if "error" in c:
+            lines.append(
+                f"| {c['shape'][0]}, {c['shape'][1]} | {c['impl']} | {c['dtype']} | {c['layout']} "
+                f"| {_cell(c['error'])} | | | NO |"
+            )
+            continue
         lines.append(
             f"| {c['shape'][0]}, {c['shape'][1]} | {c['impl']} ({c['resolved']}) | {c['dtype']} "
             f"| {c['layout']} | {c['inference_error']:.1e} | {c['forward_error']:.1e} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -177,3 +178,29 @@ def test_the_winner_is_the_fastest_concrete_form_not_auto() -> None:
     assert winner["dwconv_ms"] == 1.0 and winner["dwconv_layout"] == "channels_last"
     assert winner["speedup_over_dwconv"] == pytest.approx(2.0)
     assert winner["auto_runs"] == "dense" and winner["auto_ms"] == 0.4
+
+
+def test_an_accuracy_case_that_raises_is_recorded_and_the_others_run(monkeypatch) -> None:
+    real = gpu_check._accuracy_case
+
+    def tiled_breaks(reference, x, expected, impl, *args):
+        if impl == "tiled":
+            raise RuntimeError("no kernel")
+        return real(reference, x, expected, impl, *args)
+
+    monkeypatch.setattr(gpu_check, "_accuracy_case", tiled_breaks)
+    plan = dataclasses.replace(gpu_check.DRY_PLAN, accuracy_shapes=((8, 7),), accuracy_batch=1)
+    result = gpu_check.section_neocell_accuracy(plan, torch.device("cpu"), {})
+    broken = [c for c in result["cases"] if c["impl"] == "tiled"]
+    assert len(broken) == 4 and all(c["error"] == "RuntimeError: no kernel" for c in broken)
+    assert all(c["passed"] for c in result["cases"] if c["impl"] != "tiled")
+    assert [name for name, ok in result["checks"].items() if ok is False] == [
+        f"8x7 tiled {dtype} {layout}" for dtype in ("fp32", "bf16") for layout in gpu_check.LAYOUTS
+    ]
+    assert "no kernel" in gpu_check.markdown(
+        {
+            "started": "now",
+            "dry_run": True,
+            "sections": {"neocell_accuracy": {"status": "check_failed", **result}},
+        }
+    )
