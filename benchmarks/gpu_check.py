@@ -90,6 +90,7 @@ LAYOUTS = ("nchw", "channels_last")
 # for matmuls by default; bf16: 8-bit mantissa (eps 3.9e-3), inputs, weights and the
 # intermediate product rounded, gradients accumulated over patches.
 TOLERANCES = {"fp32": 1e-4, "bf16": 5e-2}
+COMPILER_LOGGERS = ("torch", "torch._dynamo", "torch._inductor")
 GPU_BUDGET_S = 420.0  # seconds after which no section starts (see --budget-s)
 DEADLINE_MARGIN_S = 30.0  # after --budget-s: the compiled section stops starting work
 AUTO_RULE_NOTE = (
@@ -657,8 +658,10 @@ def section_models_compiled(plan: Plan, device: torch.device, context: dict[str,
     compiled: dict[str, Any] = {}
     compile_info: dict[str, dict[str, Any]] = {}
     log = _WarningLog()
-    torch_log = logging.getLogger("torch")
-    torch_log.addHandler(log)
+    # torch's compiler loggers do not propagate to "torch": listen to them by name.
+    loggers = [logging.getLogger(name) for name in COMPILER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(log)
     try:
         for name, model in models.items():
             if time.perf_counter() > context["deadline"]:
@@ -680,22 +683,30 @@ def section_models_compiled(plan: Plan, device: torch.device, context: dict[str,
                 "compiled": True,
                 "first_call_s": round(time.perf_counter() - start, 2),
             }
+        rows = []
+        errors = []
+        for batch in plan.compiled_batches:
+            if time.perf_counter() > context["deadline"]:
+                checks.findings.append(f"batch {batch} not timed: the time budget was spent")
+                continue
+            x = torch.randn(batch, 3, 224, 224, device=device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            calls = {}
+            for name, model in models.items():
+                calls[f"{name}|eager"] = _inference_call(model, x, device)
+                if name in compiled:
+                    calls[f"{name}|compiled"] = _inference_call(compiled[name], x, device)
+            try:  # a new batch size recompiles (in the warm-up calls), which may fail
+                times = interleaved_times(calls, device, plan.model_rounds, plan.min_block_s * 5)
+            except Exception as err:
+                errors.append({"batch": batch, "error": _error_text(err)})
+                checks.findings.append(f"batch {batch}: {_error_text(err)[:300]}")
+                continue
+            rows += _images_per_s_rows(times, batch, "ConvNeXt-T (timm)|eager")
     finally:
-        torch_log.removeHandler(log)
-    rows = []
-    for batch in plan.compiled_batches:
-        if time.perf_counter() > context["deadline"]:
-            checks.findings.append(f"batch {batch} not timed: the time budget was spent")
-            continue
-        x = torch.randn(batch, 3, 224, 224, device=device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        calls = {}
-        for name, model in models.items():
-            calls[f"{name}|eager"] = _inference_call(model, x, device)
-            if name in compiled:
-                calls[f"{name}|compiled"] = _inference_call(compiled[name], x, device)
-        times = interleaved_times(calls, device, plan.model_rounds, plan.min_block_s * 5)
-        rows += _images_per_s_rows(times, batch, "ConvNeXt-T (timm)|eager")
+        for logger in loggers:
+            logger.removeHandler(log)
+    checks.check("every_batch_timed", not errors)
     if log.messages:
         checks.findings.append(f"torch logged {len(log.messages)} warning(s) while compiling")
     checks.check("all_finite", all(math.isfinite(r["images_per_s"]) for r in rows))
@@ -707,6 +718,7 @@ def section_models_compiled(plan: Plan, device: torch.device, context: dict[str,
         ),
         "compile": compile_info,
         "compile_warnings": log.messages,
+        "errors": errors,
         "rows": rows,
         **_result(checks),
     }

@@ -204,3 +204,21 @@ def test_an_accuracy_case_that_raises_is_recorded_and_the_others_run(monkeypatch
             "sections": {"neocell_accuracy": {"status": "check_failed", **result}},
         }
     )
+
+
+def test_compiler_warnings_are_heard_though_torch_stops_their_propagation() -> None:
+    import logging
+
+    import torch._dynamo  # noqa: F401 (sets up the compiler's loggers)
+
+    log = gpu_check._WarningLog()
+    loggers = [logging.getLogger(name) for name in gpu_check.COMPILER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(log)
+    try:
+        logging.getLogger("torch._dynamo.convert_frame").warning("hit the recompile limit\nmore")
+        logging.getLogger("torch._dynamo.convert_frame").info("not a warning")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(log)
+    assert log.messages == ["hit the recompile limit"]
