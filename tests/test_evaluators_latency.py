@@ -161,6 +161,16 @@ def test_measuring_leaves_the_model_as_it_was() -> None:
     assert model.training and next(model.parameters()).dtype == torch.float32
 
 
+def test_a_neocell_model_moved_to_another_dtype_is_measured() -> None:
+    # The moved copy's parameters must not be inference tensors: NeoCell's operand cache reads
+    # their version counter (on a GPU every NeoNeXt is moved, so `profile --hw cuda` failed).
+    from neonas.ops import NeoCell
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), NeoCell(8, 4))
+    result = measure_latency(model, (3, 8, 8), "cpu", dtype="bf16", settings=QUICK)
+    assert result.median_ms > 0 and next(model.parameters()).dtype == torch.float32
+
+
 def test_unknown_dtype_is_a_user_error() -> None:
     with pytest.raises(UserError, match="dtype 'fp8'"):
         measure_latency(small_model(), (3, 8, 8), "cpu", dtype="fp8")

@@ -58,12 +58,17 @@ def measure_latency(
     shape = batched_shape(input_shape, batch)
     torch_dtype = parse_dtype(dtype)
     backend = backend or open_backend(hw, threads=threads, cuda_graphs=cuda_graphs)
-    with backend, torch.inference_mode():
+    with backend:
+        # The copy is moved outside inference mode: parameters made inside it are inference
+        # tensors, which have no version counter, and NeoCell's operand cache reads it (a move
+        # to the GPU or another dtype failed with "Inference tensors do not track version
+        # counter", found by benchmarks/gpu_check.py --dry-run).
         runnable, restore = _prepare(model, backend.device, torch_dtype)
         try:
-            example = torch.randn(shape, device=backend.device, dtype=torch_dtype)
-            call = backend.runner(runnable, example)
-            window, total, per_sample, stable = _sample(backend, call, settings)
+            with torch.inference_mode():
+                example = torch.randn(shape, device=backend.device, dtype=torch_dtype)
+                call = backend.runner(runnable, example)
+                window, total, per_sample, stable = _sample(backend, call, settings)
         finally:
             restore()
         device = backend.device_name()
