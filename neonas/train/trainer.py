@@ -29,7 +29,13 @@ from neonas.train.augment import (
     train_transform,
 )
 from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from neonas.train.data import build_datasets, build_train_loader, build_val_loader, detect_layout
+from neonas.train.data import (
+    DataError,
+    build_datasets,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+)
 from neonas.train.distributed import DistContext, barrier, run_distributed, sync_buffers
 from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
@@ -187,7 +193,10 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     speeds: list[float] = []
     try:
         for epoch in range(start_epoch, end_epoch):
-            row = _one_epoch(run, context, epoch, progress)
+            try:
+                row = _one_epoch(run, context, epoch, progress)
+            except DataError as err:
+                raise DataError(f"{err}; {_kept(output, epoch)}") from None
             speeds.append(row["images_per_s"])
             improved = row["val_top1"] > best_top1
             if improved:
@@ -512,6 +521,16 @@ def _check_output(job: TrainJob, output: Path) -> None:
 def _resume_state(job: TrainJob, output: Path) -> dict[str, Any] | None:
     _check_output(job, output)
     return load_checkpoint(output / LAST) if job.resume else None
+
+
+def _kept(output: Path, done: int) -> str:
+    """What a run stopped in the middle of epoch `done + 1` leaves to resume from."""
+    if done == 0:
+        return "stopped in epoch 1, before any checkpoint"
+    return (
+        f"stopped in epoch {done + 1}; {output / LAST} keeps epoch {done}: add --resume to "
+        "continue once the data is fixed"
+    )
 
 
 def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
