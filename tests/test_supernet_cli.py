@@ -158,6 +158,17 @@ def test_the_same_command_with_resume_added_continues_it(data, tmp_path, capsys)
         assert len(lines) == 1 and message in lines[0], lines
 
 
+def test_a_corrupt_image_ends_the_training_with_one_line(tmp_path, capsys) -> None:
+    data = make_image_folder(tmp_path / "images", classes=2, train_per_class=4, val_per_class=2)
+    bad = data / "train" / "class_1" / "2.png"
+    bad.write_bytes(b"not an image")
+    command = ["supernet", "train", "--space", "tiny", "--data", str(data), "--epochs", "1"]
+    command += ["--output", str(tmp_path / "run"), "--no-progress", *TRAIN_OPTIONS]
+    assert main([*command[:-2], "--workers", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"cannot read image {bad}" in lines[0], lines
+
+
 def test_uniform_sampling_trains_only_the_drawn_subnets_on_the_labels(data, tmp_path) -> None:
     output = tmp_path / "uniform"  # 24 images, batch 8: 3 steps of one drawn subnet each
     options = {"batch_size": 8, "random_subnets": 1, "seed": 4, "sampling": "uniform"}

@@ -50,13 +50,19 @@ from neonas.supernet.network import SuperNet
 from neonas.supernet.scoring import CALIB_IMAGES, ScoringData, evaluate_subnet
 from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
 from neonas.train.checkpoint import LAST, load_checkpoint, save_checkpoint
-from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.data import (
+    DataError,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+    load_split,
+)
 from neonas.train.distributed import DistContext, barrier, run_distributed
 from neonas.train.epoch import DivergedError, current_lr
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, get_recipe
-from neonas.train.resume import check_resumed_options
+from neonas.train.resume import check_resumed_options, stopped_note
 from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everything
 
 DEFAULT_EPOCHS = 10
@@ -229,8 +235,11 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
         end_epoch = min(end_epoch, start_epoch + job.stop_after)
     try:
         for epoch in range(start_epoch, end_epoch):
-            with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
-                stats = _train_epoch(run, context, epoch, report)
+            try:
+                with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
+                    stats = _train_epoch(run, context, epoch, report)
+            except DataError as err:
+                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
             row = {"epoch": epoch + 1, **stats}
             if context.is_main:
                 row.update(_validate(run))

@@ -1,4 +1,5 @@
-"""The rule `train --resume` and `supernet train --resume` share for options given again.
+"""What `train --resume` and `supernet train --resume` share: the rule for options given
+again, and the note an interrupted run ends with.
 
 A resume continues with the options recorded in the checkpoint. The command that started a
 run, re-run with --resume added, must continue it: an option equal to the recorded value is
@@ -8,6 +9,7 @@ accepted, one that differs is refused in one line naming it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from neonas.errors import UserError
@@ -38,6 +40,16 @@ def check_resumed_options(
             f"{flag} {shown(value)} differs from {was}: leave it out to continue, or start a new "
             "--output"
         )
+
+
+def stopped_note(checkpoint: Path, done: int) -> str:
+    """What a run stopped in the middle of epoch `done + 1` leaves to resume from."""
+    if done == 0:
+        return "stopped in epoch 1, before any checkpoint"
+    return (
+        f"stopped in epoch {done + 1}; {checkpoint} keeps epoch {done}: add --resume to "
+        "continue once the data is fixed"
+    )
 
 
 def shown(value: Any) -> str:

@@ -47,7 +47,7 @@ from neonas.train.model_spec import (
 )
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, coerce_field, get_recipe
-from neonas.train.resume import check_resumed_options, plain
+from neonas.train.resume import check_resumed_options, plain, stopped_note
 
 # Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
 DEFAULT_MAX_DEVICE_BATCH = 128
@@ -197,7 +197,7 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
             try:
                 row = _one_epoch(run, context, epoch, progress)
             except DataError as err:
-                raise DataError(f"{err}; {_kept(output, epoch)}") from None
+                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
             speeds.append(row["images_per_s"])
             improved = row["val_top1"] > best_top1
             if improved:
@@ -496,16 +496,6 @@ def _check_output(job: TrainJob, output: Path) -> None:
 def _resume_state(job: TrainJob, output: Path) -> dict[str, Any] | None:
     _check_output(job, output)
     return load_checkpoint(output / LAST) if job.resume else None
-
-
-def _kept(output: Path, done: int) -> str:
-    """What a run stopped in the middle of epoch `done + 1` leaves to resume from."""
-    if done == 0:
-        return "stopped in epoch 1, before any checkpoint"
-    return (
-        f"stopped in epoch {done + 1}; {output / LAST} keeps epoch {done}: add --resume to "
-        "continue once the data is fixed"
-    )
 
 
 def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
