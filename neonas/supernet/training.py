@@ -147,9 +147,11 @@ def train_supernet(
     defaults off here).
     """
     options.setdefault("progress", False)
-    given = {key: value for key, value in options.items() if key in RUN_OPTIONS}
-    if epochs is not None:
-        given["epochs"] = epochs
+    given = {
+        key: value
+        for key, value in {**options, "epochs": epochs}.items()
+        if key in RUN_OPTIONS and value is not None
+    }
     job = SupernetJob(
         output_dir=str(output_dir),
         space=str(space),
