@@ -138,6 +138,37 @@ def test_a_killed_training_resumes_to_exactly_the_uninterrupted_weights(data, tr
     )
 
 
+def test_the_same_command_with_resume_added_continues_it(data, tmp_path, capsys) -> None:
+    output = tmp_path / "again"
+    command = ["supernet", "train", "--space", "tiny", "--data", str(data), "--epochs", "2"]
+    command += ["--output", str(output), "--no-progress", *TRAIN_OPTIONS]
+    assert main([*command, "--stop-after", "1"]) == 0
+    assert main([*command, "--resume"]) == 0
+    assert load_checkpoint(output / "last.pt")["epoch"] == 2
+    capsys.readouterr()
+    refused = {
+        "--epochs": (["--epochs", "3"], "--epochs 3 differs from the 2 this training started"),
+        "--batch-size": (["--batch-size", "12"], "--batch-size 12 differs from the 8"),
+        "--sampling": (["--sampling", "sandwich"], "--sampling sandwich differs from the uniform"),
+        "--space": (["--space", "neonext"], "--space neonext is another space than the"),
+    }
+    for extra, message in refused.values():
+        assert main([*command, *extra, "--resume"]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_a_corrupt_image_ends_the_training_with_one_line(tmp_path, capsys) -> None:
+    data = make_image_folder(tmp_path / "images", classes=2, train_per_class=4, val_per_class=2)
+    bad = data / "train" / "class_1" / "2.png"
+    bad.write_bytes(b"not an image")
+    command = ["supernet", "train", "--space", "tiny", "--data", str(data), "--epochs", "1"]
+    command += ["--output", str(tmp_path / "run"), "--no-progress", *TRAIN_OPTIONS]
+    assert main([*command[:-2], "--workers", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"cannot read image {bad}" in lines[0], lines
+
+
 def test_uniform_sampling_trains_only_the_drawn_subnets_on_the_labels(data, tmp_path) -> None:
     output = tmp_path / "uniform"  # 24 images, batch 8: 3 steps of one drawn subnet each
     options = {"batch_size": 8, "random_subnets": 1, "seed": 4, "sampling": "uniform"}

@@ -223,3 +223,8 @@ def test_resume_reuses_the_image_subsets_and_refuses_other_ones(tmp_path, data, 
         run_training(
             TrainJob(output_dir=str(tmp_path / "run"), resume=True, workers=0, max_train_images=16)
         )
+    run_training(make_job(tmp_path, data, config, output="whole", stop_after=1))
+    with pytest.raises(UserError, match="--device-batch 4 differs from this training, which"):
+        run_training(
+            TrainJob(output_dir=str(tmp_path / "whole"), resume=True, workers=0, device_batch=4)
+        )

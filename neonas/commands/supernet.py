@@ -103,46 +103,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from neonas.supernet.training import SupernetJob, preflight_supernet, run_supernet_training
+    from neonas.supernet.training import (
+        RUN_OPTIONS,
+        SupernetJob,
+        preflight_supernet,
+        run_supernet_training,
+    )
 
-    if args.resume:
-        if not args.output:
-            raise UserError("--resume needs --output, the supernet folder to continue")
-        given = [
-            flag
-            for flag, value in (
-                ("--space", args.space),
-                ("--epochs", args.epochs),
-                ("--batch-size", args.batch_size),
-                ("--lr", args.lr),
-                ("--seed", args.seed),
-                ("--random-subnets", args.random_subnets),
-                ("--sampling", args.sampling),
-                ("--max-train-images", args.max_train_images),
-                ("--max-val-images", args.max_val_images),
-            )
-            if value is not None
-        ]
-        if given:
-            raise UserError(
-                f"--resume continues with the settings recorded in --output: leave out {', '.join(given)}"
-            )
-    elif not args.space or not args.data:
+    if args.resume and not (args.output or args.space):
+        raise UserError(
+            "--resume needs --output, the supernet folder to continue (or the --space that "
+            "named it)"
+        )
+    if not args.resume and not (args.space and args.data):
         raise UserError("give --space NAME|FILE and --data DIR")
     stem = Path(str(args.space)).stem if args.space else "supernet"
     space = args.space
     if space and Path(space).is_file():  # Ray workers start in other folders
         space = str(Path(space).resolve())
-    fields = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "random_subnets": args.random_subnets,
-        "sampling": args.sampling,
-        "max_train_images": args.max_train_images,
-        "max_val_images": args.max_val_images,
-    }
+    # On resume, options given again must equal the recorded ones (checked by the training).
+    fields = {key: getattr(args, key, None) for key in RUN_OPTIONS}
+    fields = {key: value for key, value in fields.items() if value is not None}
     job = SupernetJob(
         output_dir=args.output or str(Path("results") / "supernet" / stem),
         space=space,
@@ -153,7 +134,8 @@ def _train(args: argparse.Namespace) -> int:
         workers=args.workers,
         stop_after=args.stop_after,
         progress=not args.no_progress,
-        **{key: value for key, value in fields.items() if value is not None},
+        given=dict(fields) if args.resume else {},
+        **fields,
     )
     try:
         if args.address:

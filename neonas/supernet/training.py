@@ -31,7 +31,7 @@ import dataclasses
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,19 @@ from neonas.supernet.network import SuperNet
 from neonas.supernet.scoring import CALIB_IMAGES, ScoringData, evaluate_subnet
 from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
 from neonas.train.checkpoint import LAST, load_checkpoint, save_checkpoint
-from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.data import (
+    DataError,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+    load_split,
+)
 from neonas.train.distributed import DistContext, barrier, run_distributed
 from neonas.train.epoch import DivergedError, current_lr
 from neonas.train.logs import EpochLog, EpochProgress
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, get_recipe
+from neonas.train.resume import check_resumed_options, stopped_note
 from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everything
 
 DEFAULT_EPOCHS = 10
@@ -67,6 +74,20 @@ SAMPLINGS = ("uniform", "sandwich")  # the first is the default (benchmarks/READ
 # Random subnets per step: BigNAS samples 2 besides the largest and smallest; uniform draws 4,
 # the sandwich's 4 networks per step, as measured.
 RANDOM_SUBNETS = {"sandwich": 2, "uniform": 4}
+# SupernetJob fields recorded in the checkpoint: they decide every batch and subnet, so a
+# resume uses the recorded ones and refuses others (`supernet train` has a flag for each but
+# calib_images).
+RUN_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "random_subnets",
+    "sampling",
+    "max_train_images",
+    "max_val_images",
+    "calib_images",
+)
 
 
 @dataclass
@@ -91,6 +112,9 @@ class SupernetJob:
     amp: str = "auto"  # auto: bf16 (fp16 without bf16 support) on CUDA, none on CPU
     workers: int = 0
     progress: bool = True
+    # RUN_OPTIONS the command line gave to a resume: each must equal the recorded value, so
+    # the command that started the run, re-run with --resume added, continues it.
+    given: dict[str, Any] = field(default_factory=dict)
 
 
 def default_epochs(updates_per_epoch: int) -> int:
@@ -117,17 +141,24 @@ def train_supernet(
     """Train (or resume) the supernet of `space` on `data_dir`; returns the last.pt path.
 
     epochs: None for default_epochs (10, more on a small data set).
+    resume: continue the run in output_dir; options given must equal the recorded ones.
     options: SupernetJob fields (batch_size, lr, seed, random_subnets, sampling,
     max_train_images, max_val_images, calib_images, device, workers, progress; progress
     defaults off here).
     """
     options.setdefault("progress", False)
+    given = {
+        key: value
+        for key, value in {**options, "epochs": epochs}.items()
+        if key in RUN_OPTIONS and value is not None
+    }
     job = SupernetJob(
         output_dir=str(output_dir),
         space=str(space),
         data_dir=str(data_dir),
         epochs=epochs,
         resume=resume,
+        given=given if resume else {},
         **options,
     )
     run_supernet_training(job)
@@ -206,8 +237,11 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
         end_epoch = min(end_epoch, start_epoch + job.stop_after)
     try:
         for epoch in range(start_epoch, end_epoch):
-            with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
-                stats = _train_epoch(run, context, epoch, report)
+            try:
+                with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
+                    stats = _train_epoch(run, context, epoch, report)
+            except DataError as err:
+                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
             row = {"epoch": epoch + 1, **stats}
             if context.is_main:
                 row.update(_validate(run))
@@ -425,20 +459,7 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
         "data_config": run.inputs,
         "metrics": row,
         "world_size": context.world_size,
-        "run_options": {
-            key: getattr(job, key)
-            for key in (
-                "epochs",
-                "batch_size",
-                "lr",
-                "seed",
-                "random_subnets",
-                "sampling",
-                "max_train_images",
-                "max_val_images",
-                "calib_images",
-            )
-        },
+        "run_options": {key: getattr(job, key) for key in RUN_OPTIONS},
     }
 
 
@@ -461,8 +482,19 @@ def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
 
 
 def _stored_job(job: SupernetJob, state: dict[str, Any]) -> SupernetJob:
-    """The job with the options the run started with (they decide every batch and subnet)."""
+    """The job with the options the run started with (they decide every batch and subnet).
+
+    Options given again are accepted when equal to the recorded ones and refused otherwise,
+    as `neonas train --resume` does; so is a --space that is another space.
+    """
+    check_resumed_options(job.given, state["run_options"])
     options = {"sampling": "sandwich", **state["run_options"]}  # older runs: the sandwich
+    info = state["model_spec"][SPEC_KEY]
+    if job.space and load_space(job.space).spec != space_from_yaml(info["space_text"]).spec:
+        raise UserError(
+            f"--space {job.space} is another space than the {info['space_source']} this "
+            "training started with: leave it out to continue, or start a new --output"
+        )
     return dataclasses.replace(job, **options, data_dir=job.data_dir or state["data_dir"])
 
 

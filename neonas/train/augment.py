@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from PIL import Image
 from timm.data import Mixup, create_transform, resolve_model_data_config
+from timm.data.auto_augment import AugmentOp, AugMixAugment, AutoAugment, RandAugment, posterize
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
@@ -23,7 +26,7 @@ def data_config(model: nn.Module, recipe: Recipe) -> dict[str, Any]:
 
 def train_transform(recipe: Recipe, config: dict[str, Any]) -> Any:
     """Random-resized crop, flip, RandAugment and random erasing as the recipe sets them."""
-    return create_transform(
+    transform = create_transform(
         config["input_size"],
         is_training=True,
         scale=recipe.scale,
@@ -37,6 +40,41 @@ def train_transform(recipe: Recipe, config: dict[str, Any]) -> Any:
         re_prob=recipe.re_prob,
         re_mode=recipe.re_mode,
     )
+    return posterize_keeps_a_bit(transform)
+
+
+def posterize_keeps_a_bit(transform: Any) -> Any:
+    """`transform` with every posterize of its auto-augmentation keeping at least one bit.
+
+    timm maps the magnitude to the bits posterize keeps; at the top of the scale it asks for
+    0 (RandAugment `inc1` at magnitude 10, which `m9-mstd0.5` draws for about 2 % of the ops;
+    plain `Posterize` below magnitude 2.5; AutoAugment `v0`). Older Pillow returned a black
+    image for 0 bits, Pillow 13 raises ValueError in the DataLoader worker. Keeping 1 bit, the
+    fewest Pillow allows, is the strongest posterize there is, so the recipe keeps its strength;
+    every other magnitude keeps the bits timm gives it.
+
+    AugmentOp calls its public `aug_fn` with the level's arguments; we replace it on the ops of
+    this transform only, not in timm's module tables. Returns the same (modified) transform.
+    """
+    for op in _augment_ops(transform):
+        if op.aug_fn is posterize:
+            op.aug_fn = posterize_at_least_one_bit
+    return transform
+
+
+def posterize_at_least_one_bit(img: Image.Image, bits_to_keep: int, **kwargs: Any) -> Image.Image:
+    """timm's posterize, keeping 1 bit where the magnitude asks for 0 (or fewer, above mmax)."""
+    return posterize(img, max(1, bits_to_keep), **kwargs)
+
+
+def _augment_ops(transform: Any) -> Iterator[AugmentOp]:
+    """The AugmentOps of timm's auto-augment transforms in a Compose (or of one such transform)."""
+    for step in getattr(transform, "transforms", [transform]):
+        if isinstance(step, RandAugment | AugMixAugment):
+            yield from step.ops
+        elif isinstance(step, AutoAugment):
+            for sub_policy in step.policy:
+                yield from sub_policy
 
 
 def eval_transform(config: dict[str, Any]) -> Any:

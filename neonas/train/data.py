@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -40,6 +40,10 @@ EXPECTED = (
 )
 
 Transform = Callable[[Image.Image], Any]
+
+
+class DataError(UserError):
+    """An image that could not be read or transformed, named in one line; training stops there."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class Cifar10Folder(Dataset):
 
     def __init__(self, root: str | Path, split: str, transform: Transform | None = None) -> None:
         root = Path(root)
+        self.root = root
         files = sorted(root.glob("data_batch_*")) if split == "train" else [root / "test_batch"]
         if not files or not files[0].is_file():
             raise UserError(
@@ -142,7 +147,9 @@ class Cifar10Folder(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image = Image.fromarray(self.images[index])
-        return (self.transform(image) if self.transform else image), self.targets[index]
+        if self.transform is not None:
+            image = _transformed(image, self.transform, f"image {index} of {self.root}")
+        return image, self.targets[index]
 
 
 def loader_workers(requested: int) -> int:
@@ -179,8 +186,8 @@ def build_train_loader(
     sampler = DistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
     )
-    return DataLoader(
-        dataset,
+    return _ReportingLoader(
+        _Reporting(dataset),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=loader_workers(workers),
@@ -188,6 +195,7 @@ def build_train_loader(
         drop_last=True,
         worker_init_fn=_seed_worker,
         persistent_workers=False,
+        collate_fn=_collate,
     )
 
 
@@ -202,13 +210,74 @@ def build_val_loader(
 ) -> DataLoader:
     """Every image exactly once over all ranks (a strided shard, no padding duplicates)."""
     shard = dataset if world_size == 1 else Subset(dataset, range(rank, len(dataset), world_size))
-    return DataLoader(
-        shard,
+    return _ReportingLoader(
+        _Reporting(shard),
         batch_size=batch_size,
         shuffle=False,
         num_workers=loader_workers(workers),
         pin_memory=pin_memory,
+        collate_fn=_collate,
     )
+
+
+# An image that fails in a DataLoader worker would come back as the worker's whole traceback
+# re-raised in the main process. Instead the worker hands the one-line reason on as the batch
+# (`_Failure`), and the loader raises it as a DataError where the batch is consumed.
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: str
+
+
+class _Reporting(Dataset):
+    """`dataset` whose items that raise become a `_Failure` naming the image and the cause."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except DataError as err:
+            return _Failure(str(err))
+        except Exception as err:
+            return _Failure(f"loading item {index} of the data failed ({_cause(err)})")
+
+
+def _collate(batch: list[Any]) -> Any:
+    failures = [item for item in batch if isinstance(item, _Failure)]
+    if failures:
+        return failures[0]
+    try:
+        return default_collate(batch)
+    except Exception as err:
+        return _Failure(f"the images of a batch do not stack into one tensor ({_cause(err)})")
+
+
+class _ReportingLoader(DataLoader):
+    """A DataLoader that raises a worker's `_Failure` as one DataError line."""
+
+    def __iter__(self) -> Any:
+        for batch in super().__iter__():
+            if isinstance(batch, _Failure):
+                raise DataError(batch.message)
+            yield batch
+
+
+def _cause(err: BaseException) -> str:
+    """The exception as one line: its type and message."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def _transformed(image: Image.Image, transform: Transform, what: str) -> Any:
+    try:
+        return transform(image)
+    except Exception as err:
+        raise DataError(f"transforming {what} failed ({_cause(err)})") from None
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -261,6 +330,17 @@ class _FixedClassFolder(ImageFolder):
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
         return list(self._classes), {name: index for index, name in enumerate(self._classes)}
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        """The image and its class; a file that does not read or transform is a DataError."""
+        path, target = self.samples[index]
+        try:
+            image = self.loader(path)
+        except Exception as err:
+            raise DataError(f"cannot read image {path} ({_cause(err)}): fix or remove it") from None
+        if self.transform is not None:
+            image = _transformed(image, self.transform, f"image {path}")
+        return image, target
 
 
 def _imagefolder_split(layout: DataLayout, split: str, transform: Transform) -> Dataset:

@@ -29,7 +29,13 @@ from neonas.train.augment import (
     train_transform,
 )
 from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from neonas.train.data import build_datasets, build_train_loader, build_val_loader, detect_layout
+from neonas.train.data import (
+    DataError,
+    build_datasets,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+)
 from neonas.train.distributed import DistContext, barrier, run_distributed, sync_buffers
 from neonas.train.epoch import TrainStep, train_one_epoch, validate
 from neonas.train.logs import EpochLog, EpochProgress
@@ -41,6 +47,7 @@ from neonas.train.model_spec import (
 )
 from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import Recipe, coerce_field, get_recipe
+from neonas.train.resume import check_resumed_options, plain, stopped_note
 
 # Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
 DEFAULT_MAX_DEVICE_BATCH = 128
@@ -187,7 +194,10 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     speeds: list[float] = []
     try:
         for epoch in range(start_epoch, end_epoch):
-            row = _one_epoch(run, context, epoch, progress)
+            try:
+                row = _one_epoch(run, context, epoch, progress)
+            except DataError as err:
+                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
             speeds.append(row["images_per_s"])
             improved = row["val_top1"] > best_top1
             if improved:
@@ -244,17 +254,9 @@ def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistCont
             f"(now {context.world_size}) so that every epoch sees the same batches"
         )
     stored = state.get("run_options") or {}
-    updates = {}
-    for key in RESUMED_OPTIONS:
-        given, saved = getattr(job, key), stored.get(key)
-        if given is None:
-            updates[key] = saved
-        elif saved is not None and given != saved:
-            flag = FLAGS.get(key, "--" + key.replace("_", "-"))
-            raise UserError(
-                f"{flag} {given} differs from the {saved} this training started with: leave it out"
-            )
-    return replace(job, **updates)
+    given = {key: getattr(job, key) for key in RESUMED_OPTIONS if getattr(job, key) is not None}
+    check_resumed_options(given, stored, FLAGS)
+    return replace(job, **{key: stored.get(key, getattr(job, key)) for key in RESUMED_OPTIONS})
 
 
 def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
@@ -264,14 +266,9 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
     started the training with --resume added; a real difference is named.
     """
     recorded = Recipe.from_dict(state["recipe"])
-    for key, given in job.recipe_given.items():
-        value = coerce_field(key, given)
-        if value != getattr(recorded, key):
-            flag = "--recipe" if key == "name" else f"recipe {key}"
-            raise UserError(
-                f"{flag} {_shown(value)} differs from the {_shown(getattr(recorded, key))} this "
-                "training started with: leave it out to continue, or start a new --output"
-            )
+    given = {key: coerce_field(key, value) for key, value in job.recipe_given.items()}
+    flags = {key: "--recipe" if key == "name" else f"recipe {key}" for key in given}
+    check_resumed_options(given, recorded.to_dict(), flags)
     if job.model_name is None and job.config_path is None:
         return
     _, spec = build_training_model(
@@ -281,7 +278,7 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
         image_size=recorded.image_size,
         drop_path=recorded.drop_path,
     )
-    if _plain(spec) != _plain(state["model_spec"]):
+    if plain(spec) != plain(state["model_spec"]):
         what = f"--config {job.config_path}" if job.config_path else f"--model {job.model_name}"
         raise UserError(
             f"{what} is another network than the {model_label(state['model_spec'])} this training "
@@ -290,23 +287,10 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
         )
 
 
-def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, so a spec compares equal after a round trip through a checkpoint."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
 def _differing_fields(spec: dict[str, Any], recorded: dict[str, Any]) -> str:
     given, saved = (
-        _plain(spec.get("arch_config", spec)),
-        _plain(recorded.get("arch_config", recorded)),
+        plain(spec.get("arch_config", spec)),
+        plain(recorded.get("arch_config", recorded)),
     )
     keys = sorted(k for k in set(given) | set(saved) if given.get(k) != saved.get(k))
     return f" (differs in {', '.join(keys)})" if keys else ""
