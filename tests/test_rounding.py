@@ -122,6 +122,17 @@ def test_bad_rounding_and_an_emptied_map_are_one_line_errors() -> None:
     assert "rounding='floor'" in repr(cell)
 
 
+def test_unit_caches_tell_the_rules_apart() -> None:
+    """FLOP and latency traces are shared by structure_key (built from extra_repr): a floor
+    transition must not reuse a ceil one's trace, whose output is larger."""
+    from evaluators.segments import structure_key
+
+    ceil = NeoCell(4, CellGroup(2, out=1))
+    floor = NeoCell(4, CellGroup(2, out=1), rounding="floor")
+    assert structure_key(ceil) != structure_key(floor)
+    assert structure_key(ceil) == structure_key(NeoCell(4, CellGroup(2, out=1)))
+
+
 # --- the models --------------------------------------------------------------------------------
 
 
