@@ -7,6 +7,8 @@ are those of NeoNeXt-T's transitions at 200 and 240 px (stage maps 50/25/12.5, 6
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import timm
 import torch
@@ -46,6 +48,12 @@ def test_output_length_by_rule(length: int, h: int, h_out: int, ceil: int, floor
     assert output_length(length, h, h_out) == ceil  # the default stays neonas's rule
     assert output_length(length, h, h_out, "ceil") == ceil
     assert output_length(length, h, h_out, "floor") == floor
+
+
+def test_floor_agrees_with_the_references_float_formula_for_its_2_to_1_cells() -> None:
+    # The authors' code sizes its matrices as math.floor((H / float(h)) * h') (NeoCellCPP).
+    for length in range(1, 4097):
+        assert output_length(length, 2, 1, "floor") == math.floor((length / 2.0) * 1)
 
 
 @pytest.mark.parametrize("rounding", ["ceil", "floor"])
