@@ -11,12 +11,14 @@ Layout of a network (NeoNeXt, paper section 4):
 A transition into stage i > 0 is NeoCell(h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU
 (`transition: pointwise_first`: pointwise -> NeoCell -> BN, as the authors' code builds it);
 its `sampling` (h, w, h', w') sets the spatial ratio (2, 2, 1, 1 halves the map; 3, 3, 2, 2 scales
-by 2/3; 1, 1, 1, 1 only changes the width).
+by 2/3; 1, 1, 1, 1 only changes the width). On a map the ratio does not divide, `rounding` says
+whether the size rounds up (neonas) or down (the authors' code: the `*_ref` networks).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +105,11 @@ class ArchConfig(_Frozen):
         description="neocell_first: NeoCell-BN-GELU-pointwise-BN-GELU (paper); "
         "pointwise_first: pointwise-NeoCell-BN (authors' code)",
     )
+    rounding: Literal["ceil", "floor"] = Field(
+        default="ceil",
+        description="output size of a transition on a map its patch does not divide: "
+        "ceil (neonas) or floor (authors' code); see docs/operator.md",
+    )
 
     @model_validator(mode="after")
     def _fits_feature_maps(self) -> ArchConfig:
@@ -131,19 +138,24 @@ class ArchConfig(_Frozen):
         return self
 
     def feature_sizes(self) -> list[tuple[int, int]]:
-        """Feature map (H, W) seen by the blocks of each stage; raises if a ratio is not integral."""
+        """Feature map (H, W) seen by the blocks of each stage, as the network computes it: a
+        ratio that does not divide the map rounds by `rounding` (the transition NeoCell's rule,
+        neonas.ops.functional.output_length); raises if a map would be empty."""
+        round_to_int = math.ceil if self.rounding == "ceil" else math.floor
         height = width = self.input_size // self.stem_patch
         sizes = []
         for index, stage in enumerate(self.stages):
             if stage.sampling is not None:
                 h, w, h_out, w_out = stage.sampling
-                new_h, new_w = Fraction(height * h_out, h), Fraction(width * w_out, w)
-                if new_h.denominator != 1 or new_w.denominator != 1 or new_h < 1 or new_w < 1:
+                exact_h, exact_w = Fraction(height * h_out, h), Fraction(width * w_out, w)
+                new_h, new_w = round_to_int(exact_h), round_to_int(exact_w)
+                if new_h < 1 or new_w < 1:
                     raise ValueError(
-                        f"stages.{index}.sampling: {h}x{w} -> {h_out}x{w_out} turns the "
-                        f"{height}x{width} map into {float(new_h):g}x{float(new_w):g}, not an integer size"
+                        f"stages.{index}.sampling: {h}x{w} -> {h_out}x{w_out} with rounding "
+                        f"{self.rounding} turns the {height}x{width} map into {new_h}x{new_w}; "
+                        "use a larger input_size"
                     )
-                height, width = int(new_h), int(new_w)
+                height, width = new_h, new_w
             sizes.append((height, width))
         return sizes
 
@@ -183,7 +195,7 @@ class ArchConfig(_Frozen):
         try:
             return cls.model_validate(_lists_to_tuples(data))
         except ValidationError as err:
-            raise UserError(f"{source}: {_first_error(err)}") from None
+            raise UserError(f"{source}: {first_error(err)}") from None
 
     def to_yaml(self) -> str:
         """YAML text with stable key order."""
@@ -259,8 +271,8 @@ def _lists_to_tuples(value: Any) -> Any:
     return value
 
 
-def _first_error(err: ValidationError) -> str:
-    """One line: the dotted field path and what is wrong with it."""
+def first_error(err: ValidationError) -> str:
+    """One line: the dotted field path and what is wrong with it (for a UserError)."""
     first = err.errors()[0]
     location = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
     message = first["msg"].removeprefix("Value error, ")

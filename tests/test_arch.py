@@ -45,10 +45,22 @@ def test_registered_variants_match_their_example_files() -> None:
 
 def test_configs_written_before_the_reference_fields_still_load() -> None:
     data = _tiny_dict()
-    for field in ("mlp_bias", "stem_bias", "transition"):
+    for field in ("mlp_bias", "stem_bias", "transition", "rounding"):
         data.pop(field)
     config = ArchConfig.from_dict(data)
     assert config.mlp_bias and config.stem_bias and config.transition == "neocell_first"
+    assert config.rounding == "ceil"
+    assert "rounding: ceil" in config.to_yaml()
+
+
+def test_unknown_rounding_is_refused_by_name() -> None:
+    message = _error_for({**_tiny_dict(), "rounding": "nearest"})
+    assert "rounding: Input should be 'ceil' or 'floor'" in message
+
+
+def test_rounding_of_the_registered_variants() -> None:
+    assert variant_config("neonext_tiny").rounding == "ceil"
+    assert variant_config("neonext_tiny_ref").rounding == "floor"
 
 
 def test_unknown_transition_is_refused_by_name() -> None:
@@ -105,11 +117,35 @@ def test_matrix_larger_than_feature_map_is_refused() -> None:
     assert "stages.2.cells.0.size" in message and "larger than the 4x4 feature map" in message
 
 
-def test_ratio_without_integer_size_is_refused() -> None:
+def test_a_ratio_that_does_not_divide_the_map_rounds_by_the_configs_rule() -> None:
     data = _tiny_dict()
-    data["stages"][2]["sampling"] = [3, 2]
+    data["stages"][2]["sampling"] = [3, 2]  # the 8x8 map of stage 1 -> 16/3
+    assert ArchConfig.from_dict(data).feature_sizes()[2] == (6, 6)
+    assert ArchConfig.from_dict({**data, "rounding": "floor"}).feature_sizes()[2] == (5, 5)
+
+
+def test_odd_maps_at_240_px_round_up_in_neonas_and_down_in_the_reference() -> None:
+    # 240 / 4 = 60 -> 30 -> 15 -> 7.5: the 2x2 -> 1x1 transition into stage 4 does not divide.
+    assert variant_config("neonext_tiny", 240).feature_sizes() == [
+        (60, 60),
+        (30, 30),
+        (15, 15),
+        (8, 8),
+    ]
+    assert variant_config("neonext_tiny_ref", 240).feature_sizes() == [
+        (60, 60),
+        (30, 30),
+        (15, 15),
+        (7, 7),
+    ]
+    # 200 / 4 = 50 -> 25 -> 12.5 (13 or 12) -> 6.5 or 6.
+    assert variant_config("neonext_tiny", 200).feature_sizes()[2:] == [(13, 13), (7, 7)]
+
+
+def test_a_map_that_floor_rounding_would_empty_is_refused() -> None:
+    data = {**_tiny_dict(), "input_size": 4, "rounding": "floor"}  # 1x1 after the stem
     message = _error_for(data)
-    assert "stages.2.sampling" in message and "not an integer size" in message
+    assert "stages.1.sampling" in message and "into 0x0" in message
 
 
 def test_sampling_shorthand_means_a_square_ratio() -> None:

@@ -244,6 +244,34 @@ def test_converted_model_computes_what_the_reference_network_computes() -> None:
     assert torch.allclose(actual, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
 
 
+@pytest.mark.parametrize(
+    ("size", "maps"),
+    [(120, [(30, 30), (15, 15), (7, 7), (3, 3)]), (100, [(25, 25), (12, 12), (6, 6), (3, 3)])],
+)
+def test_converted_model_rounds_odd_maps_down_as_the_reference_does(
+    size: int, maps: list[tuple[int, int]]
+) -> None:
+    """At 120 px the transition into stage 3 sees a 15x15 map (7.5 after it): the reference
+    keeps 7x7 (math.floor in its matrix sizes), neonas's own rule would give 8x8."""
+    state = reference_state_dict(DEPTHS, WIDTHS, seed=3, **RELEASED_LIKE)
+    model = converted(state)  # built at 96 px, run at `size`
+    assert model.config.rounding == "floor"
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        features = model.forward_intermediates(x, intermediates_only=True)
+        expected = reference_forward(state, x, DEPTHS, SHIFTS)
+        actual = model(x)
+    assert [tuple(f.shape[2:]) for f in features] == maps
+    assert torch.allclose(actual, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    ceil = NeoNeXt(model.config.model_copy(update={"rounding": "ceil"}))
+    ceil.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        diverged = ceil.eval()(x)
+    assert not torch.allclose(
+        diverged, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item()
+    )
+
+
 def test_a_state_dict_with_a_foreign_tensor_is_refused() -> None:
     state = reference_state_dict(DEPTHS, WIDTHS, **RELEASED_LIKE)
     state["stage_1.0.ops.content.extra.weight"] = torch.zeros(3)
@@ -289,6 +317,26 @@ def test_cli_writes_a_checkpoint_that_evaluate_and_train_init_load(tmp_path: Pat
     assert ArchConfig.load(out.with_suffix(".yaml")) == model.config  # profile/train --config
 
 
+def test_cli_converts_at_240_px_with_the_references_7x7_last_map(tmp_path: Path) -> None:
+    _, source = write_reference_tiny(tmp_path)
+    out = tmp_path / "neonext_t_240.pt"
+    argv = ["convert-checkpoint", str(source), "--model", "neonext_tiny_ref", "--out", str(out)]
+    assert main([*argv, "--res", "240"]) == 0
+    config = ArchConfig.load(out.with_suffix(".yaml"))
+    assert config.rounding == "floor" and config.input_size == 240
+    assert config.feature_sizes()[-1] == (7, 7)
+    assert "rounding: floor" in out.with_suffix(".yaml").read_text()
+
+
+def test_cli_refuses_a_size_off_the_stem_grid_in_one_line(tmp_path: Path, capsys) -> None:
+    _, source = write_reference_tiny(tmp_path)
+    argv = ["convert-checkpoint", str(source), "--model", "neonext_tiny_ref"]
+    assert main([*argv, "--out", str(tmp_path / "o.pt"), "--res", "230"]) == 2
+    stderr = capsys.readouterr().err
+    assert "input_size 230 is not a multiple of stem_patch 4" in stderr
+    assert stderr.count("\n") == 1 and not (tmp_path / "o.pt").exists()
+
+
 @pytest.mark.slow
 def test_cli_converted_tiny_computes_what_the_reference_tiny_computes(tmp_path: Path) -> None:
     state, source = write_reference_tiny(tmp_path)
@@ -296,11 +344,13 @@ def test_cli_converted_tiny_computes_what_the_reference_tiny_computes(tmp_path: 
     assert convert_cli(source, out) == 0
     model = rebuild_model(load_checkpoint(out)["model_spec"])
     model.load_state_dict(load_checkpoint(out)["model"])
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected = reference_forward(state, x, TINY_SHAPE["depths"], SHIFTS)
-        actual = model.eval()(x)
-    assert torch.allclose(actual, expected, rtol=1e-3, atol=1e-3 * expected.abs().max().item())
+    for size in (224, 240, 200):  # 240 and 200 px: maps the 2x2 transitions do not divide
+        x = torch.randn(1, 3, size, size)
+        with torch.no_grad():
+            expected = reference_forward(state, x, TINY_SHAPE["depths"], SHIFTS)
+            actual = model.eval()(x)
+        tolerance = 1e-3 * expected.abs().max().item()
+        assert torch.allclose(actual, expected, rtol=1e-3, atol=tolerance), size
 
 
 @pytest.mark.parametrize(

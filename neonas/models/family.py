@@ -6,7 +6,8 @@ halves, 4x4 and 7x7 matrices, both shifted; stage 4 uses 7x7 matrices, no shift;
 0.1 / 0.4 / 0.5 (Table 2).
 The `*_ref` variants are built as github.com/HapKoM/neonext builds them with its defaults:
 4x4 + 7x7 shifted in stages 1-2, 7x7 shifted in stage 3, 7x7 plain in stage 4, pointwise
-before the down-sampling NeoCell, no layer scale, no MLP or stem biases (docs/archconfig.md).
+before the down-sampling NeoCell, no layer scale, no MLP or stem biases, and a down-sampling
+that rounds odd maps down (15x15 -> 7x7 at 240 px; docs/archconfig.md).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import timm
+from pydantic import ValidationError
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from neonas.arch import ArchConfig, CellSpec, StageSpec
+from neonas.arch import ArchConfig, CellSpec, StageSpec, first_error
+from neonas.errors import UserError
 from neonas.models.neonext import BASE_CFG, NeoNeXt
 
 MIXED_SHIFTED = (CellSpec(size=4, share=0.5, shift=True), CellSpec(size=7, share=0.5, shift=True))
@@ -32,6 +35,7 @@ REFERENCE_ARGS: dict[str, Any] = dict(
     mlp_bias=False,
     stem_bias=False,
     transition="pointwise_first",
+    rounding="floor",
 )
 
 
@@ -44,7 +48,8 @@ def neonext_config(
     **fields: Any,
 ) -> ArchConfig:
     """A NeoNeXt whose later stages each halve the map; cells per stage default to the paper's
-    (4x4 + 7x7 shifted halves, the last stage 7x7 plain)."""
+    (4x4 + 7x7 shifted halves, the last stage 7x7 plain). A size it cannot be built at (e.g.
+    not a multiple of the stem patch) is a UserError of one line."""
     if cells is None:
         cells = (MIXED_SHIFTED,) * (len(depths) - 1) + (SEVEN_PLAIN,)
     stages = tuple(
@@ -56,7 +61,10 @@ def neonext_config(
         )
         for index, (depth, width, stage_cells) in enumerate(zip(depths, widths, cells, strict=True))
     )
-    return ArchConfig(name=name, input_size=input_size, stages=stages, **fields)
+    try:
+        return ArchConfig(name=name, input_size=input_size, stages=stages, **fields)
+    except ValidationError as err:
+        raise UserError(f"{name} at {input_size} px: {first_error(err)}") from None
 
 
 def _cfg(**overrides: Any) -> dict[str, Any]:
@@ -117,6 +125,7 @@ NEONEXT_KWARGS = {
     "mlp_bias",
     "stem_bias",
     "transition",
+    "rounding",
     "in_chans",
     "stem_patch",
 }

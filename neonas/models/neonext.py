@@ -47,12 +47,22 @@ class SpaceToDepthStem(nn.Module):
 
 
 class Transition(nn.Module):
-    """The paper's transition: NeoCell (h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU."""
+    """The paper's transition: NeoCell (h, w -> h', w') -> BN -> GELU -> pointwise -> BN -> GELU.
 
-    def __init__(self, in_dim: int, out_dim: int, sampling: tuple[int, int, int, int]) -> None:
+    `rounding` is the NeoCell's rule on maps the patch does not divide ("ceil" or "floor").
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        sampling: tuple[int, int, int, int],
+        rounding: str = "ceil",
+    ) -> None:
         super().__init__()
         h, w, h_out, w_out = sampling
-        self.neocell = NeoCell(in_dim, CellGroup(size=(h, w), out=(h_out, w_out)))
+        cell = CellGroup(size=(h, w), out=(h_out, w_out))
+        self.neocell = NeoCell(in_dim, cell, rounding=rounding)
         self.norm1 = nn.BatchNorm2d(in_dim)
         self.act1 = nn.GELU()
         self.conv = nn.Conv2d(in_dim, out_dim, kernel_size=1)
@@ -65,13 +75,23 @@ class Transition(nn.Module):
 
 
 class PointwiseFirstTransition(nn.Module):
-    """The authors' code's transition: pointwise (no bias) -> NeoCell (h, w -> h', w') -> BN."""
+    """The authors' code's transition: pointwise (no bias) -> NeoCell (h, w -> h', w') -> BN.
 
-    def __init__(self, in_dim: int, out_dim: int, sampling: tuple[int, int, int, int]) -> None:
+    `rounding` is the NeoCell's rule on maps the patch does not divide ("ceil" or "floor").
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        sampling: tuple[int, int, int, int],
+        rounding: str = "ceil",
+    ) -> None:
         super().__init__()
         h, w, h_out, w_out = sampling
         self.conv = nn.Conv2d(in_dim, out_dim, kernel_size=1, bias=False)
-        self.neocell = NeoCell(out_dim, CellGroup(size=(h, w), out=(h_out, w_out)))
+        cell = CellGroup(size=(h, w), out=(h_out, w_out))
+        self.neocell = NeoCell(out_dim, cell, rounding=rounding)
         self.norm = nn.BatchNorm2d(out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -154,6 +174,8 @@ class NeoNeXtStage(nn.Module):
         cells: NeoCell channel groups of every block.
         sampling: (h, w, h', w') of the transition NeoCell, None for no transition.
         transition: "neocell_first" (the paper's) or "pointwise_first" (the authors' code's).
+        rounding: the transition NeoCell's output size on a map it does not divide ("ceil" or
+            "floor"); the blocks' square NeoCells keep the map's size under either rule.
         drop_path_rates: one rate per block.
         **block_args: mlp_ratio, layer_scale_init, mlp_bias of NeoNeXtBlock.
     """
@@ -166,6 +188,7 @@ class NeoNeXtStage(nn.Module):
         cells: Sequence[CellGroup],
         sampling: tuple[int, int, int, int] | None = None,
         transition: str = "neocell_first",
+        rounding: str = "ceil",
         drop_path_rates: Sequence[float] | None = None,
         **block_args: Any,
     ) -> None:
@@ -174,7 +197,7 @@ class NeoNeXtStage(nn.Module):
         self.downsample = (
             nn.Identity()
             if sampling is None
-            else TRANSITIONS[transition](in_dim, out_dim, sampling)
+            else TRANSITIONS[transition](in_dim, out_dim, sampling, rounding)
         )
         rates = list(drop_path_rates) if drop_path_rates is not None else [0.0] * depth
         self.blocks = nn.Sequential(
@@ -226,6 +249,7 @@ class NeoNeXt(nn.Module):
                     cells=[CellGroup(c.size, share=c.share, shift=c.shift) for c in stage.cells],
                     sampling=stage.sampling,
                     transition=config.transition,
+                    rounding=config.rounding,
                     drop_path_rates=rates[index].tolist(),
                     mlp_ratio=stage.mlp_ratio,
                     layer_scale_init=config.layer_scale_init,

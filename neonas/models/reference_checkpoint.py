@@ -14,7 +14,9 @@ Their files are plain `state_dict()`s of their `NeoNeXt` class. Its layout, by k
 Their code's settings (kernel sizes per stage, layer scale, MLP biases) are not stored, and the
 released checkpoints were not trained with the code's defaults, so every choice is read from
 the tensors' names and shapes. Shifts are not visible in the tensors: they are an argument
-(the code's default 1,1,1,0; its scripts use 1,1,1,1 at 384 px).
+(the code's default 1,1,1,0; its scripts use 1,1,1,1 at 384 px). The converted config records
+the code's rounding (`rounding: floor`: its down-sampling NeoCell drops a partial last patch,
+15x15 -> 7x7), so the model computes what the reference computes at every input size.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor, nn
 
-from neonas.arch import ArchConfig, CellSpec, StageSpec
+from neonas.arch import ArchConfig, CellSpec, StageSpec, first_error
 from neonas.errors import UserError
 from neonas.ops import split_channels
 
@@ -125,6 +127,7 @@ def infer_reference_config(
         mlp_bias=mlp_bias,
         stem_bias="stem.conv.bias" in state,
         transition="pointwise_first",
+        rounding="floor",  # math.floor in the code's matrix sizes (NeoCellCPP)
     )
 
 
@@ -236,8 +239,9 @@ def convert_reference_checkpoint(
             drop_path_rate=variant.drop_path_rate,
         )
     except ValidationError as err:
-        reason = str(err).splitlines()[-2].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise UserError(f"{path}: its tensors describe no valid network ({reason})") from None
+        raise UserError(
+            f"{path}: its tensors describe no valid network at {input_size} px ({first_error(err)})"
+        ) from None
     shape = [(s.depth, s.width) for s in config.stages]
     expected = [(s.depth, s.width) for s in variant.stages]
     if shape != expected:

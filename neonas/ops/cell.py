@@ -35,6 +35,9 @@ class NeoCell(nn.Module):
             cells it runs the fused C++ kernel (neonas.ops.native) when it builds ("fused" asks
             for it explicitly and falls back like "auto"); otherwise see functional.choose_impl.
         tile: tile target of the tiled form (rows per tile: neonas.ops.tiling.tile_rows).
+        rounding: output size on a map the patch does not divide (down- or up-sampling cells):
+            "ceil" (neonas's rule: the last, partial patch gives outputs) or "floor" (the
+            authors' code's rule, for the `*_ref` networks: its outputs are dropped).
 
     Any input size works: see neonas.ops.functional for the semantics of sizes that the
     matrices do not divide (zero-pad, apply, crop) and of shifts (pad k - s in front, crop).
@@ -50,6 +53,7 @@ class NeoCell(nn.Module):
         init: str = "neoinit",
         impl: str = "auto",
         tile: int = DEFAULT_TILE_TARGET,
+        rounding: str = "ceil",
     ) -> None:
         super().__init__()
         if init not in INITS:
@@ -59,6 +63,7 @@ class NeoCell(nn.Module):
         self.channels = channels
         self.groups = normalize_groups(groups)
         self.impl = F.check_impl(impl)
+        self.rounding = F.check_rounding(rounding)
         tile_rows(1, tile)  # validates the target
         self.tile = tile
         counts = split_channels(channels, [group.share for group in self.groups])
@@ -100,9 +105,13 @@ class NeoCell(nn.Module):
         return [(*group.patch, *group.patch_out) for group in self.groups]
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """(H_out, W_out) = (ceil(H * h'/h), ceil(W * w'/w)) for an input of (H, W)."""
+        """(H_out, W_out) = (ceil(H * h'/h), ceil(W * w'/w)) for an input of (H, W); floor of
+        both with rounding="floor"."""
         h, w, ho, wo = self.shapes[0]
-        return F.output_length(height, h, ho), F.output_length(width, w, wo)
+        return (
+            F.output_length(height, h, ho, self.rounding),
+            F.output_length(width, w, wo, self.rounding),
+        )
 
     def macs(self, height: int, width: int, form: str = "dense") -> int:
         """Multiply-adds per sample at this input size as the dense, tiled or patch form runs
@@ -128,9 +137,10 @@ class NeoCell(nn.Module):
             for g, count in zip(self.groups, self.group_channels, strict=True)
         )
         tile = f", tile={self.tile}" if self.tile != DEFAULT_TILE_TARGET else ""
+        rounding = f", rounding={self.rounding!r}" if self.rounding != "ceil" else ""
         return (
             f"{self.channels}, groups=[{groups}], bias={self.bias is not None}, "
-            f"impl={self.impl!r}{tile}"
+            f"impl={self.impl!r}{tile}{rounding}"
         )
 
     def resolved_impl(self, x: Tensor) -> str:
@@ -211,7 +221,12 @@ class NeoCell(nn.Module):
                 outputs.append(F.tiled_apply(*operands, self.tile))
             else:
                 outputs.append(F.patch_apply(*operands))
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+        y = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+        if self.rounding != "ceil":
+            # The blocked forms give the "ceil" output; "floor" is its leading rows and columns.
+            out_h, out_w = self._checked_output_size(*F.static_shape(x)[2:])
+            y = y[:, :, :out_h, :out_w]
+        return y
 
     def dense_operands(
         self, height: int, width: int, device: torch.device, dtype: torch.dtype
@@ -262,10 +277,22 @@ class NeoCell(nn.Module):
                 (s.group, s.start - starts[s.group], s.stop - starts[s.group], s.shift)
                 for s in self._layout
             ]
-            index = F.DenseIndex(ranges, self.shapes, height, width).to(device)
+            self._checked_output_size(height, width)
+            index = F.DenseIndex(ranges, self.shapes, height, width, self.rounding).to(device)
             if not tracing:
                 self._index_cache[key] = index
         return index
+
+    def _checked_output_size(self, height: int, width: int) -> tuple[int, int]:
+        """output_size, or UserError where it is empty (rounding "floor" on too small a map)."""
+        out_h, out_w = self.output_size(height, width)
+        if min(out_h, out_w) < 1:
+            h, w, ho, wo = self.shapes[0]
+            raise UserError(
+                f"NeoCell {h}x{w} -> {ho}x{wo} with rounding {self.rounding!r} turns the "
+                f"{height}x{width} map into {out_h}x{out_w}: the input is too small"
+            )
+        return out_h, out_w
 
     def reset_caches(self) -> None:
         """Forget every operand, kernel form and index built so far (after editing parameters

@@ -13,6 +13,9 @@ leading part of L, and every other entry is zero (no wrap-around: the first and 
 never coupled). Equivalently: prepend k - s zero rows/columns, apply the unshifted operator,
 drop the first k - s outputs. A bias [C, h', w'] is added to every output patch of that same
 grid, so position (i, j) gets bias[(i + k - s) % k, (j + k - s) % k].
+
+Rounding "floor" (the authors' code, for the `*_ref` networks): H_out = floor(H * h'/h), i.e.
+the first rows of the "ceil" operator; a partial last patch then gives no output.
 """
 
 from __future__ import annotations
@@ -40,9 +43,23 @@ PATCH_RATIO = 8
 NARROW_WIDTH = 8
 
 
-def output_length(length: int, block_in: int, block_out: int) -> int:
-    """ceil(length * block_out / block_in): the output length of one spatial axis."""
+# How a NeoCell sizes its output on a map its patch does not divide: "ceil" (neonas: the last,
+# partial patch gives outputs too) or "floor" (the authors' code: its outputs are dropped).
+ROUNDINGS = ("ceil", "floor")
+
+
+def output_length(length: int, block_in: int, block_out: int, rounding: str = "ceil") -> int:
+    """ceil (or floor) of length * block_out / block_in: the output length of one spatial axis."""
+    if rounding == "floor":
+        return length * block_out // block_in
     return -(-length * block_out // block_in)
+
+
+def check_rounding(rounding: str) -> str:
+    """rounding itself if it names a rule of ROUNDINGS; UserError otherwise."""
+    if rounding not in ROUNDINGS:
+        raise UserError(f"unknown NeoCell rounding {rounding!r}: use one of {', '.join(ROUNDINGS)}")
+    return rounding
 
 
 def grid_offset(block: int, shift: int) -> int:
@@ -214,11 +231,13 @@ class DenseIndex:
         shapes: Sequence[tuple[int, int, int, int]],
         height: int,
         width: int,
+        rounding: str = "ceil",
     ) -> None:
         """subgroups: (group, start, stop, shift) in channel order, start/stop counted within
-        the group; shapes: (h, w, h', w') per group."""
+        the group; shapes: (h, w, h', w') per group; rounding: see output_length."""
         h, w, out_h, out_w = shapes[0]
-        rows, cols = output_length(height, h, out_h), output_length(width, w, out_w)
+        rows = output_length(height, h, out_h, rounding)
+        cols = output_length(width, w, out_w, rounding)
         self.left = _channel_index(
             subgroups,
             [oh * h for h, _, oh, _ in shapes],
