@@ -19,6 +19,7 @@ from typing import Any
 
 from neonas.arch import ArchConfig
 from neonas.memory import release_freed_memory
+from neonas.search.capacity import trial_device
 from neonas.search.settings import EvalSettings
 
 Report = Callable[[dict[str, Any]], None]
@@ -239,6 +240,7 @@ def _proxy_training(
         max_val_images=settings.max_val_images,
         seed=settings.seed,
         on_epoch=on_epoch,
+        device=trial_device(),  # cuda when Ray gave this trial a GPU (--gpus-per-trial)
     )
 
 
