@@ -81,7 +81,7 @@ class SweepMeasurement:
             device, threads, resource, ray.cluster_resources(), max_stations=1 if shares else None
         )
         measuring = cls(plan, threads)
-        room = _room_for(plan, trial_need or {}, _alive_nodes())
+        room = shared_station_nodes(plan, trial_need or {}, _alive_nodes())
         if room is None:
             try:
                 measuring._open(plan, timeout=OPEN_TIMEOUT_S)
@@ -137,8 +137,9 @@ class SweepMeasurement:
             close_stations(self.plan)
 
 
-# How long a reserved station may wait to be placed before it opens without a reservation.
-OPEN_TIMEOUT_S = 60.0
+# How long a reserved station may wait to be placed (a station actor starts a Python with
+# torch: over a minute on a loaded machine) before it opens without a reservation.
+OPEN_TIMEOUT_S = 300.0
 DEVICE_RESOURCES = {"cuda": "GPU", "npu": "NPU"}
 
 
@@ -148,11 +149,13 @@ def _alive_nodes() -> dict[str, dict[str, float]]:
     return {n["NodeID"]: dict(n.get("Resources", {})) for n in ray.nodes() if n["Alive"]}
 
 
-def _room_for(
+def shared_station_nodes(
     plan: StationPlan, trial_need: dict[str, float], nodes: dict[str, dict[str, float]]
 ) -> list[str] | None:
-    """None when the plan's stations and one trial fit on the alive nodes together (or no
-    trial need is known); otherwise the nodes that could host a trial beside no station."""
+    """Where a station without reservation should go: None when the plan's reserved station
+    and one trial fit on the alive `nodes` together (or no trial need is known, or no trial
+    fits anywhere: the driver then ends the session and says why); otherwise the nodes that
+    could host a trial beside no station."""
     need = {name: amount for name, amount in trial_need.items() if amount > 0}
     if not need:
         return None
@@ -171,6 +174,7 @@ def _room_for(
 
 
 def room_for_hold(total: dict[str, float], hold: dict[str, float]) -> bool:
+    """Whether a node with `total` resources can hold a station's `hold` at all."""
     return all(total.get(name, 0.0) >= amount for name, amount in hold.items())
 
 

@@ -247,3 +247,41 @@ def test_a_resume_refuses_a_gpu_share_ray_cannot_give(tmp_path) -> None:
     RunFolder.create(SearchSettings(name="r", results_dir=str(tmp_path)), "name: x\n", {}, [])
     with pytest.raises(UserError, match="--gpus-per-trial 1.5: Ray gives a trial a share"):
         resume_run("r", {"gpus_per_trial": 1.5}, str(tmp_path))
+
+
+# --- where the measuring station goes ----------------------------------------------------------
+
+
+def test_a_station_holds_its_device_resource() -> None:
+    from evaluators.latency.station import plan_holds, station_plan
+
+    assert plan_holds(station_plan("cpu", threads=1)) == {"CPU": 1.0}
+    assert plan_holds(station_plan("cuda")) == {"GPU": 1.0}
+    assert plan_holds(station_plan("npu")) == {"NPU": 1.0}
+    assert plan_holds(station_plan("cpu", resource="FAKE_NPU")) == {"FAKE_NPU": 1.0}
+
+
+def test_gpu_trials_leave_the_cuda_station_one_gpu_not_all() -> None:
+    from evaluators.latency.station import station_plan
+
+    assert station_plan("cuda", cluster={"GPU": 4.0}).stations == 4
+    assert station_plan("cuda", cluster={"GPU": 4.0}, max_stations=1).stations == 1
+
+
+def test_a_reserved_station_is_kept_only_where_a_trial_still_fits() -> None:
+    from evaluators.latency.station import station_plan
+    from evaluators.sweep import shared_station_nodes
+
+    cpu = station_plan("cpu", threads=1)
+    two = {"head": {"CPU": 1.0}, "worker": {"CPU": 1.0}}
+    assert (
+        shared_station_nodes(cpu, {"CPU": 1.0}, two) is None
+    )  # station on one, trials on the other
+    assert shared_station_nodes(cpu, {"CPU": 1.0}, {"head": {"CPU": 1.0}}) == ["head"]
+    assert shared_station_nodes(cpu, {"CPU": 1.0}, {"head": {"CPU": 2.0}}) is None
+    cuda = station_plan("cuda", max_stations=1)
+    gpu_trial = {"CPU": 1.0, "GPU": 0.25}
+    one_gpu = {"box": {"CPU": 16.0, "GPU": 1.0}}
+    assert shared_station_nodes(cuda, gpu_trial, one_gpu) == ["box"]  # the only GPU is shared
+    assert shared_station_nodes(cuda, gpu_trial, {"box": {"CPU": 16.0, "GPU": 2.0}}) is None
+    assert shared_station_nodes(cuda, {"CPU": 1.0}, one_gpu) is None  # CPU trials: GPU kept

@@ -153,6 +153,8 @@ def shared_plan(hw: str, node: str, threads: int | None = None) -> StationPlan:
     return StationPlan(
         kind,
         1,
+        # No num_gpus: Ray 2.60 leaves CUDA_VISIBLE_DEVICES alone for an actor given no GPU
+        # (unless RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1), so a cuda station sees the node's GPUs.
         {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)},
         f"shared slot: nothing reserved (the cluster has no room for a reservation beside a "
         f"trial); one measurement at a time, on the {'CPU' if kind == 'cpu' else 'device'} of "

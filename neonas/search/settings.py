@@ -127,7 +127,7 @@ class SearchSettings(BaseModel):
     max_failures: int = Field(default=DEFAULT_MAX_FAILURES, ge=1)  # failed trials in a row
     time_budget_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1)  # None: the cluster's CPUs / cpus_per_trial
-    # A share of a GPU each trial asks Ray for (0: none); a trial given one computes on cuda.
+    # A share of a GPU each trial asks Ray for (0: none); short training then trains on cuda.
     gpus_per_trial: float = Field(default=0.0, ge=0)
     sampler: Literal["tpe", "nsga2"] = "tpe"
     address: str | None = None
