@@ -145,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=non_negative_float,
         metavar="X",
         help="share of a GPU each trial asks Ray for, e.g. 0.25 or 1 (default 0: trials on "
-        "CPUs); --signal short-training then trains on it",
+        "CPUs); short training and --supernet scoring then run on it",
     )
     run.add_argument(
         "--address", help="an existing Ray cluster, e.g. 10.0.0.1:6379 (default: a local Ray)"

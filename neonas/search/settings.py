@@ -127,7 +127,8 @@ class SearchSettings(BaseModel):
     max_failures: int = Field(default=DEFAULT_MAX_FAILURES, ge=1)  # failed trials in a row
     time_budget_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1)  # None: the cluster's CPUs / cpus_per_trial
-    # A share of a GPU each trial asks Ray for (0: none); short training then trains on cuda.
+    # A share of a GPU each trial asks Ray for (0: none); short training and supernet scoring
+    # then run on cuda (zero-cost signals stay on the CPU).
     gpus_per_trial: float = Field(default=0.0, ge=0)
     sampler: Literal["tpe", "nsga2"] = "tpe"
     address: str | None = None
