@@ -285,3 +285,16 @@ def test_a_reserved_station_is_kept_only_where_a_trial_still_fits() -> None:
     assert shared_station_nodes(cuda, gpu_trial, one_gpu) == ["box"]  # the only GPU is shared
     assert shared_station_nodes(cuda, gpu_trial, {"box": {"CPU": 16.0, "GPU": 2.0}}) is None
     assert shared_station_nodes(cuda, {"CPU": 1.0}, one_gpu) is None  # CPU trials: GPU kept
+
+
+def test_a_resume_keeps_the_stored_gpu_share_and_says_how_to_go_on_without_gpus(
+    ray_session, tmp_path
+) -> None:
+    from neonas.search import resume_run
+    from neonas.search.run_folder import RunFolder
+    from neonas.search.space import load_space
+
+    stored = SearchSettings(name="g", results_dir=str(tmp_path), space="tiny", gpus_per_trial=0.5)
+    RunFolder.create(stored, load_space("tiny").text, {}, [])
+    with pytest.raises(UserError, match="give --gpus-per-trial 0 to continue on CPUs"):
+        resume_run("g", {}, str(tmp_path))
