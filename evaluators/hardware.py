@@ -34,6 +34,7 @@ class TargetOptions:
     cuda_graphs: bool = False
     remote: bool = False
     measure: MeasureSettings | None = None
+    in_sweep: bool = False  # remote, in a sweep's trial: the driver owns (and reopens) stations
 
 
 # Options for targets made without explicit options: what a sweep's trials get (see in_sweep).

@@ -48,6 +48,7 @@ class MeasuredTarget(HardwareTarget):
                 threads=self.options.threads,
                 cuda_graphs=self.options.cuda_graphs,
                 settings=self.options.measure,
+                open_missing=not self.options.in_sweep,
             )
         else:
             result = measure_latency(

@@ -23,6 +23,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A number >= 0."""
+    value = _parse(text, float, "a number")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A number > 0."""
     value = _parse(text, float, "a number")

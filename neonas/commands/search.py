@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any
 
-from neonas.commands.arguments import positive_int
+from neonas.commands.arguments import non_negative_float, positive_int
 from neonas.errors import UserError
 from neonas.search.signals import (
     DEFAULT_WITH_DATA,
@@ -142,6 +142,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trials at a time (default: CPUs in the Ray cluster)",
     )
     run.add_argument(
+        "--gpus-per-trial",
+        type=non_negative_float,
+        metavar="X",
+        help="share of a GPU each trial asks Ray for, e.g. 0.25 or 1 (default 0: trials on "
+        "CPUs); short training and --supernet scoring then run on it",
+    )
+    run.add_argument(
         "--address", help="an existing Ray cluster, e.g. 10.0.0.1:6379 (default: a local Ray)"
     )
     run.add_argument(
@@ -228,6 +235,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "max_failures": args.max_failures,
         "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
         "concurrency": args.concurrency,
+        "gpus_per_trial": args.gpus_per_trial,
         "sampler": args.sampler,
         "address": args.address,
         "storage": _absolute(args.storage, uri_ok=True),
@@ -277,8 +285,8 @@ def refuse_inapplicable(args: argparse.Namespace, has_data: bool, objective: str
 def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """What the command line says, keyed by settings field (dotted); None where not given.
 
-    The driver lets --trials, --max-failures, --time-budget, --concurrency, --address and
-    --storage change on resume and refuses any other option that differs from the run's settings.
+    The driver lets --trials, --max-failures, --time-budget, --concurrency, --gpus-per-trial,
+    --address and --storage change on resume and refuses any other option that differs from the run's settings.
     """
     from neonas.si import parse_ms, parse_si
 
@@ -290,6 +298,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_failures": args.max_failures,
         "time_budget_s": parse_duration(args.time_budget) if args.time_budget else None,
         "concurrency": args.concurrency,
+        "gpus_per_trial": args.gpus_per_trial,
         "address": args.address,
         "storage": _absolute(args.storage, uri_ok=True),
         "space": args.space,

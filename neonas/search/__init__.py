@@ -5,6 +5,8 @@ driver, the run folder, the Pareto front and export.
     settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json
     trial.py       the driver-side screen (FLOPs, params) and the per-trial evaluation
     searcher.py    Ray's Searcher over the study: screens, tells, ends the run
+    capacity.py    trials' Ray resources; whether the cluster can still run a trial
+    watch.py       the capacity watch as a Tune callback and stopper
     study.py       the Optuna study on SQLite (the one record of trials), sampler, repair
     records.py     TrialRecord read from the study; trials.csv written from it
     run_folder.py  results/<name>/: run.json, lock, paths

@@ -43,9 +43,21 @@ from neonas.si import format_si
 
 if TYPE_CHECKING:  # the target registry imports torch; a search loads it only to run
     from evaluators.hardware import HardwareTarget
+    from evaluators.sweep import SweepMeasurement
+    from neonas.search.capacity import TrialResources
 
 # Options a resume may change; everything else defines the run and must stay as it was.
-RESUMABLE = ("trials", "time_budget_s", "concurrency", "address", "storage", "max_failures")
+RESUMABLE = (
+    "trials",
+    "time_budget_s",
+    "concurrency",
+    "gpus_per_trial",
+    "address",
+    "storage",
+    "max_failures",
+)
+# The Ray resource a trial's GPU share is asked as; tests give a custom resource instead.
+GPU_RESOURCE = "GPU"
 # Settings whose command-line option is not simply --<last part of the name>.
 OPTION_NAMES = {
     "budget_flops": "--budget",
@@ -78,13 +90,18 @@ def start_run(
     argv: Sequence[str] = (),
     score: ScoreCandidate = score_candidate,
     console: Console | None = None,
+    gpu_resource: str = GPU_RESOURCE,
 ) -> SearchOutcome:
-    """A new run in `settings.run_dir`; checks space, budgets, data and cluster before any file."""
+    """A new run in `settings.run_dir`; checks space, budgets, data and cluster before any file.
+
+    `gpu_resource` is the Ray resource that --gpus-per-trial asks for (a custom resource
+    stands in for GPUs in tests)."""
     console = console or make_console()
     RunFolder.check_new(settings)  # before the slower checks below
     space = load_space(settings.space)
     check_inputs(space, settings)
     with ray_cluster(settings.address, console) as address:
+        check_gpus(settings.gpus_per_trial, gpu_resource)
         info = {
             **space.describe(),
             "spec": space.spec.model_dump(mode="json"),
@@ -92,7 +109,7 @@ def start_run(
         }
         run = RunFolder.create(settings, space.text, info, argv)
         with run.lock():
-            return _session(run, settings, space, argv, score, console, address)
+            return _session(run, settings, space, argv, score, console, address, gpu_resource)
 
 
 def resume_run(
@@ -103,8 +120,10 @@ def resume_run(
     score: ScoreCandidate = score_candidate,
     console: Console | None = None,
     force: bool = False,
+    gpu_resource: str = GPU_RESOURCE,
 ) -> SearchOutcome:
-    """Continue a run (killed, stopped by its time budget, or extended with more --trials)."""
+    """Continue a run (killed, stopped by its time budget or by a cluster that lost its
+    capacity, or extended with more --trials)."""
     console = console or make_console()
     run = RunFolder.find(name_or_path, results_dir)
     stored = run.settings()
@@ -124,10 +143,45 @@ def resume_run(
     settings = stored.model_copy(
         update={**updates, "results_dir": str(run.path.parent), "name": run.path.name}
     )
+    _validated(settings)  # model_copy does not run the validators on the changed options
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
     with ray_cluster(settings.address, console) as address, run.lock(force):
+        check_gpus(settings.gpus_per_trial, gpu_resource, resuming=True)
         run.update_settings(settings)
-        return _session(run, settings, space, argv, score, console, address)
+        return _session(run, settings, space, argv, score, console, address, gpu_resource)
+
+
+def _validated(settings: SearchSettings) -> None:
+    """UserError, in one line, when options changed on resume break a settings rule."""
+    from pydantic import ValidationError
+
+    try:
+        SearchSettings.model_validate(settings.model_dump())
+    except ValidationError as err:
+        raise UserError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+def check_gpus(gpus_per_trial: float, resource: str, resuming: bool = False) -> None:
+    """UserError when trials would ask for GPUs on a Ray cluster that has none at all (they
+    would wait forever)."""
+    import ray
+
+    if gpus_per_trial <= 0:
+        return
+    resources = ray.cluster_resources()
+    if resources.get(resource, 0) > 0:
+        return
+    fix = (
+        "give --gpus-per-trial 0 to continue on CPUs, or join a cluster with GPU nodes (--address)"
+        if resuming
+        else "leave out --gpus-per-trial, or join a cluster with GPU nodes (--address)"
+    )
+    gpu = "GPU" if resource == "GPU" else f"{resource} resource"
+    raise UserError(
+        f"--gpus-per-trial {gpus_per_trial:g}: the Ray cluster has no {gpu} "
+        f"({sum(n['Alive'] for n in ray.nodes())} node(s), {int(resources.get('CPU', 0))} CPUs); "
+        + fix
+    )
 
 
 def _option(key: str) -> str:
@@ -222,9 +276,11 @@ def _session(
     score: ScoreCandidate,
     console: Console,
     address: str | None,
+    gpu_resource: str = GPU_RESOURCE,
 ) -> SearchOutcome:
     import optuna
 
+    from neonas.search.capacity import TrialResources
     from neonas.search.study import make_sampler, open_storage, open_study, repair
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -253,7 +309,10 @@ def _session(
         # A fresh seed per session: the sampler must not replay the previous session's draws.
         sampler = make_sampler(settings.sampler, settings.seed + len(study.trials), settings.trials)
         study.sampler = sampler
-        with measuring_stations(settings, score, console) as (measured, reserved):
+        resources = TrialResources(
+            settings.eval.cpus_per_trial, settings.gpus_per_trial, gpu_resource
+        )
+        with measuring_stations(settings, resources, console) as measuring:
             stop_reason = _tune(
                 run,
                 settings,
@@ -262,10 +321,11 @@ def _session(
                 table,
                 csv_log,
                 session,
-                measured,
+                measuring.wrap(score),
                 console,
                 address,
-                reserved,
+                measuring,
+                resources,
             )
     csv_log.rewrite(table)
     outcome = finish_run(run, settings, table, stop_reason, console, space)
@@ -282,17 +342,20 @@ def _session(
 
 @contextmanager
 def measuring_stations(
-    settings: SearchSettings, score: ScoreCandidate, console: Console
-) -> Iterator[tuple[ScoreCandidate, int]]:
-    """The evaluation wrapped to measure through one station per device (measured targets),
-    and the CPUs the stations hold; the stations close when the session's trials are done."""
+    settings: SearchSettings, resources: TrialResources, console: Console
+) -> Iterator[SweepMeasurement]:
+    """The stations that measure latency for a measured target (one per device; none for a
+    predicted one), opened so that a trial needing `resources` still fits; they close when the
+    session's trials are done."""
     from evaluators.sweep import SweepMeasurement
 
-    measuring = SweepMeasurement.open(settings.eval.hw, settings.eval.cpus_per_trial)
+    measuring = SweepMeasurement.open(
+        settings.eval.hw, settings.eval.cpus_per_trial, trial_need=resources.bundle()
+    )
     try:
         if measuring.describe():
             console.print(measuring.describe())
-        yield measuring.wrap(score), measuring.reserved_cpus
+        yield measuring
     finally:
         measuring.close()
 
@@ -308,17 +371,18 @@ def _tune(
     score: ScoreCandidate,
     console: Console,
     address: str | None,
-    reserved_cpus: int,
+    measuring: SweepMeasurement,
+    resources: TrialResources,
 ) -> str | None:
     """One Tuner.fit over the remaining trials; returns why it stopped early, if it did."""
     from ray import tune
 
+    from neonas.search.capacity import CapacityWatch
     from neonas.search.objectives import ranking_metric
     from neonas.search.searcher import FailureReasons, StudySearcher
+    from neonas.search.watch import CapacityCallback, CapacityStop
 
-    concurrency = settings.concurrency or default_concurrency(
-        settings.eval.cpus_per_trial, reserved_cpus
-    )
+    concurrency = settings.concurrency or default_concurrency(resources, measuring.holds())
     progress = ProgressDisplay(table, settings.trials, console, settings.eval.accuracy_signal)
 
     def on_record(record: TrialRecord) -> None:
@@ -353,7 +417,22 @@ def _tune(
         )
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, settings=settings.eval, score=score),
-        {"cpu": settings.eval.cpus_per_trial},
+        resources.placement(),
+    )
+
+    def release(nodes: tuple[str, ...]) -> None:
+        measuring.release(nodes)
+        console.print(
+            "the cluster changed: no node could run a trial beside the measuring station's "
+            f"reservation; now {measuring.describe()}"
+        )
+
+    watch = CapacityWatch(
+        resources.bundle(),
+        measuring.holds,
+        release,
+        f"add a node that has them, then continue with --resume {run.path.name}",
+        lost=measuring.lost,
     )
     # --storage (shared path or URI) / <run name> / session-<n>, else <run>/tune/session-<n>.
     storage_path = (
@@ -378,16 +457,19 @@ def _tune(
         run_config=tune.RunConfig(
             name=f"session-{session}",
             storage_path=str(storage_path),
-            callbacks=[FailureReasons(searcher)],
+            callbacks=[FailureReasons(searcher), CapacityCallback(watch)],
+            stop=CapacityStop(watch),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
     console.print(
-        f"searching with {concurrency} trial(s) at a time; Ray Tune experiment in {storage_path}"
+        f"searching with {concurrency} trial(s) at a time, each on {resources.text()}; "
+        f"Ray Tune experiment in {storage_path}"
     )
     with _quiet_tune():
         tuner.fit()
+    searcher.stop_reason = searcher.stop_reason or watch.stop_reason
     if settings.time_budget_s and searcher.completed < settings.trials:
         searcher.stop_reason = (
             searcher.stop_reason or f"time budget of {settings.time_budget_s:g} s reached"
@@ -657,11 +739,24 @@ def auth_token_source() -> str | None:
     return str(TOKEN_FILE) if TOKEN_FILE.expanduser().is_file() else None
 
 
-def default_concurrency(cpus_per_trial: int, reserved: int = 0) -> int:
-    """As many trials at a time as the cluster has CPUs for, besides `reserved` ones."""
+def default_concurrency(
+    resources: TrialResources, held: dict[str, dict[str, float]] | None = None
+) -> int:
+    """As many trials at a time as the cluster has CPUs (and GPUs, for GPU trials) for,
+    besides what the measuring stations hold."""
     import ray
 
-    return max(1, (int(ray.cluster_resources().get("CPU", 1)) - reserved) // cpus_per_trial)
+    total = ray.cluster_resources()
+    taken: Counter[str] = Counter()
+    for node_holds in (held or {}).values():
+        taken.update(node_holds)
+    return max(
+        1,
+        min(
+            int((total.get(name, 0) - taken[name]) // amount + 1e-9)
+            for name, amount in resources.bundle().items()
+        ),
+    )
 
 
 def _budget_text(settings: SearchSettings) -> str:

@@ -127,10 +127,22 @@ class SearchSettings(BaseModel):
     max_failures: int = Field(default=DEFAULT_MAX_FAILURES, ge=1)  # failed trials in a row
     time_budget_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1)  # None: the cluster's CPUs / cpus_per_trial
+    # A share of a GPU each trial asks Ray for (0: none); short training and supernet scoring
+    # then run on cuda (zero-cost signals stay on the CPU).
+    gpus_per_trial: float = Field(default=0.0, ge=0)
     sampler: Literal["tpe", "nsga2"] = "tpe"
     address: str | None = None
     storage: str | None = None
     eval: EvalSettings = EvalSettings()
+
+    @model_validator(mode="after")
+    def _gpus_ray_can_give(self) -> SearchSettings:
+        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+            raise ValueError(
+                f"--gpus-per-trial {self.gpus_per_trial:g}: Ray gives a trial a share of one "
+                "GPU (up to 1) or whole GPUs (2, 3, ...), not a mix"
+            )
+        return self
 
     @property
     def run_dir(self) -> Path:

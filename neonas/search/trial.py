@@ -19,6 +19,7 @@ from typing import Any
 
 from neonas.arch import ArchConfig
 from neonas.memory import release_freed_memory
+from neonas.search.capacity import trial_device
 from neonas.search.settings import EvalSettings
 
 Report = Callable[[dict[str, Any]], None]
@@ -192,7 +193,7 @@ def _supernet_score(config: ArchConfig, settings: EvalSettings) -> dict[str, Any
     """Top-1 of the subnet with inherited weights, BatchNorm re-estimated (neonas.supernet)."""
     start = time.perf_counter()
     metrics = _scorer(
-        settings.supernet, settings.data, settings.max_val_images, settings.seed
+        settings.supernet, settings.data, settings.max_val_images, settings.seed, trial_device()
     ).evaluate(config)
     return {
         "accuracy": metrics["top1"],
@@ -203,11 +204,11 @@ def _supernet_score(config: ArchConfig, settings: EvalSettings) -> dict[str, Any
 
 
 @functools.lru_cache(maxsize=1)
-def _scorer(checkpoint: str, data: str, max_val_images: int, seed: int) -> Any:
+def _scorer(checkpoint: str, data: str, max_val_images: int, seed: int, device: str) -> Any:
     """One SubnetScorer per worker process: the checkpoint and images are loaded once."""
     from neonas.supernet.scoring import SubnetScorer
 
-    return SubnetScorer(checkpoint, data, max_val_images=max_val_images, seed=seed)
+    return SubnetScorer(checkpoint, data, max_val_images=max_val_images, seed=seed, device=device)
 
 
 def _proxy_training(
@@ -239,6 +240,7 @@ def _proxy_training(
         max_val_images=settings.max_val_images,
         seed=settings.seed,
         on_epoch=on_epoch,
+        device=trial_device(),  # cuda when Ray gave this trial a GPU (--gpus-per-trial)
     )
 
 

@@ -91,11 +91,18 @@ def reestimate_batchnorm(model: nn.Module, batches: Sequence[Tensor]) -> None:
         model.eval()
 
 
-def evaluate_subnet(supernet: SuperNet, config: ArchConfig, data: ScoringData) -> dict[str, float]:
-    """Top-1, top-5 (percent) and loss of `config` with inherited weights and re-estimated BN."""
+def evaluate_subnet(
+    supernet: SuperNet, config: ArchConfig, data: ScoringData, device: str | None = None
+) -> dict[str, float]:
+    """Top-1, top-5 (percent) and loss of `config` with inherited weights and re-estimated BN,
+    computed where the supernet's weights are, or on `device` (a search trial given a GPU
+    passes "cuda"); the images are moved there batch by batch."""
     model = extract_subnet(supernet, config)
-    reestimate_batchnorm(model, data.calib)
-    context = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    if device is not None:
+        model = model.to(device)
+    where = next(model.parameters()).device
+    reestimate_batchnorm(model, [images.to(where) for images in data.calib])
+    context = DistContext(rank=0, world_size=1, local_rank=0, device=where)
     return validate(model, data.val, context=context)
 
 
@@ -107,6 +114,8 @@ class SubnetScorer:
         data_dir: the data folder it was trained on (train/ for BN statistics, val/ to score).
         calib_images: training images for BatchNorm re-estimation.
         max_val_images: held-out images scored (None: the whole validation split).
+        device: where each candidate is scored ("cpu", "cuda"; None: where the checkpoint
+            loads, the CPU); the data stays in CPU memory.
     """
 
     def __init__(
@@ -118,7 +127,9 @@ class SubnetScorer:
         max_val_images: int | None = VAL_IMAGES,
         batch_size: int = 128,
         seed: int = 0,
+        device: str | None = None,
     ) -> None:
+        self.device = device
         self.supernet, state = load_supernet(checkpoint)
         self.data = load_scoring_data(
             data_dir,
@@ -132,7 +143,7 @@ class SubnetScorer:
 
     def evaluate(self, config: ArchConfig) -> dict[str, float]:
         """Top-1, top-5 (percent), loss and image count of one candidate."""
-        return evaluate_subnet(self.supernet, config, self.data)
+        return evaluate_subnet(self.supernet, config, self.data, self.device)
 
     def score(self, config: ArchConfig) -> float:
         """Top-1 (percent) of one candidate on the held-out images."""
