@@ -168,6 +168,22 @@ def test_the_scoring_itself_is_seeded(config) -> None:
     assert trial_accuracy(noisy, signal=ZICO, seed=3) == first
 
 
+@pytest.mark.slow  # builds and scores NeoNeXt-T and ConvNeXt-T (224 px) three times
+def test_reference_networks_are_seeded_by_their_name(one_thread) -> None:
+    from neonas.search.references import reference_points
+
+    example = load_space("neonext").smallest()
+
+    def points(seed: int) -> list:
+        return reference_points(example, SearchSettings(name="x", eval=EvalSettings(seed=seed)))[0]
+
+    torch.manual_seed(1)
+    first = points(3)
+    torch.manual_seed(2)
+    assert points(3) == first and len(first) == 2
+    assert [r.accuracy for r in points(4)] != [r.accuracy for r in first]
+
+
 def test_signal_draws_average_that_many_seeded_draws(config) -> None:
     one, two = (
         signal(config, signal=ZICO, seed=3),
