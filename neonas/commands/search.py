@@ -125,7 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help="resolution of --signal short-training (default min(input, 64))",
     )
-    what.add_argument("--seed", type=int, help="sampler and proxy seed (default 0)")
+    what.add_argument(
+        "--seed", type=int, help="seed of the sampler and of every network's weights (default 0)"
+    )
     run = parser.add_argument_group("run folder and cluster")
     run.add_argument("--name", help="run name (default <space>-<hw>-<budget>-<time>)")
     run.add_argument(
