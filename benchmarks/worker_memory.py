@@ -93,8 +93,9 @@ def candidate(config):
     step("latency (predicted Ascend)",
          lambda: compute_metrics(state["model"], shape, LATENCY_METRICS, settings.hw))
     step("matrix efficiency", lambda: compute_metrics(state["model"], shape, ["matrix_efficiency"]))
-    step(f"accuracy signal ({settings.proxy})",
-         lambda: zero_cost_signal(state["model"], shape, config.num_classes, settings))
+    step(f"accuracy signal ({settings.signal})",  # on the model built above (draw 0)
+         lambda: zero_cost_signal(lambda: state["model"], "", shape, config.num_classes,
+                                  settings, first=state["model"]))
     step("drop the model", lambda: (state.clear(), gc.collect()))
     if trim_after:  # what a search trial now does when it ends (neonas.memory)
         step("hand freed memory back (malloc_trim)", lambda: malloc_trim(0))

@@ -265,7 +265,7 @@ def test_a_search_trial_records_latency_parts_and_tiled_matrix_efficiency(monkey
     from neonas.search.trial import score_candidate
 
     # The accuracy signal is not under test here (its first call can take a minute on 2 cores).
-    monkeypatch.setattr(trial, "_zero_cost", lambda *_: {"accuracy": 1.0})
+    monkeypatch.setattr(trial, "zero_cost_signal", lambda *_, **__: {"accuracy": 1.0})
 
     config = neonext_config("t", (1, 1), (16, 32), drop_path_rate=0.0, input_size=64)
     reports = []

@@ -14,7 +14,9 @@ from pydantic import ValidationError
 from cli import main
 from evaluators.proxies import noise_batches, zero_cost_score
 from neonas.arch import ArchConfig
+from neonas.canonical import network_key
 from neonas.models import build_model
+from neonas.search.seeding import noise_seed, seeded_build
 from neonas.search.settings import EvalSettings
 from neonas.search.signals import (
     DEFAULT_WITH_DATA,
@@ -87,15 +89,21 @@ def test_run_json_written_before_the_signal_field_reads_as_what_ran(legacy, expe
 
 
 def test_a_zero_cost_signal_reads_the_training_images_of_data(images, tiny_config) -> None:
-    torch.manual_seed(0)
-    model = build_model(tiny_config, num_classes=CLASSES)
+    key = network_key(tiny_config)
+
+    def build() -> torch.nn.Module:
+        return build_model(tiny_config, num_classes=CLASSES)
+
+    model = seeded_build(build, 0, key)  # the weights the signal scores (run seed 0)
     shape = (3, 32, 32)
-    on_data = zero_cost_signal(model, shape, CLASSES, EvalSettings(data=str(images), signal=ZICO))
+    on_data = zero_cost_signal(
+        build, key, shape, CLASSES, EvalSettings(data=str(images), signal=ZICO)
+    )
     batch, count = DATA_BATCHES
     real = data_batches(model, images, batch_size=batch, count=count, image_size=32)
     assert on_data["accuracy"] == pytest.approx(zero_cost_score(model, ZICO, real))
-    noise = zero_cost_signal(model, shape, CLASSES, EvalSettings(signal=ZICO))
-    expected = zero_cost_score(model, ZICO, noise_batches(shape, 16, CLASSES))
+    noise = zero_cost_signal(build, key, shape, CLASSES, EvalSettings(signal=ZICO))
+    expected = zero_cost_score(model, ZICO, noise_batches(shape, 16, CLASSES, seed=noise_seed(0)))
     assert noise["accuracy"] == pytest.approx(expected)
     assert on_data["accuracy"] != pytest.approx(noise["accuracy"])
 
@@ -114,12 +122,17 @@ def test_a_worker_reads_the_images_once_for_all_its_candidates(
 
     monkeypatch.setattr(neonas.train.proxy, "data_batches", counting)
     settings = EvalSettings(data=str(images), signal=ZICO, seed=7)  # a key no other test used
-    torch.manual_seed(0)
-    model = build_model(tiny_config, num_classes=CLASSES)
-    first = zero_cost_signal(model, (3, 32, 32), CLASSES, settings)["accuracy"]
-    second = zero_cost_signal(model, (3, 32, 32), CLASSES, settings)["accuracy"]
-    other = build_model(load_space("tiny").sample(random.Random(4)), num_classes=CLASSES)
-    zero_cost_signal(other, (3, 32, 32), CLASSES, settings)
+    other_config = load_space("tiny").sample(random.Random(4))
+    first, second, _ = (
+        zero_cost_signal(
+            lambda config=config: build_model(config, num_classes=CLASSES),
+            network_key(config),
+            (3, 32, 32),
+            CLASSES,
+            settings,
+        )["accuracy"]
+        for config in (tiny_config, tiny_config, other_config)
+    )
     assert len(loads) == 1
     assert first == pytest.approx(second)
 

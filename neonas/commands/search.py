@@ -91,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + "; docs/search.md, 'Accuracy signals')",
     )
     what.add_argument(
+        "--signal-draws",
+        type=positive_int,
+        metavar="K",
+        help="score each network by the mean of a zero-cost signal over K seeded weight draws "
+        "(default 1; K times the signal's cost)",
+    )
+    what.add_argument(
         "--data",
         metavar="DIR",
         help="ImageFolder or CIFAR-10 python folder: the images signals read and train on",
@@ -119,7 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help="resolution of --signal short-training (default min(input, 64))",
     )
-    what.add_argument("--seed", type=int, help="sampler and proxy seed (default 0)")
+    what.add_argument(
+        "--seed", type=int, help="seed of the sampler and of every network's weights (default 0)"
+    )
     run = parser.add_argument_group("run folder and cluster")
     run.add_argument("--name", help="run name (default <space>-<hw>-<budget>-<time>)")
     run.add_argument(
@@ -215,6 +224,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "latency_target_ms": target,
         "latency_weight": args.latency_weight,
         "signal": args.signal,
+        "signal_draws": args.signal_draws,
         "data": _absolute(args.data),
         "supernet": _absolute(args.supernet),
         "epochs": args.epochs,
@@ -311,6 +321,7 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval.latency_target_ms": parsed(args.latency_target, parse_ms, "--latency-target"),
         "eval.latency_weight": args.latency_weight,
         "eval.signal": args.signal,
+        "eval.signal_draws": args.signal_draws,
         "eval.data": _absolute(args.data),
         "eval.supernet": _absolute(args.supernet),
         "eval.epochs": args.epochs,

@@ -4,11 +4,13 @@ They are scored with the run's own evaluators (latency on --hw through the metri
 the run's zero-cost signal, on --data's images when it reads images) and marked on the Pareto
 plot where they fit: the space's input size (both are 224 px ImageNet designs) and every
 budget. Short training and supernet scores would need a training of their own, so with those
-signals none are shown, and the run says why.
+signals none are shown, and the run says why. Their weights are seeded as a trial's are
+(neonas/search/seeding.py), keyed by their timm name: a reference scores the same in every run.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,6 +51,7 @@ def reference_points(
 
     import neonas.models  # noqa: F401  (registers neonext_tiny with timm)
     from evaluators.metrics import compute_metrics
+    from neonas.search.seeding import seeded_build
     from neonas.search.trial import data_classes, zero_cost_signal
 
     shape = (example.in_chans, example.input_size, example.input_size)
@@ -56,7 +59,12 @@ def reference_points(
     classes = data_classes(data) if data is not None else example.num_classes
     points, notes = [], []
     for name, model_name in REFERENCES.items():
-        model = timm.create_model(model_name, num_classes=example.num_classes).eval()
+        key = reference_key(model_name)
+
+        def build(model_name: str = model_name, classes: int = example.num_classes) -> Any:
+            return timm.create_model(model_name, num_classes=classes).eval()
+
+        model = seeded_build(build, settings.eval.seed, key)
         size = compute_metrics(model, shape, ["flops", "params"])
         over = _over_budget(size, settings)
         if over:
@@ -69,13 +77,24 @@ def reference_points(
         if budget is not None and latency > budget:
             notes.append(f"{name} not shown: {latency:.3g} ms over the budget of {budget:g} ms")
             continue
-        if classes != example.num_classes:  # the head it would have on --data, as the trials
-            model = timm.create_model(model_name, num_classes=classes).eval()
-        signal = zero_cost_signal(model, shape, classes, settings.eval)
+        # With --data, the head it would have there (built per draw), as the trials.
+        signal = zero_cost_signal(
+            functools.partial(build, classes=classes),
+            key,
+            shape,
+            classes,
+            settings.eval,
+            first=model if classes == example.num_classes else None,
+        )
         points.append(
             Reference(name, signal["accuracy"], latency, int(size["flops"]), int(size["params"]))
         )
     return points, notes
+
+
+def reference_key(model_name: str) -> str:
+    """What a reference's weights are seeded by: its timm name (it has no ArchConfig key)."""
+    return f"reference {model_name}"
 
 
 def _over_budget(size: dict[str, Any], settings: SearchSettings) -> str | None:

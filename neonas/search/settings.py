@@ -42,6 +42,9 @@ class EvalSettings(BaseModel):
     signal: Literal[(*TRIAL_SIGNALS, SUPERNET)] = DEFAULT_ZERO_COST  # type: ignore[valid-type]
     proxy_resolution: int = Field(default=PROXY_RESOLUTION, ge=8)
     proxy_batch: int = Field(default=16, ge=2)  # noise images per batch of a signal without data
+    # Weight draws a zero-cost signal's score is the mean of, each seeded from the run's seed
+    # and the network (neonas/search/seeding.py). 1: no measurement yet shows more ranks better.
+    signal_draws: int = Field(default=1, ge=1)
     data: str | None = None  # an ImageFolder or CIFAR-10 python folder
     supernet: str | None = None  # a `supernet train` checkpoint: score by inherited weights on data
     # 6 epochs, ASHA's first rung at 3: on digits (benchmarks/search_data_defaults.py) every
@@ -102,6 +105,11 @@ class EvalSettings(BaseModel):
             )
         if self.supernet is not None and self.data is None:
             raise ValueError("--supernet scores on held-out images: give --data DIR too")
+        if self.signal_draws > 1 and self.signal in (SHORT_TRAINING, SUPERNET):
+            raise ValueError(
+                f"signal draws average a zero-cost signal over initial weights; {self.signal} "
+                "scores one network's training: leave them at 1"
+            )
         return self
 
     @model_validator(mode="after")

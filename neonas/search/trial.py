@@ -5,7 +5,9 @@ a fraction of a second). `score_candidate` runs inside a Ray Tune trial: latency
 target (then the latency budget), matrix efficiency, and the accuracy signal: the zero-cost
 score (on --data's images when there are some), the top-1 of the subnet in a trained supernet
 (`--supernet`), or a short training reported per epoch (`--signal short-training`). Both take
-an ArchConfig and return plain dicts of metrics.
+an ArchConfig and return plain dicts of metrics. A network's initial weights, and every random
+draw of its scoring, are seeded from the run's seed and the network (neonas/search/seeding.py):
+it scores the same in every run, on every worker, whatever ran before it.
 """
 
 from __future__ import annotations
@@ -85,9 +87,14 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
     the latency is over its budget. Raises on a NaN score or loss: the trial is then failed.
     """
     from evaluators.metrics import LATENCY_METRICS, compute_metrics
+    from neonas.canonical import network_key
     from neonas.models import build_model
+    from neonas.search.seeding import seeded_build
 
-    model = build_model(config)
+    key = network_key(config)
+    # Draw 0's weights: latency does not depend on them, and the signal scores this model
+    # when its head fits (a large network takes as long to build as to score).
+    model = seeded_build(lambda: build_model(config), settings.seed, key)
     shape = (config.in_chans, config.input_size, config.input_size)
     metrics: dict[str, Any] = {
         name: value
@@ -112,18 +119,21 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
         report(_completed(metrics, settings))
         return
     if settings.short_training:
-        _proxy_training(config, settings, metrics, report)
+        _proxy_training(config, settings, metrics, report, key)
         return
     classes = data_classes(settings.data) if settings.data is not None else config.num_classes
-    if classes != config.num_classes:  # the head it will have on --data; latency was on config
-        model = build_model(config, num_classes=classes)
-    metrics.update(_zero_cost(model, config, settings))
+    metrics.update(
+        zero_cost_signal(
+            lambda: build_model(config, num_classes=classes),
+            key,
+            shape,
+            classes,
+            settings,
+            # else the head it will have on --data is built per draw; latency was on config
+            first=model if classes == config.num_classes else None,
+        )
+    )
     report(_completed(metrics, settings))
-
-
-def _zero_cost(model: Any, config: ArchConfig, settings: EvalSettings) -> dict[str, Any]:
-    shape = (config.in_chans, config.input_size, config.input_size)
-    return zero_cost_signal(model, shape, config.num_classes, settings)
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,25 +145,44 @@ def data_classes(data: str) -> int:
 
 
 def zero_cost_signal(
-    model: Any, shape: tuple[int, int, int], num_classes: int, settings: EvalSettings
+    build: Callable[[], Any],
+    key: str,
+    shape: tuple[int, int, int],
+    num_classes: int,
+    settings: EvalSettings,
+    first: Any = None,
 ) -> dict[str, Any]:
-    """The run's zero-cost accuracy signal of any network at (C, H, W), capped resolution.
+    """The run's zero-cost accuracy signal of the network `build()` makes, at (C, H, W), capped
+    resolution: the mean over `settings.signal_draws` weight draws, each seeded from the run's
+    seed and `key` (the network's canonical key), so it is the same in every run and process.
 
     With --data, a signal that reads images reads DATA_BATCHES training images (as
-    benchmarks/accuracy_signals.py measured it); without, seeded noise with random labels.
+    benchmarks/accuracy_signals.py measured it); without, noise images with random labels,
+    seeded from the run's seed and the draw: every network of a run sees the same ones.
+    `first`: draw 0's model if the caller built it already (`seeding.seeded_build`).
     """
     from evaluators.proxies import noise_batches, zero_cost_score
+    from neonas.search.seeding import draw_scores, noise_seed
     from neonas.search.signals import READS_IMAGES
 
     size = min(shape[-1], settings.proxy_resolution)
     start = time.perf_counter()
-    if settings.data is not None and settings.signal in READS_IMAGES:
-        batches = _image_batches(model, settings.data, size, settings.seed)
-    else:
-        batches = noise_batches((shape[0], size, size), settings.proxy_batch, max(num_classes, 2))
-    score = zero_cost_score(model, settings.signal, batches)
+
+    def score(model: Any, draw: int) -> float:
+        if settings.data is not None and settings.signal in READS_IMAGES:
+            batches = _image_batches(model, settings.data, size, settings.seed)
+        else:
+            batches = noise_batches(
+                (shape[0], size, size),
+                settings.proxy_batch,
+                max(num_classes, 2),
+                seed=noise_seed(settings.seed, draw),
+            )
+        return zero_cost_score(model, settings.signal, batches)
+
+    scores = draw_scores(build, score, settings.seed, key, settings.signal_draws, first)
     return {
-        "accuracy": score,
+        "accuracy": sum(scores) / len(scores),
         "accuracy_signal": settings.accuracy_signal,
         "signal_s": time.perf_counter() - start,
     }
@@ -212,13 +241,16 @@ def _scorer(checkpoint: str, data: str, max_val_images: int, seed: int, device: 
 
 
 def _proxy_training(
-    config: ArchConfig, settings: EvalSettings, metrics: dict[str, Any], report: Report
+    config: ArchConfig, settings: EvalSettings, metrics: dict[str, Any], report: Report, key: str
 ) -> None:
     from neonas.models import build_model
+    from neonas.search.seeding import seeded_build
     from neonas.train.proxy import proxy_train
 
-    # The head fits the data; latency was measured on `config`.
-    model = build_model(config, num_classes=data_classes(settings.data))
+    # The head fits the data; latency was measured on `config`. Initial weights seeded as a
+    # zero-cost signal's (proxy_train seeds each epoch's data order and augmentation).
+    classes = data_classes(settings.data)
+    model = seeded_build(lambda: build_model(config, num_classes=classes), settings.seed, key)
 
     def on_epoch(epoch: int, values: dict[str, Any]) -> None:
         epoch_metrics = {
