@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from neonas.errors import UserError
+from neonas.ops.dense_train import DenseProduct
 from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
 IMPLS = ("auto", "dense", "tiled", "patch", "fused")
@@ -96,6 +97,13 @@ def must_trace_dense() -> bool:
     return bool(compiler.is_compiling() or exporting())
 
 
+def trains(*tensors: Tensor) -> bool:
+    """True when autograd records this call (and it is not traced): the training forward."""
+    return (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors) and not must_trace_dense()
+    )
+
+
 def static_shape(x: Tensor) -> tuple[int, ...]:
     """x.shape as ints, also while tracing (the built operators are specific to one size)."""
     if not torch.jit.is_tracing():
@@ -113,6 +121,11 @@ def dense_apply(
     # large products instead of N*C tiny ones (broadcast matmul was 1.5-3x slower on CPU).
     # Left first, so the executed multiply-adds are C * (H'*H*W + H'*W*W') per sample, the
     # counting convention of the paper and of NeoCell.macs(form="dense").
+    if trains(x, left_matrix, right_matrix):
+        # Training: the same products with a backward written for their layouts (see
+        # neonas.ops.dense_train; autograd's own ran bmm matrix by matrix on some layouts).
+        y = DenseProduct.apply(x, left_matrix, right_matrix)
+        return y if bias_map is None else y + bias_map
     n, c, height, width = x.shape
     out_h, out_w = left_matrix.shape[1], right_matrix.shape[2]
     y = torch.bmm(left_matrix, x.permute(1, 2, 0, 3).reshape(c, height, n * width))  # [C, H', N*W]
