@@ -65,3 +65,20 @@ def test_the_cell_trains_with_the_same_gradients_in_both_layouts():
         grads.append(torch.autograd.grad(cell(x), params, grad.contiguous(memory_format=layout)))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+def test_a_block_covering_the_map_trains_on_its_parameters_directly():
+    # NeoNeXt-T stage 4 (7x7 on a 7x7 map): no gather, the same values and gradients.
+    cell = NeoCell(6, CellGroup(7), bias=True).double()
+    with torch.no_grad():
+        cell.bias[0].copy_(rand(6, 7, 7, seed=5))
+    x = rand(2, 6, 7, 7).requires_grad_()
+    params = [x, cell.left[0], cell.right[0], cell.bias[0]]
+    expected = composed(x, cell.left[0], cell.right[0]) + cell.bias[0]
+    torch.testing.assert_close(cell(x), expected, rtol=0, atol=1e-12)
+    grad = rand(2, 6, 7, 7, seed=6)
+    got = torch.autograd.grad(cell(x), params, grad)
+    for g, w in zip(got, torch.autograd.grad(expected, params, grad), strict=True):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-11)
+    assert cell._dense_index(7, 7, x.device).plain
+    assert not cell._dense_index(9, 9, x.device).plain

@@ -247,6 +247,15 @@ class DenseIndex:
             [oh * ow for _, _, oh, ow in shapes],
             lambda g, shift: tile_index(rows, cols, shapes[g][2], shapes[g][3], shift),
         )
+        # One group whose block covers the map unshifted (NeoNeXt-T stage 4: 7x7 on 7x7): the
+        # dense operands are the parameters themselves, and training skips the gathers and
+        # their backward (4 of the step's ~20 operators).
+        with warnings.catch_warnings():  # constants while tracing, as above
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            self.plain = len(shapes) == 1 and all(
+                np.array_equal(index.numpy().reshape(-1), np.arange(index.numel()))
+                for index in (self.left, self.right)
+            )
 
     def to(self, device: torch.device) -> DenseIndex:
         """The same indices on `device`."""
@@ -279,8 +288,11 @@ def _channel_index(
         return torch.from_numpy(np.concatenate(parts).astype(np.int64))
 
 
-def gather_operand(weights: Sequence[Tensor], index: Tensor) -> Tensor:
-    """Builds one dense operand: the flattened weights (plus a zero) gathered by `index`."""
+def gather_operand(weights: Sequence[Tensor], index: Tensor, plain: bool = False) -> Tensor:
+    """Builds one dense operand: the flattened weights (plus a zero) gathered by `index`; with
+    `plain` (the index is the identity, DenseIndex.plain) the one weight itself."""
+    if plain:
+        return weights[0]
     flat = [weight.reshape(-1) for weight in weights]
     flat.append(weights[0].new_zeros(1))
     values = torch.cat(flat)
