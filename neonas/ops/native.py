@@ -148,7 +148,8 @@ def compile_extension(directory: Path, name: str, verbose: bool = False) -> None
     with contextlib.suppress(ImportError):  # the ninja wheel: its binary may not be on PATH
         import ninja
 
-        os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+        if getattr(ninja, "BIN_DIR", None):
+            os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
     # cpp_extension logs on import that it found no CUDA runtime: irrelevant for a CPU kernel.
     logger = logging.getLogger("torch.utils.cpp_extension")
     level = logger.level
