@@ -392,7 +392,8 @@ def choose_impl(
     if device.type != "cpu" or torch.is_grad_enabled():
         # CUDA: the dense form (large batched products; the paper measured it 15x faster than
         # the patch form on a V100; not measured here, no GPU was lent). CPU training: dense
-        # was the fastest forward+backward at every NeoNeXt-T stage.
+        # was the fastest forward+backward at every NeoNeXt-T stage (again on 2026-12-03 with
+        # its written-out backward: patch 1.5-3.3x slower at batch 8, one thread).
         return "dense"
     # CPU inference. The tiled form was the slowest at every stage (one product per subgroup
     # and tile, plus padding): it serves matrix engines, never the CPU.
