@@ -9,8 +9,11 @@ forward+backward (training mode, operators rebuilt, gradients of input and weigh
               shifts on in both; stage 4: 7x7 on all channels, no shift), once per impl;
   * single7   one plain 7x7 group, once per impl.
 
-Timing: all candidates of one shape are run in interleaved rounds and the minimum per call is
-kept (the median is printed too), because the CPU is shared and noise only ever adds time.
+Timing: all candidates of one shape are run in interleaved rounds (A, B, C, A, B, C, ...); the
+minimum per call and the median are printed, and `--by` picks which one the speed-ups use (the
+minimum by default: noise only ever adds time; the median on a loaded machine, where the
+minimum of the few-op conv is the luckier one). `--grad channels-last` hands the backward a
+channels-last gradient, as a channels-last consumer of the cell would.
 Memory: on CUDA the peak of torch.cuda.max_memory_allocated above the inputs; on CPU the peak
 of the running sum of the allocations the torch profiler records (profile_memory=True), which
 nets out temporaries allocated and freed inside one operator. `saved` is the bytes of the
@@ -19,8 +22,11 @@ tensors autograd saves for backward (the training activation cost of the layer).
     python benchmarks/neocell.py                                   # CPU, float32, batch 8
     python benchmarks/neocell.py --device cuda --dtype bf16 --batch 64
 
-The fused CPU kernel (impl "fused", neonas.ops.native) is enabled here (NEONAS_NATIVE=1 unless
-set otherwise) and built on first use.
+    python benchmarks/neocell.py --threads 2 --batch 8 --train-only --no-single7 \
+        --impls auto dense patch --by median                     # training rows (issue 17)
+
+The fused CPU kernel (impl "fused", neonas.ops.native) runs where `neonas build-native` built it
+(the header says whether it is available; NEONAS_NATIVE=0 turns it off).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neonas.ops import CellGroup, NeoCell
+from neonas.ops import CellGroup, NeoCell, native
 from neonas.ops.functional import IMPLS
 
 STAGES = [(96, 56), (192, 28), (384, 14), (768, 7)]
@@ -50,8 +56,8 @@ class Result:
     shape: tuple[int, int]
     batch: int
     name: str
-    forward_ms: float
-    forward_median_ms: float
+    forward_ms: float | None  # None with --train-only
+    forward_median_ms: float | None
     resolved: str
     train_ms: float | None = None  # None with --forward-only
     train_median_ms: float | None = None
@@ -178,7 +184,8 @@ def run_shape(
     }
     x = torch.randn(batch, channels, height, height, device=device, dtype=dtype)
     x_train = x.clone().requires_grad_()
-    grad = torch.randn_like(x)
+    layout = torch.channels_last if args.grad == "channels-last" else torch.contiguous_format
+    grad = torch.randn_like(x).contiguous(memory_format=layout)
 
     def forward(module: nn.Module) -> Callable[[], object]:
         def call() -> object:
@@ -197,16 +204,26 @@ def run_shape(
     for module in modules.values():
         module.eval()
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
-    forward_times = interleaved_times(
-        {n: forward(m) for n, m in modules.items()}, device, args.rounds, args.min_seconds, clock
+    forward_times = (
+        {name: [] for name in modules}
+        if args.train_only
+        else interleaved_times(
+            {n: forward(m) for n, m in modules.items()},
+            device,
+            args.rounds,
+            args.min_seconds,
+            clock,
+        )
     )
     results = [
         Result(
             shape=(channels, height),
             batch=batch,
             name=name,
-            forward_ms=min(forward_times[name]) * 1e3,
-            forward_median_ms=statistics.median(forward_times[name]) * 1e3,
+            forward_ms=min(forward_times[name]) * 1e3 if forward_times[name] else None,
+            forward_median_ms=statistics.median(forward_times[name]) * 1e3
+            if forward_times[name]
+            else None,
             resolved=resolved_impl(module, x),
         )
         for name, module in modules.items()
@@ -232,27 +249,38 @@ def run_shape(
     return results
 
 
-def markdown(results: list[Result]) -> str:
-    """A table with the speed-up over dwconv7 of the same shape and batch (>1: NeoCell faster)."""
+def markdown(results: list[Result], by: str = "min") -> str:
+    """A table with the speed-up over dwconv7 of the same shape and batch (>1: NeoCell faster),
+    from the minima or the medians (`by`)."""
     baseline = {(r.shape, r.batch): r for r in results if r.name == "dwconv7"}
+    forward = results[0].forward_ms is not None
     train = results[0].train_ms is not None
+    median = by == "median"
     lines = [
-        "| C, H | batch | module | fwd ms (median) | x dwconv |"
+        "| C, H | batch | module |"
+        + (" fwd ms (median) | x dwconv |" if forward else "")
         + (" fwd+bwd ms (median) | x dwconv | fwd peak MB | saved MB |" if train else ""),
-        "|---|---|---|---|---|" + ("---|---|---|---|" if train else ""),
+        "|---|---|---|" + ("---|---|" if forward else "") + ("---|---|---|---|" if train else ""),
     ]
     for r in results:
         base = baseline[(r.shape, r.batch)]
         name = (
             r.name if r.resolved in ("-", r.name.split("/")[-1]) else f"{r.name} (= {r.resolved})"
         )
-        line = (
-            f"| {r.shape[0]}, {r.shape[1]} | {r.batch} | {name} "
-            f"| {r.forward_ms:.3f} ({r.forward_median_ms:.3f}) | {base.forward_ms / r.forward_ms:.2f} |"
-        )
+        line = f"| {r.shape[0]}, {r.shape[1]} | {r.batch} | {name} |"
+        if forward:
+            ratio = (
+                base.forward_median_ms / r.forward_median_ms
+                if median
+                else base.forward_ms / r.forward_ms
+            )
+            line += f" {r.forward_ms:.3f} ({r.forward_median_ms:.3f}) | {ratio:.2f} |"
         if train:
+            ratio = (
+                base.train_median_ms / r.train_median_ms if median else base.train_ms / r.train_ms
+            )
             line += (
-                f" {r.train_ms:.2f} ({r.train_median_ms:.2f}) | {base.train_ms / r.train_ms:.2f} "
+                f" {r.train_ms:.2f} ({r.train_median_ms:.2f}) | {ratio:.2f} "
                 f"| {r.forward_peak_mb:.1f} | {r.saved_mb:.1f} |"
             )
         lines.append(line)
@@ -266,6 +294,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, nargs="+", default=[8], help="one or more batch sizes")
     parser.add_argument(
         "--forward-only", action="store_true", help="inference only: skip fwd+bwd and memory"
+    )
+    parser.add_argument(
+        "--train-only", action="store_true", help="training only: skip the inference timing"
+    )
+    parser.add_argument(
+        "--grad",
+        default="nchw",
+        choices=["nchw", "channels-last"],
+        help="memory layout of the gradient handed to the backward (default nchw)",
+    )
+    parser.add_argument(
+        "--by",
+        default="min",
+        choices=["min", "median"],
+        help="speed-ups from the minimum (default) or the median time per call",
     )
     parser.add_argument("--no-single7", action="store_true", help="skip the single7 candidates")
     parser.add_argument(
@@ -287,7 +330,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("NEONAS_NATIVE", "1")  # time the fused kernel too (opt-in elsewhere)
+    if args.forward_only and args.train_only:
+        print("error: --forward-only and --train-only exclude each other", file=sys.stderr)
+        return 2
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
@@ -299,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(
         f"# torch {torch.__version__}, device {device}, dtype {args.dtype}, batch {args.batch}, "
-        f"threads {torch.get_num_threads()}, clock {args.clock}, load {os.getloadavg()[0]:.1f}",
+        f"threads {torch.get_num_threads()}, clock {args.clock}, grad {args.grad}, "
+        f"fused kernel {'available' if native.available() else 'unavailable'}, "
+        f"load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     results: list[Result] = []
@@ -315,13 +362,13 @@ def main(argv: list[str] | None = None) -> int:
                     else f"fwd+bwd {r.train_ms:8.2f} ms  peak {r.forward_peak_mb:6.1f} MB  "
                     f"saved {r.saved_mb:6.1f} MB  "
                 )
+                fwd = "" if r.forward_ms is None else f"fwd {r.forward_ms:8.3f} ms  "
                 print(
-                    f"{channels:4d} {height:3d} b{batch:<3d} {r.name:16s} "
-                    f"fwd {r.forward_ms:8.3f} ms  {train}[{r.resolved}]",
+                    f"{channels:4d} {height:3d} b{batch:<3d} {r.name:16s} {fwd}{train}[{r.resolved}]",
                     flush=True,
                 )
-    print()
-    print(markdown(results))
+    print(f"\n# load average at the end {os.getloadavg()[0]:.1f}\n")
+    print(markdown(results, args.by))
     return 0
 
 

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "neonas.commands.supernet",
         "train a weight-sharing supernet of a space; extract or score its subnets",
     ),
+    "build-native": (
+        "neonas.commands.build_native",
+        "build the fused NeoCell CPU kernel once for this install",
+    ),
 }
 
 

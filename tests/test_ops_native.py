@@ -1,6 +1,8 @@
-"""The fused C++ kernel for CPU inference (neonas.ops.native): exact where it builds, never needed.
+"""The fused C++ kernel for CPU inference (neonas.ops.native): exact where it builds, never needed,
+and what `auto` runs by default where it is built.
 
-Slow: the first run builds the extension (about a minute, more on a loaded machine)."""
+Slow: without `neonas build-native` first, the first run builds the extension (about a minute,
+more on a loaded machine)."""
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def kernel():
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NEONAS_NATIVE", "1")
+        patch.delenv("NEONAS_NATIVE", raising=False)  # the default: used where built
         if native.load() is None:  # no compiler here: the PyTorch forms serve (tested elsewhere)
             pytest.skip("the fused NeoCell kernel does not build on this machine")
         yield native

@@ -252,11 +252,11 @@ class NeoCell(nn.Module):
         if dtype != lefts[0].dtype:
             lefts, rights = [t.to(dtype) for t in lefts], [t.to(dtype) for t in rights]
         operands = (
-            F.gather_operand(lefts, index.left),
-            F.gather_operand(rights, index.right),
+            F.gather_operand(lefts, index.left, index.plain),
+            F.gather_operand(rights, index.right, index.plain),
             None
             if self.bias is None
-            else F.gather_operand([b.to(dtype) for b in self.bias], index.bias),
+            else F.gather_operand([b.to(dtype) for b in self.bias], index.bias, index.plain),
         )
         if key is not None:
             self._operand_cache = (key, operands)

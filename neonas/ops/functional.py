@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from neonas.errors import UserError
+from neonas.ops.dense_train import DenseProduct
 from neonas.ops.tiling import DEFAULT_TILE_TARGET, tile_rows
 
 IMPLS = ("auto", "dense", "tiled", "patch", "fused")
@@ -113,6 +114,13 @@ def must_trace_dense() -> bool:
     return bool(compiler.is_compiling() or exporting())
 
 
+def trains(*tensors: Tensor) -> bool:
+    """True when autograd records this call (and it is not traced): the training forward."""
+    return (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors) and not must_trace_dense()
+    )
+
+
 def static_shape(x: Tensor) -> tuple[int, ...]:
     """x.shape as ints, also while tracing (the built operators are specific to one size)."""
     if not torch.jit.is_tracing():
@@ -130,6 +138,11 @@ def dense_apply(
     # large products instead of N*C tiny ones (broadcast matmul was 1.5-3x slower on CPU).
     # Left first, so the executed multiply-adds are C * (H'*H*W + H'*W*W') per sample, the
     # counting convention of the paper and of NeoCell.macs(form="dense").
+    if trains(x, left_matrix, right_matrix):
+        # Training: the same products with a backward written for their layouts (see
+        # neonas.ops.dense_train; autograd's own ran bmm matrix by matrix on some layouts).
+        y = DenseProduct.apply(x, left_matrix, right_matrix)
+        return y if bias_map is None else y + bias_map
     n, c, height, width = x.shape
     out_h, out_w = left_matrix.shape[1], right_matrix.shape[2]
     y = torch.bmm(left_matrix, x.permute(1, 2, 0, 3).reshape(c, height, n * width))  # [C, H', N*W]
@@ -253,6 +266,15 @@ class DenseIndex:
             [oh * ow for _, _, oh, ow in shapes],
             lambda g, shift: tile_index(rows, cols, shapes[g][2], shapes[g][3], shift),
         )
+        # One group whose block covers the map unshifted (NeoNeXt-T stage 4: 7x7 on 7x7): the
+        # dense operands are the parameters themselves, and training skips the gathers and
+        # their backward (4 of the step's ~20 operators).
+        with warnings.catch_warnings():  # constants while tracing, as above
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            self.plain = len(shapes) == 1 and all(
+                np.array_equal(index.numpy().reshape(-1), np.arange(index.numel()))
+                for index in (self.left, self.right)
+            )
 
     def to(self, device: torch.device) -> DenseIndex:
         """The same indices on `device`."""
@@ -285,8 +307,11 @@ def _channel_index(
         return torch.from_numpy(np.concatenate(parts).astype(np.int64))
 
 
-def gather_operand(weights: Sequence[Tensor], index: Tensor) -> Tensor:
-    """Builds one dense operand: the flattened weights (plus a zero) gathered by `index`."""
+def gather_operand(weights: Sequence[Tensor], index: Tensor, plain: bool = False) -> Tensor:
+    """Builds one dense operand: the flattened weights (plus a zero) gathered by `index`; with
+    `plain` (the index is the identity, DenseIndex.plain) the one weight itself."""
+    if plain:
+        return weights[0]
     flat = [weight.reshape(-1) for weight in weights]
     flat.append(weights[0].new_zeros(1))
     values = torch.cat(flat)
@@ -386,7 +411,8 @@ def choose_impl(
     if device.type != "cpu" or torch.is_grad_enabled():
         # CUDA: the dense form (large batched products; the paper measured it 15x faster than
         # the patch form on a V100; not measured here, no GPU was lent). CPU training: dense
-        # was the fastest forward+backward at every NeoNeXt-T stage.
+        # was the fastest forward+backward at every NeoNeXt-T stage (again on 2026-12-03 with
+        # its written-out backward: patch 1.5-3.3x slower at batch 8, one thread).
         return "dense"
     # CPU inference. The tiled form was the slowest at every stage (one product per subgroup
     # and tile, plus padding): it serves matrix engines, never the CPU.
