@@ -47,6 +47,11 @@ METRICS: dict[str, Metric] = {
     "latency_spread": Metric(
         "coefficient of variation of the latency samples (0 when predicted)", network=True
     ),
+    # When a measuring station timed the network (wall clock, seconds since the epoch; None
+    # when predicted or measured inside the trial): a sweep's measurements can be checked
+    # for overlap from the run folder alone (benchmarks/gpu_check.py does).
+    "latency_measured_from": Metric("wall-clock start of the latency measurement", network=True),
+    "latency_measured_to": Metric("wall-clock end of the latency measurement", network=True),
     "flops": Metric("multiply-adds as executed (fvcore convention), per image", "min", True, True),
     "flops_patchwise": Metric(
         "multiply-adds with NeoCell counted patch-wise, per image", "min", True
@@ -116,6 +121,8 @@ def compute_metrics(
             latency_ms=result.median_ms,
             latency_spread=result.spread,
             latency_source=result.source,
+            latency_measured_from=result.settings.get("measured_from"),
+            latency_measured_to=result.settings.get("measured_to"),
             **result.parts(),
         )
     return {name: values[name] for name in names}

@@ -82,3 +82,23 @@ def test_a_block_covering_the_map_trains_on_its_parameters_directly():
         torch.testing.assert_close(g, w, rtol=0, atol=1e-11)
     assert cell._dense_index(7, 7, x.device).plain
     assert not cell._dense_index(9, 9, x.device).plain
+
+
+def test_a_cell_trains_under_bf16_autocast_close_to_float32():
+    """`train --amp bf16` runs the products in bfloat16; the written-out backward must meet one
+    dtype (it raised "expected m1 and m2 to have the same dtype" before) and hand back
+    float32 gradients to float32 parameters."""
+    torch.manual_seed(0)
+    cell = NeoCell(32, [CellGroup(4, share=0.5, shift=True), CellGroup(7, share=0.5)]).train()
+    x = torch.randn(2, 32, 14, 14, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = cell(x)
+    assert y.dtype == torch.bfloat16
+    y.float().square().sum().backward()
+    low = [x.grad, *(p.grad for p in cell.parameters())]
+    assert all(g is not None and g.dtype == torch.float32 for g in low)
+    x.grad = None
+    cell.zero_grad()
+    cell(x).square().sum().backward()
+    for got, want in zip(low, [x.grad, *(p.grad for p in cell.parameters())], strict=True):
+        assert (got - want).abs().max() <= 3e-2 * want.abs().max()

@@ -29,6 +29,18 @@ class DenseProduct(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: FunctionCtx, x: Tensor, left: Tensor, right: Tensor
     ) -> Tensor:
+        # Under autocast, run the products in its dtype here and keep autocast out: the
+        # backward then meets one dtype in every product (autograd casts each gradient back
+        # to its input's dtype), as autocast's own bmm would have done.
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+            x, left, right = x.to(dtype), left.to(dtype), right.to(dtype)
+        with torch.autocast(device_type, enabled=False):
+            return DenseProduct._forward(ctx, x, left, right)
+
+    @staticmethod
+    def _forward(ctx: FunctionCtx, x: Tensor, left: Tensor, right: Tensor) -> Tensor:
         n, c, height, width = x.shape
         out_h, out_w = left.shape[1], right.shape[2]
         xr = x.permute(1, 2, 0, 3).reshape(c, height, n * width)  # [C, H, (N, W)], one copy
@@ -49,7 +61,7 @@ class DenseProduct(torch.autograd.Function):
         height, width = xr.shape[1], xr.shape[2] // n
         # The gradient in the layout of the forward's result, [C, W', (H', N)]: at most one
         # copy, whatever layout it arrives in.
-        g = grad.permute(1, 3, 2, 0).reshape(c, out_w, out_h * n)
+        g = grad.to(t.dtype).permute(1, 3, 2, 0).reshape(c, out_w, out_h * n)
         grad_x = grad_left = grad_right = None
         if need_right:  # t^T g^T: [C, W, (H', N)] @ [C, (H', N), W']
             grad_right = torch.bmm(t.view(c, out_h * n, width).transpose(1, 2), g.transpose(1, 2))
