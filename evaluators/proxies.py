@@ -86,7 +86,7 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module, list[nn.Parame
 
 def naswot_kernel(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """K[i, j]: on how many ReLU/GELU units images i and j agree (both active or both not)."""
-    kernel = torch.zeros(len(images), len(images), dtype=torch.float64)
+    kernel = torch.zeros(len(images), len(images), dtype=torch.float64, device=images.device)
 
     def add_codes(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: object) -> None:
         codes = (inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1).double()
@@ -122,7 +122,8 @@ def synflow_score(model: nn.Module, input_shape: Sequence[int]) -> float:
         for param in flow_model.parameters():
             param.abs_()
     flow_model.zero_grad(set_to_none=True)
-    output = flow_model(torch.ones(1, *input_shape, dtype=torch.float64))
+    device = next(flow_model.parameters()).device  # the model's, CPU or a trial's GPU
+    output = flow_model(torch.ones(1, *input_shape, dtype=torch.float64, device=device))
     output.sum().backward()
     total = sum(
         float((weight * weight.grad).detach().sum())

@@ -21,6 +21,9 @@ from neonas.search.settings import EvalSettings
 from neonas.search.signals import (
     DEFAULT_WITH_DATA,
     DEFAULT_ZERO_COST,
+    MECO,
+    NASWOT,
+    PARAMS,
     SHORT_TRAINING,
     SUPERNET,
     SYNFLOW,
@@ -162,3 +165,41 @@ def test_proxy_is_still_accepted_as_the_old_name_of_signal(tmp_path, capsys) -> 
     )
     assert status == 2
     assert "this run's signal is zico" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("signal", "expected"), [(SYNFLOW, "meta"), (ZICO, "meta"), (PARAMS, "cpu")]
+)
+def test_a_signal_that_runs_the_network_runs_on_the_trials_device(
+    monkeypatch, tiny_config, signal, expected
+) -> None:
+    """With a GPU share (`--gpus-per-trial`) the network and its batches go to the trial's
+    device; the size baselines stay on the CPU. "meta" stands in for cuda on a CPU machine."""
+    import evaluators.proxies
+    import neonas.search.trial as trial
+
+    seen: list[tuple[str, str]] = []
+
+    def record(model, _signal, batches) -> float:
+        seen.append((next(model.parameters()).device.type, batches[0][0].device.type))
+        return 1.0
+
+    monkeypatch.setattr(trial, "trial_device", lambda: "meta")
+    monkeypatch.setattr(evaluators.proxies, "zero_cost_score", record)
+    key = network_key(tiny_config)
+    result = zero_cost_signal(
+        lambda: build_model(tiny_config), key, (3, 32, 32), 10, EvalSettings(signal=signal)
+    )
+    assert result["accuracy"] == 1.0
+    assert seen == [(expected, expected)]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("signal", [NASWOT, SYNFLOW, ZICO, MECO])
+def test_a_signal_scores_the_same_network_alike_on_cuda_and_cpu(tiny_config, signal) -> None:
+    model = seeded_build(lambda: build_model(tiny_config), 0, network_key(tiny_config))
+    batches = noise_batches((3, 32, 32), 16, 10, seed=noise_seed(0))
+    on_cpu = zero_cost_score(model, signal, batches)
+    on_cuda = zero_cost_score(model.to("cuda"), signal, [(x.cuda(), y.cuda()) for x, y in batches])
+    assert on_cuda == pytest.approx(on_cpu, rel=1e-3, abs=1e-3)

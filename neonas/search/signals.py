@@ -25,6 +25,9 @@ TRIAL_SIGNALS = (*ZERO_COST, SHORT_TRAINING)
 # The zero-cost signals that read images: on --data's training images when there are some,
 # on noise otherwise. SynFlow and the size baselines never read images.
 READS_IMAGES = (NASWOT, ZICO, MECO)
+# Zero-cost signals that run the network (forward or backward): on the trial's GPU when it has
+# one; the size baselines count on the CPU.
+RUNS_NETWORK = (NASWOT, SYNFLOW, ZICO, MECO)
 # benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, 12 networks on each of
 # digits, shapes and shapes-large; Kendall tau against training from scratch pooled over the
 # three, standard errors about 0.2): of what a trial computes without a supernet, SynFlow

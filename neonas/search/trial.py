@@ -159,13 +159,16 @@ def zero_cost_signal(
     With --data, a signal that reads images reads DATA_BATCHES training images (as
     benchmarks/accuracy_signals.py measured it); without, noise images with random labels,
     seeded from the run's seed and the draw: every network of a run sees the same ones.
-    `first`: draw 0's model if the caller built it already (`seeding.seeded_build`).
+    `first`: draw 0's model if the caller built it already (`seeding.seeded_build`); like every
+    draw, it is moved to the trial's GPU when Ray gave the trial one and the signal runs the
+    network (weights are drawn on the CPU first, so the draws are the same on either device).
     """
     from evaluators.proxies import noise_batches, zero_cost_score
     from neonas.search.seeding import draw_scores, noise_seed
-    from neonas.search.signals import READS_IMAGES
+    from neonas.search.signals import READS_IMAGES, RUNS_NETWORK
 
     size = min(shape[-1], settings.proxy_resolution)
+    device = trial_device() if settings.signal in RUNS_NETWORK else "cpu"
     start = time.perf_counter()
 
     def score(model: Any, draw: int) -> float:
@@ -178,6 +181,9 @@ def zero_cost_signal(
                 max(num_classes, 2),
                 seed=noise_seed(settings.seed, draw),
             )
+        if device != "cpu":
+            model = model.to(device)
+            batches = [(images.to(device), labels.to(device)) for images, labels in batches]
         return zero_cost_score(model, settings.signal, batches)
 
     scores = draw_scores(build, score, settings.seed, key, settings.signal_draws, first)
