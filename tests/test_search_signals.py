@@ -16,7 +16,8 @@ from evaluators.proxies import noise_batches, zero_cost_score
 from neonas.arch import ArchConfig
 from neonas.models import build_model
 from neonas.search.settings import EvalSettings
-from neonas.search.signals import (
+from neonas.search.trial import DATA_BATCHES, score_candidate, zero_cost_signal
+from neonas.signals import (
     DEFAULT_WITH_DATA,
     DEFAULT_ZERO_COST,
     SHORT_TRAINING,
@@ -25,8 +26,7 @@ from neonas.search.signals import (
     ZICO,
     ignored_data_note,
 )
-from neonas.search.space import load_space
-from neonas.search.trial import DATA_BATCHES, score_candidate, zero_cost_signal
+from neonas.space import load_space
 from neonas.train.proxy import data_batches
 
 CLASSES = 3

@@ -142,7 +142,7 @@ def zero_cost_signal(
     benchmarks/accuracy_signals.py measured it); without, seeded noise with random labels.
     """
     from evaluators.proxies import noise_batches, zero_cost_score
-    from neonas.search.signals import READS_IMAGES
+    from neonas.signals import READS_IMAGES
 
     size = min(shape[-1], settings.proxy_resolution)
     start = time.perf_counter()
