@@ -67,12 +67,10 @@ def module_name(path: Path) -> str:
 
 
 @cache
-def modules(root: Path = ROOT) -> dict[str, Path]:
+def modules() -> dict[str, Path]:
     """Every module of the product: dotted name -> file."""
     return {
-        module_name(path): path
-        for package in PACKAGES
-        for path in sorted((root / package).rglob("*.py"))
+        module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
     }
 
 
