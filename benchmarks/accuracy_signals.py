@@ -185,7 +185,7 @@ def spanning_networks(count: int, seed: int = 0, pool: int = 3000) -> list[dict[
     (depth, width, MLP ratio, NeoCell groups, sizes, shifts, plan) counts equally: numbers scaled
     to [0, 1] over their choices, categories 0 or 1 apart. Starts from the smallest network.
     """
-    from neonas.search.space import load_space
+    from neonas.space import load_space
 
     space = load_space(SPACE)
     rng = random.Random(seed)

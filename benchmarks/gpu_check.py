@@ -841,7 +841,7 @@ def measurement_overlaps(intervals: list[tuple[float, float]]) -> int:
 
 def section_search(plan: Plan, device: torch.device, context: dict[str, Any]) -> dict:
     """An N-trial `neonas search --hw <device>` sweep; measurement intervals from its records."""
-    from neonas.search import TrialTable
+    from neonas.search.study import load_trials
 
     checks = SectionChecks()
     results_dir = context["work"] / "runs"
@@ -864,7 +864,7 @@ def section_search(plan: Plan, device: torch.device, context: dict[str, Any]) ->
     start = time.perf_counter()
     run_cli(argv)
     seconds = time.perf_counter() - start
-    table = TrialTable.load(results_dir / name)
+    table = load_trials(results_dir / name)
     completed = table.with_status("completed")
     statuses = {status: table.count(status) for status in ("completed", "failed", "rejected")}
     checks.check("completed_all_trials", len(completed) >= plan.search_trials)

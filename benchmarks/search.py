@@ -29,8 +29,8 @@ def per_minute(seconds: list[float]) -> str:
 
 
 def flops_only(count: int) -> list[float]:
-    from neonas.search.space import load_space
     from neonas.search.trial import screen_candidate
+    from neonas.space import load_space
 
     space, rng = load_space("neonext"), random.Random(0)
     screen_candidate(space.sample(rng), None, None)  # warm-up: imports, first traces
@@ -44,8 +44,8 @@ def flops_only(count: int) -> list[float]:
 
 def full_score(count: int) -> list[float]:
     from neonas.search.settings import EvalSettings
-    from neonas.search.space import load_space
     from neonas.search.trial import score_candidate, screen_candidate
+    from neonas.space import load_space
 
     space, rng, settings = load_space("neonext"), random.Random(1), EvalSettings()
     sink: list[dict[str, Any]] = []
@@ -63,8 +63,8 @@ def full_score(count: int) -> list[float]:
 def optuna_only(trials: int, folder: Path) -> list[float]:
     import optuna
 
-    from neonas.search.space import load_space
     from neonas.search.study import make_sampler, open_storage, open_study
+    from neonas.space import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(open_storage(folder / "optuna.db"), "pareto")
@@ -90,8 +90,9 @@ def search_overhead(trials: int, folder: Path) -> dict[str, float]:
     import ray
     from rich.console import Console
 
-    from neonas.search import SearchSettings, TrialTable, start_run
+    from neonas.search import SearchSettings, start_run
     from neonas.search.settings import EvalSettings
+    from neonas.search.study import load_trials
 
     start = time.perf_counter()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -109,7 +110,7 @@ def search_overhead(trials: int, folder: Path) -> dict[str, float]:
     total = time.perf_counter() - start
     ray.shutdown()
     finished = sorted(
-        row.finished for row in TrialTable.load(folder / "overhead").with_status("completed")
+        row.finished for row in load_trials(folder / "overhead").with_status("completed")
     )
     # Steady state: time between completed trials after the first two, which include starting
     # the two Ray workers.

@@ -43,11 +43,11 @@ def scores(run_dir: Path) -> dict[str, float]:
     """Accuracy of every completed trial, by network key."""
     from neonas.arch import ArchConfig
     from neonas.canonical import network_key
-    from neonas.search import TrialTable
+    from neonas.search.study import load_trials
 
     return {
         network_key(ArchConfig.from_dict(row.config)): float(row.metrics["accuracy"])
-        for row in TrialTable.load(run_dir).with_status("completed")
+        for row in load_trials(run_dir).with_status("completed")
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from neonas.search.space import available_spaces, load_space
+from neonas.space import available_spaces, load_space
 
 
 def main() -> None:

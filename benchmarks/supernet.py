@@ -68,7 +68,7 @@ def main() -> None:
     import torch
 
     from neonas.models import build_model
-    from neonas.search.space import load_space
+    from neonas.space import load_space
     from neonas.supernet import SubnetScorer, train_supernet
     from neonas.train.proxy import proxy_train
 

@@ -31,7 +31,7 @@ biases are not weights.
 - `params`, `flops`: the size baselines (fvcore counts, evaluators/flops.py), log10.
 
 The names of every accuracy signal, and which one the search uses by default, are in
-neonas/search/signals.py; benchmarks/accuracy_signals.py measures them all against training.
+neonas/signals.py; benchmarks/accuracy_signals.py measures them all against training.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from rich.console import Console
 
 from evaluators.hardware import TargetOptions, default_target_options
 from evaluators.latency.measure import MeasureSettings
-from neonas.search import EvalSettings, SearchSettings, TrialTable, resume_run, start_run
+from neonas.search import EvalSettings, SearchSettings, resume_run, start_run
+from neonas.search.study import load_trials
 from neonas.search.trial import score_candidate
 
 QUICK = MeasureSettings(warmup_runs=1, warmup_s=0.0, window=5, max_time_s=0.3)
@@ -116,7 +117,7 @@ def main(results: Path, mode: str) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "removed_after": removed,
         "worker": worker_id,
-        "nodes": sorted({row.node for row in TrialTable.load(run_dir).with_status("completed")}),
+        "nodes": sorted({row.node for row in load_trials(run_dir).with_status("completed")}),
         "settings": json.loads((run_dir / "run.json").read_text())["settings"],
     }
     if mode == "vanish":
@@ -125,7 +126,7 @@ def main(results: Path, mode: str) -> dict:
         again = resume_run(mode, {}, str(results), console=console, gpu_resource=GPU)
         found.update(resumed=again.completed, resumed_stop=again.stop_reason)
     found["statuses"] = {
-        status: TrialTable.load(run_dir).count(status)
+        status: load_trials(run_dir).count(status)
         for status in ("completed", "failed", "stopped", "lost")
     }
     console.file.close()

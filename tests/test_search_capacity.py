@@ -292,7 +292,7 @@ def test_a_resume_keeps_the_stored_gpu_share_and_says_how_to_go_on_without_gpus(
 ) -> None:
     from neonas.search import resume_run
     from neonas.search.run_folder import RunFolder
-    from neonas.search.space import load_space
+    from neonas.space import load_space
 
     stored = SearchSettings(name="g", results_dir=str(tmp_path), space="tiny", gpus_per_trial=0.5)
     RunFolder.create(stored, load_space("tiny").text, {}, [])

@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from neonas.cli import main
 from neonas.errors import UserError
-from neonas.search import SearchSettings, TrialTable
+from neonas.search import SearchSettings
 from neonas.search.run_folder import RunFolder
-from neonas.search.study import STUDY_NAME, storage_url
+from neonas.search.study import STUDY_NAME, load_trials, storage_url
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--space", "tiny", "--hw", "ascend", "--budget", "7M"]
@@ -137,7 +137,7 @@ def completed_rows(run_dir: Path) -> dict[int, dict]:
     if not (run_dir / "study.db").is_file():
         return {}
     try:
-        rows = TrialTable.load(run_dir).with_status("completed")
+        rows = load_trials(run_dir).with_status("completed")
     except Exception:  # the driver is still creating the study's tables
         return {}
     return {row.number: row.outcome() for row in rows}
@@ -209,7 +209,7 @@ def test_resume_after_sigkill_loses_and_repeats_no_completed_trial(tmp_path) -> 
     ).trials
     assert {t.number for t in trials if t.state == TrialState.COMPLETE} == set(after)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    table = TrialTable.load(run_dir)
+    table = load_trials(run_dir)
     for lost in table.with_status("lost"):  # in flight at the kill: its point is proposed again
         later = [row.params for row in table.rows.values() if row.number > lost.number]
         assert any(lost.params.items() <= params.items() for params in later)
@@ -249,7 +249,7 @@ def test_address_runs_the_sweep_on_both_nodes_of_a_cluster(tmp_path) -> None:
             timeout=400,
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        rows = TrialTable.load(tmp_path / "cluster").with_status("completed")
+        rows = load_trials(tmp_path / "cluster").with_status("completed")
         assert len(rows) == 4
         assert {row.node for row in rows} == node_ids  # trials ran on both nodes
     finally:
@@ -327,7 +327,7 @@ def test_a_cluster_started_with_ray_start_is_joined_as_typed(ray_command_cluster
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"joined the Ray cluster at {address} (from --address): 2 node(s), 2 CPUs" in done.stdout
-    assert len(TrialTable.load(tmp_path / "typed").with_status("completed")) == 2
+    assert len(load_trials(tmp_path / "typed").with_status("completed")) == 2
     # RAY_ADDRESS is honoured as if given with --address, and the run says so.
     done = subprocess.run(
         cli(*args, "--name", "from-env"),

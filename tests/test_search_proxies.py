@@ -21,8 +21,8 @@ from evaluators.proxies import (
     zico_score,
 )
 from neonas.models import build_model
-from neonas.search.signals import ZERO_COST
-from neonas.search.space import load_space
+from neonas.signals import ZERO_COST
+from neonas.space import load_space
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,16 @@ from neonas.search.export import export_run, select_best
 from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
 from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable, csv_row
-from neonas.search.space import load_space
 from neonas.search.study import (
     load_study,
+    load_trials,
     make_sampler,
     open_storage,
     open_study,
     repair,
     tell_record,
 )
+from neonas.space import load_space
 
 
 def completed(
@@ -87,7 +88,7 @@ def run_dir(template_run, tmp_path) -> Path:
 
 
 def test_records_round_trip_through_the_study(run_dir) -> None:
-    again = TrialTable.load(run_dir)
+    again = load_trials(run_dir)
     assert [row.number for row in again.with_status("completed")] == [0, 1, 2, 3]
     assert again.get(4).reason == "12M flops over the budget of 10M"
     assert again.count("failed") == 1 and len(again.rows) == 6
@@ -107,7 +108,7 @@ def test_a_status_is_stored_as_its_word_and_read_back_as_the_enum(run_dir) -> No
     assert type(record.outcome()["status"]) is str and record.outcome()["status"] == "duplicate"
     assert json.loads(json.dumps(record.outcome()))["status"] == "duplicate"
     assert csv_row(record)[1] == "duplicate" and f"{record.status:<10}|" == "duplicate |"
-    again = TrialTable.load(run_dir)
+    again = load_trials(run_dir)
     assert [row.status for _, row in sorted(again.rows.items())][-2:] == ["rejected", "failed"]
     assert all(isinstance(row.status, TrialStatus) for row in again.rows.values())
     with pytest.raises(ValueError, match="unknown trial status 'done'"):
@@ -116,7 +117,7 @@ def test_a_status_is_stored_as_its_word_and_read_back_as_the_enum(run_dir) -> No
 
 def test_trials_csv_is_written_from_the_study_and_appended(run_dir) -> None:
     log = CsvLog(run_dir / "trials.csv")
-    table = TrialTable.load(run_dir)
+    table = load_trials(run_dir)
     log.rewrite(table)
     log.append(completed(6, 90.0, 0.5))
     lines = (run_dir / "trials.csv").read_text().splitlines()
@@ -126,7 +127,7 @@ def test_trials_csv_is_written_from_the_study_and_appended(run_dir) -> None:
 
 
 def test_pareto_front_keeps_only_undominated_trials_fastest_first(run_dir) -> None:
-    front = pareto_front(TrialTable.load(run_dir).with_status("completed"))
+    front = pareto_front(load_trials(run_dir).with_status("completed"))
     assert [row.number for row in front] == [0, 1, 3]
 
 
@@ -158,7 +159,7 @@ def test_the_study_maximises_accuracy_and_score_and_minimises_latency(run_dir) -
 def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -> None:
     from neonas.search.references import Reference
 
-    rows = TrialTable.load(run_dir).with_status("completed")
+    rows = load_trials(run_dir).with_status("completed")
     reference = Reference("NeoNeXt-T", 125.0, 2.5, 4_389_679_104, 27_608_680)
     write_pareto(run_dir / "pareto.json", rows, {"flops": 10_000_000}, "naswot", [reference])
     data = json.loads((run_dir / "pareto.json").read_text())
@@ -176,7 +177,7 @@ def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -
 
 
 def test_progress_line_says_done_total_rejected_failed_best_elapsed_and_eta(run_dir) -> None:
-    table = TrialTable.load(run_dir)
+    table = load_trials(run_dir)
     display = ProgressDisplay(table, total=10, signal="naswot")
     display.done_at_start = 2  # two trials finished since this session started
     line = display.line(table.get(3))
@@ -208,7 +209,7 @@ def test_a_second_export_replaces_the_first_and_spares_other_files(run_dir) -> N
 
 
 def test_export_orders_by_accuracy_or_latency(run_dir) -> None:
-    rows = TrialTable.load(run_dir).with_status("completed")
+    rows = load_trials(run_dir).with_status("completed")
     assert [r.number for r in select_best(rows, "accuracy", 3)] == [3, 1, 2]
     assert [r.number for r in select_best(rows, "latency")] == [0, 1, 2, 3]
 
@@ -266,7 +267,7 @@ def test_repair_settles_trials_a_killed_driver_left_running(tmp_path) -> None:
     assert states[2].state == TrialState.FAIL
     waiting = [t for t in reopened.get_trials() if t.state == TrialState.WAITING]
     assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == lost.params
-    table = TrialTable.load(tmp_path)
+    table = load_trials(tmp_path)
     assert [row.status for _, row in sorted(table.rows.items())] == [
         "completed",
         "rejected",
@@ -279,7 +280,7 @@ def test_a_trial_asha_stopped_is_pruned_and_kept_off_the_front_and_export(run_di
     early = completed(6, 500.0, 0.1)  # best on both axes, but measured after 1 epoch of 3
     early.status, early.metrics["epochs"] = "pruned", 1
     tell(study, early)
-    table = TrialTable.load(run_dir)
+    table = load_trials(run_dir)
     assert (
         optuna.load_study(study_name="neonas", storage=f"sqlite:///{run_dir / 'study.db'}")
         .trials[6]

@@ -17,11 +17,11 @@ from rich.console import Console
 from evaluators.flops import count_flops
 from neonas.arch import ArchConfig
 from neonas.models import build_model
-from neonas.search import SearchSettings, TrialTable, resume_run, start_run
+from neonas.search import SearchSettings, resume_run, start_run
 from neonas.search.settings import EvalSettings
-from neonas.search.signals import DEFAULT_ZERO_COST
-from neonas.search.study import STUDY_NAME, storage_url
+from neonas.search.study import STUDY_NAME, load_trials, storage_url
 from neonas.search.trial import score_candidate
+from neonas.signals import DEFAULT_ZERO_COST
 
 BUDGET = 7_000_000  # about half of the tiny space's random points are over it
 
@@ -60,7 +60,7 @@ def budget_run(ray_session, tmp_path_factory):
 
 
 def test_run_reaches_its_count_of_completed_trials(budget_run) -> None:
-    table = TrialTable.load(budget_run.run_dir)
+    table = load_trials(budget_run.run_dir)
     assert budget_run.completed == table.count("completed") == 6
     rows = table.with_status("completed")
     assert len(rows) == 6 and all(
@@ -69,7 +69,7 @@ def test_run_reaches_its_count_of_completed_trials(budget_run) -> None:
 
 
 def test_over_budget_points_are_recorded_not_counted_and_told_to_optuna(budget_run) -> None:
-    table = TrialTable.load(budget_run.run_dir)
+    table = load_trials(budget_run.run_dir)
     rejected = table.with_status("rejected")
     assert len(rejected) == budget_run.counts["rejected"] >= 1, (
         "the tiny space at 7M FLOPs always proposes some over-budget points"
@@ -88,7 +88,7 @@ def test_over_budget_points_are_recorded_not_counted_and_told_to_optuna(budget_r
 
 
 def test_study_complete_trials_are_the_completed_trials(budget_run) -> None:
-    completed = {row.number for row in TrialTable.load(budget_run.run_dir).with_status("completed")}
+    completed = {row.number for row in load_trials(budget_run.run_dir).with_status("completed")}
     trials = study_trials(budget_run.run_dir)
     assert {t.number for t in trials if t.state == TrialState.COMPLETE} == completed
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -122,7 +122,7 @@ def test_run_folder_holds_everything_to_resume_export_and_plot(budget_run) -> No
         and info["space"]["accuracy_signal"] == DEFAULT_ZERO_COST
     )
     csv_lines = (run_dir / "trials.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + len(TrialTable.load(run_dir).rows)  # one line per trial
+    assert len(csv_lines) == 1 + len(load_trials(run_dir).rows)  # one line per trial
     assert not (run_dir / "run.lock").exists()
     front = json.loads((run_dir / "pareto.json").read_text())["front"]
     assert [entry["number"] for entry in front] == [row.number for row in budget_run.front]
@@ -152,7 +152,7 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
         score=flaky_score,
         console=quiet(),
     )
-    table = TrialTable.load(outcome.run_dir)
+    table = load_trials(outcome.run_dir)
     assert outcome.completed == table.count("completed") == 3
     reasons = {row.number: row.reason for row in table.with_status("failed")}
     assert "RuntimeError: simulated crash inside the trial" in reasons[1]
@@ -172,7 +172,7 @@ def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
     # The tiny space predicts 0.36 to 0.56 ms on the Ascend 310 (overhead-bound networks).
     evaluation = {"objective": "scalar", "latency_target_ms": 0.40, "latency_budget_ms": 0.44}
     outcome = start_run(settings(tmp_path, "scalar", trials=3, eval=evaluation), console=quiet())
-    table = TrialTable.load(outcome.run_dir)
+    table = load_trials(outcome.run_dir)
     rows = table.with_status("completed")
     assert outcome.completed == len(rows) == 3  # latency rejections inside Ray do not count
     for row in rows:
@@ -208,7 +208,7 @@ def test_data_runs_short_proxy_training_reporting_top1_per_epoch(ray_session, tm
     data = write_image_folder(tmp_path / "data")
     evaluation = {"data": str(data), "signal": "short-training", "epochs": 2, "batch_size": 8}
     outcome = start_run(settings(tmp_path, "trained", trials=2, eval=evaluation), console=quiet())
-    table = TrialTable.load(outcome.run_dir)
+    table = load_trials(outcome.run_dir)
     rows = table.with_status("completed")
     assert len(rows) == 2
     for row in table.with_status("completed", "pruned"):
@@ -229,7 +229,7 @@ def test_time_budget_stops_a_session_and_resume_finishes_the_run(ray_session, tm
     overrides = {"time_budget_s": 300.0, "space": "tiny", "eval.hw": "ascend"}
     resumed = resume_run("timed", overrides, str(tmp_path), console=quiet())
     assert resumed.completed == 4
-    table = TrialTable.load(resumed.run_dir)
+    table = load_trials(resumed.run_dir)
     assert {row.session for row in table.with_status("completed")} <= {1, 2}
     stopped = table.with_status("stopped")
     assert all(row.reason for row in stopped)
@@ -243,7 +243,7 @@ def always_failing(config: ArchConfig, settings: EvalSettings, report) -> None:
 def test_a_sweep_in_which_every_trial_fails_ends_after_max_failures(ray_session, tmp_path) -> None:
     run = settings(tmp_path, "failing", trials=3, max_failures=2)
     outcome = start_run(run, score=always_failing, console=quiet())
-    table = TrialTable.load(outcome.run_dir)
+    table = load_trials(outcome.run_dir)
     assert outcome.completed == 0 and table.count("failed") >= 2
     assert outcome.stop_reason.startswith(
         "2 trials in a row failed (the last: RuntimeError: no device"

@@ -11,8 +11,8 @@ from ray.tune.search import Searcher
 from neonas.search import searcher as searcher_module
 from neonas.search.records import TrialTable
 from neonas.search.searcher import StudySearcher
-from neonas.search.space import load_space
 from neonas.search.study import make_sampler
+from neonas.space import load_space
 
 LATENCY_REJECTION = {
     "status": "rejected",

@@ -23,9 +23,9 @@ from neonas.canonical import network_key
 from neonas.models import build_model
 from neonas.search.seeding import SCORING, draw_seed, noise_seed, seeded, seeded_build
 from neonas.search.settings import EvalSettings, SearchSettings
-from neonas.search.signals import SHORT_TRAINING, SYNFLOW, ZICO
-from neonas.search.space import load_space
 from neonas.search.trial import score_candidate, zero_cost_signal
+from neonas.signals import SHORT_TRAINING, SYNFLOW, ZICO
+from neonas.space import load_space
 
 SHAPE = (3, 32, 32)
 
@@ -235,7 +235,8 @@ def test_signal_draws_with_short_training_is_one_line_and_status_2(tmp_path, cap
 def search(tmp_path: Path, name: str) -> dict[str, float]:
     """`search --space tiny --hw ascend --trials 2 --seed 3` (one round of two trials at a
     time: they run in either order on either worker): accuracy by network key."""
-    from neonas.search import TrialTable, start_run
+    from neonas.search import start_run
+    from neonas.search.study import load_trials
 
     settings = SearchSettings(
         name=name,
@@ -246,7 +247,7 @@ def search(tmp_path: Path, name: str) -> dict[str, float]:
         eval=EvalSettings(hw="ascend", proxy_batch=8, seed=3),
     )
     outcome = start_run(settings, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
-    rows = TrialTable.load(outcome.run_dir).with_status("completed")
+    rows = load_trials(outcome.run_dir).with_status("completed")
     return {network_key(ArchConfig.from_dict(row.config)): row.metrics["accuracy"] for row in rows}
 
 

@@ -18,7 +18,8 @@ from neonas.canonical import network_key
 from neonas.models import build_model
 from neonas.search.seeding import noise_seed, seeded_build
 from neonas.search.settings import EvalSettings
-from neonas.search.signals import (
+from neonas.search.trial import DATA_BATCHES, score_candidate, zero_cost_signal
+from neonas.signals import (
     DEFAULT_WITH_DATA,
     DEFAULT_ZERO_COST,
     MECO,
@@ -30,8 +31,7 @@ from neonas.search.signals import (
     ZICO,
     ignored_data_note,
 )
-from neonas.search.space import load_space
-from neonas.search.trial import DATA_BATCHES, score_candidate, zero_cost_signal
+from neonas.space import load_space
 from neonas.train.proxy import data_batches
 
 CLASSES = 3

@@ -10,7 +10,7 @@ import torch
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.search.space import available_spaces, load_space, space_from_yaml
+from neonas.space import available_spaces, load_space, space_from_yaml
 
 TINY_YAML = """
 name: mini

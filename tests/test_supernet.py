@@ -11,7 +11,7 @@ from test_train_fixtures import one_torch_thread  # noqa: F401 (autouse: one tor
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.models import build_model
-from neonas.search.space import SearchSpace, load_space
+from neonas.space import SearchSpace, load_space
 from neonas.supernet import SpaceCoverage, SuperNet, extract_subnet, largest_subnet, sandwich
 from neonas.supernet.scoring import reestimate_batchnorm
 

@@ -23,7 +23,7 @@ from test_train_fixtures import (
 from neonas.arch import ArchConfig
 from neonas.cli import main
 from neonas.commands.supernet import SAMPLINGS as CLI_SAMPLINGS
-from neonas.search.space import load_space
+from neonas.space import load_space
 from neonas.supernet import SuperNet
 from neonas.supernet.layers import ratio_key
 from neonas.supernet.scoring import SIGNAL, SubnetScorer
@@ -337,8 +337,9 @@ def test_bad_supernet_input_is_one_line_and_status_2(data, trained, tmp_path, ca
 
 @pytest.mark.slow  # a Ray search of three trials: about 35 s on the shared CPU
 def test_search_scores_each_trial_by_its_supernet_top1(ray_session, data, trained, tmp_path):
-    from neonas.search import SearchSettings, TrialTable, start_run
+    from neonas.search import SearchSettings, start_run
     from neonas.search.settings import EvalSettings
+    from neonas.search.study import load_trials
 
     evaluation = EvalSettings(hw="ascend", data=str(data), supernet=str(trained))
     settings = SearchSettings(
@@ -346,7 +347,7 @@ def test_search_scores_each_trial_by_its_supernet_top1(ray_session, data, traine
         eval=evaluation,
     )  # fmt: skip
     outcome = start_run(settings, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
-    rows = TrialTable.load(outcome.run_dir).with_status("completed")
+    rows = load_trials(outcome.run_dir).with_status("completed")
     assert len(rows) == 3
     scorer = SubnetScorer(trained, data)
     for row in rows:

@@ -6,7 +6,7 @@
 
 Defaults: the neonext space (ImageNet, 224), predicted Ascend latency, the cheapest accuracy
 signal that ranked level with the best in benchmarks/accuracy_signals.py
-(neonas.search.signals), 32 completed trials, TPE, as many trials at a time as Ray has CPUs.
+(neonas.signals), 32 completed trials, TPE, as many trials at a time as Ray has CPUs.
 See docs/search.md.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from neonas.commands.arguments import non_negative_float, positive_int
 from neonas.errors import UserError
-from neonas.search.signals import (
+from neonas.signals import (
     DEFAULT_WITH_DATA,
     DEFAULT_ZERO_COST,
     SHORT_TRAINING,

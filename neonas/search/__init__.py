@@ -1,13 +1,15 @@
-"""Latency-aware architecture search over NeoCell networks: spaces, the Ray Tune + Optuna
-driver, the run folder, the Pareto front and export.
+"""Latency-aware architecture search over NeoCell networks: the Ray Tune + Optuna driver, the
+run folder, the Pareto front and export. The search space and the accuracy signals' names are
+one layer below (neonas/space.py, neonas/signals.py; README, "Architecture"), used by the
+supernet too; their public names are offered here as well.
 
-    space.py       search spaces as YAML data -> ArchConfigs (suggest, sample, from_params)
     settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json
     trial.py       the driver-side screen (FLOPs, params) and the per-trial evaluation
     searcher.py    Ray's Searcher over the study: screens, tells, ends the run
     capacity.py    trials' Ray resources; whether the cluster can still run a trial
     watch.py       the capacity watch as a Tune callback and stopper
-    study.py       the Optuna study on SQLite (the one record of trials), sampler, repair
+    study.py       the Optuna study on SQLite (the one record of trials), sampler, repair,
+                   load_trials (a run's TrialTable)
     records.py     TrialRecord read from the study; trials.csv written from it
     run_folder.py  results/<name>/: run.json, lock, paths
     pareto.py      Pareto front, pareto.json, pareto.png
@@ -15,28 +17,31 @@ driver, the run folder, the Pareto front and export.
     progress.py    progress lines and the final summary table
     driver.py      start_run / resume_run
 
-Importing this package loads neither torch nor ray.
+The names below are imported on first use (PEP 562): importing this package, or any one module
+of it, runs none of the others (the driver would load rich, Ray and Optuna).
 """
 
-from neonas.search.driver import SearchOutcome, resume_run, start_run
-from neonas.search.export import export_run, select_best
-from neonas.search.pareto import pareto_front
-from neonas.search.records import TrialRecord, TrialTable
-from neonas.search.settings import EvalSettings, SearchSettings
-from neonas.search.space import SearchSpace, available_spaces, load_space
+from __future__ import annotations
 
-__all__ = [
-    "EvalSettings",
-    "SearchOutcome",
-    "SearchSettings",
-    "SearchSpace",
-    "TrialRecord",
-    "TrialTable",
-    "available_spaces",
-    "export_run",
-    "load_space",
-    "pareto_front",
-    "resume_run",
-    "select_best",
-    "start_run",
-]
+from neonas.lazy import lazy_getattr
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "SearchOutcome": "neonas.search.driver",
+    "resume_run": "neonas.search.driver",
+    "start_run": "neonas.search.driver",
+    "export_run": "neonas.search.export",
+    "select_best": "neonas.search.export",
+    "pareto_front": "neonas.search.pareto",
+    "TrialRecord": "neonas.search.records",
+    "TrialTable": "neonas.search.records",
+    "EvalSettings": "neonas.search.settings",
+    "SearchSettings": "neonas.search.settings",
+    "load_trials": "neonas.search.study",
+    "SearchSpace": "neonas.space",
+    "available_spaces": "neonas.space",
+    "load_space": "neonas.space",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -36,10 +36,10 @@ from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable
 from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SearchSettings
-from neonas.search.signals import ignored_data_note
-from neonas.search.space import SearchSpace, load_space, space_from_yaml
 from neonas.search.trial import ScoreCandidate, run_trial, score_candidate, screen_candidate
 from neonas.si import format_si
+from neonas.signals import ignored_data_note
+from neonas.space import SearchSpace, load_space, space_from_yaml
 
 if TYPE_CHECKING:  # the target registry imports torch; a search loads it only to run
     from evaluators.hardware import HardwareTarget

@@ -10,7 +10,7 @@ from neonas.errors import UserError
 from neonas.io import write_json_atomic
 from neonas.search.objectives import best_first
 from neonas.search.pareto import FRONT, front_entry, pareto_front
-from neonas.search.records import TrialRecord, TrialStatus, TrialTable
+from neonas.search.records import TrialRecord, TrialStatus
 from neonas.search.run_folder import RunFolder
 
 ORDERS = ("pareto", "accuracy", "latency")
@@ -75,7 +75,9 @@ def export_run(
     run_dir = Path(run_dir)
     if not run.run_json.is_file():
         raise UserError(f"{run_dir} is not a search run folder (it has no {run.run_json.name})")
-    rows = TrialTable.load(run_dir).with_status("completed")
+    from neonas.search.study import load_trials  # optuna, only to read a run
+
+    rows = load_trials(run_dir).with_status("completed")
     if not rows:
         raise UserError(
             f"run {run_dir} has no completed trials yet: resume it with `neonas search --resume {run_dir}`"

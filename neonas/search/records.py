@@ -130,15 +130,6 @@ class TrialTable:
         trials = study.get_trials(deepcopy=False)
         return cls(record for record in map(record_from_trial, trials) if record is not None)
 
-    @classmethod
-    def load(cls, run_dir: str | Path) -> TrialTable:
-        """The records in the run folder's study (empty before the first trial)."""
-        from neonas.search.run_folder import RunFolder
-        from neonas.search.study import load_study
-
-        db = RunFolder(run_dir).study_db
-        return cls.from_study(load_study(db)) if db.is_file() else cls()
-
     def add(self, record: TrialRecord) -> TrialRecord:
         """Insert or replace the row of `record.number` (after the study was told)."""
         self.rows[record.number] = record

@@ -28,9 +28,9 @@ from evaluators.metrics import METRICS
 from neonas.errors import UserError
 from neonas.search.records import TrialRecord, TrialTable
 from neonas.search.settings import DEFAULT_MAX_FAILURES
-from neonas.search.space import SearchSpace
 from neonas.search.study import tell_record
 from neonas.search.trial import screen_candidate
+from neonas.space import SearchSpace
 
 # Give up after this many points in a row that could not run: the budget or the space leaves
 # (almost) nothing to evaluate.

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from neonas.search.signals import (
+from neonas.signals import (
     DEFAULT_ZERO_COST,
     SHORT_TRAINING,
     SUPERNET,

@@ -19,7 +19,8 @@ import optuna
 from optuna.trial import TrialState
 
 from neonas.search.objectives import objective_values, study_directions
-from neonas.search.records import OUTCOME_ATTR, TrialRecord, TrialStatus
+from neonas.search.records import OUTCOME_ATTR, TrialRecord, TrialStatus, TrialTable
+from neonas.search.run_folder import RunFolder
 
 STUDY_NAME = "neonas"
 # How a record's status is told to Optuna. Rejections and duplicates are PRUNED with their
@@ -63,6 +64,12 @@ def load_study(db_path: str | Path) -> optuna.Study:
     url = f"sqlite:///file:{Path(db_path).resolve()}?mode=ro&uri=true"
     storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+
+
+def load_trials(run_dir: str | Path) -> TrialTable:
+    """The records of a run folder's trials, read from its study (empty before the first)."""
+    db = RunFolder(run_dir).study_db
+    return TrialTable.from_study(load_study(db)) if db.is_file() else TrialTable()
 
 
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:

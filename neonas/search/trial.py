@@ -165,7 +165,7 @@ def zero_cost_signal(
     """
     from evaluators.proxies import noise_batches, zero_cost_score
     from neonas.search.seeding import draw_scores, noise_seed
-    from neonas.search.signals import READS_IMAGES, RUNS_NETWORK
+    from neonas.signals import READS_IMAGES, RUNS_NETWORK
 
     size = min(shape[-1], settings.proxy_resolution)
     device = trial_device() if settings.signal in RUNS_NETWORK else "cpu"

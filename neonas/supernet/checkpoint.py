@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from neonas.errors import UserError
-from neonas.search.space import space_from_yaml
+from neonas.space import space_from_yaml
 from neonas.supernet.network import SuperNet
 from neonas.train.checkpoint import load_checkpoint
 from neonas.train.model_spec import load_weights

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.search.space import IntRange, SearchSpace, StageChoices
+from neonas.space import IntRange, SearchSpace, StageChoices
 
 
 def _ints(choice: int | list[int] | IntRange) -> list[int]:

@@ -25,7 +25,7 @@ from neonas.arch import ArchConfig, StageSpec
 from neonas.models import build_model
 from neonas.models.neonext import _init_pointwise as init_pointwise
 from neonas.models.neonext import default_cfg
-from neonas.search.space import SearchSpace
+from neonas.space import SearchSpace
 from neonas.supernet.coverage import SpaceCoverage, StageCoverage, hidden_width, largest_subnet
 from neonas.supernet.layers import (
     ElasticNeoCell,

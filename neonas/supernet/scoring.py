@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from neonas.arch import ArchConfig
-from neonas.search.signals import SUPERNET
+from neonas.signals import SUPERNET
 from neonas.supernet.checkpoint import load_supernet
 from neonas.supernet.extract import extract_subnet
 from neonas.supernet.network import SuperNet

@@ -43,7 +43,7 @@ from torch import nn
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_json_atomic
-from neonas.search.space import SearchSpace, load_space, space_from_yaml
+from neonas.space import SearchSpace, load_space, space_from_yaml
 from neonas.supernet.checkpoint import SPEC_KEY
 from neonas.supernet.coverage import sandwich
 from neonas.supernet.network import SuperNet

@@ -1,5 +1,7 @@
 """Search spaces as data: a YAML file of per-stage choices that turns into ArchConfigs.
 
+A layer below the supernet and the search, which both use it (README, "Architecture").
+
 A space lists, per stage, the allowed depth, width, MLP ratio and NeoCell groups, and per
 transition the allowed sampling ratios; fixed fields (input size, classes, stem, drop path)
 are copied into every network. `SearchSpace.suggest(trial)` asks Optuna for one point,

@@ -1,6 +1,7 @@
 """The names of the accuracy signals a search can rank networks by, and which one it uses.
 
 Plain strings, no torch: the command line offers them before anything heavy is imported.
+A layer below the supernet and the search, which both name signals (README, "Architecture").
 
 A run records its signal's name next to every "accuracy" (the `accuracy_signal` label of the
 progress lines, the summary, the Pareto plot and `export --by accuracy`). The defaults are set
