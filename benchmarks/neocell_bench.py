@@ -70,6 +70,7 @@ SAMPLED_SEED = 1000  # the random stream of the networks drawn as the search dra
 WEIGHT_SEED = 1000  # weight draw d of a signal is seeded WEIGHT_SEED + d
 DEFAULT_NETWORKS = {"digits": 100, "shapes-large": 64}
 OTHER_NETWORKS = 64
+SPANNING_POOL = 3000  # drawn networks the spanning ones are chosen from (accuracy_signals' pool)
 DEFAULT_EPOCHS = 15  # ground-truth epochs of a --dataset NAME=DIR
 BATCHES = (1, 16)  # predicted latency at these batch sizes
 HW = "ascend"
@@ -143,7 +144,7 @@ def bench_networks(count: int, seed: int = 0) -> list[dict[str, Any]]:
     from neonas.search.space import load_space
 
     space = load_space(SPACE)
-    spanning = iter(spanning_networks(math.ceil(count / 2) + 4, seed=seed))
+    spanning = iter(spanning_networks(math.ceil(count / 2) + 4, seed=seed, pool=SPANNING_POOL))
     rng = random.Random(SAMPLED_SEED + seed)
     networks: list[dict[str, Any]] = []
     keys: set[str] = set()
