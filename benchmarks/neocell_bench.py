@@ -529,7 +529,7 @@ def report_text(result: dict[str, Any], folder: Path | None = None) -> str:
         ceiling = entry["ceiling"]
         lines += [
             f"Top-1 (mean of seeds) {low:.1f}-{high:.1f} %; ceiling (seed 0 vs seed 1) tau "
-            f"{ceiling['tau']:+.2f} (SE {ceiling['se']:.2f}); {entry['band_pairs']} pairs "
+            f"{_fmt(ceiling['tau'])} (SE {_fmt(ceiling['se'], '.2f')}); {entry['band_pairs']} pairs "
             "within +-10 % predicted Ascend 310 latency (batch 1).",
             "",
             "| signal | tau | SE | Spearman | top-10 % recall | band tau | band SE | "
@@ -537,7 +537,9 @@ def report_text(result: dict[str, Any], folder: Path | None = None) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for signal, f in entry["signals"].items():
-            draw = f"{f['draw_tau']:+.2f} ({f['draw_se']:.2f})" if "draw_tau" in f else "-"
+            draw = "-"
+            if "draw_tau" in f:
+                draw = f"{_fmt(f['draw_tau'])} ({_fmt(f['draw_se'], '.2f')})"
             lines.append(
                 f"| {signal} | {_fmt(f['tau'])} | {_fmt(f['se'], '.2f')} | "
                 f"{_fmt(f['spearman'])} | {_fmt(f['top10_recall'], '.2f')} | "
