@@ -256,6 +256,20 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["datasets"]["toy"]["networks"] == 2
 
 
+@pytest.mark.cuda
+def test_train_on_cuda_records_the_device(bench, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from accuracy_signals import shapes_folder
+
+    data = shapes_folder(tmp_path / "data", train=64, val=32)
+    command = ["train", "--cache", str(tmp_path / "cache"), "--dataset", f"toy={data}"]
+    assert bench.main([*command, "--networks", "1", "--epochs", "1", "--device", "cuda"]) == 0
+    record = json.loads((tmp_path / "cache" / "toy" / "truth" / "net000-seed0.json").read_text())
+    assert record["machine"] == bench.machine("cuda") and 0.0 <= record["top1"] <= 100.0
+
+
 def test_report_reads_the_committed_tables(bench, capsys):
     assert bench.main(["report", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
