@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from neonas.bench.metrics import bootstrap_se, kendall_tau
+
 SPACE = "tiny"
 
 
@@ -246,7 +248,9 @@ def _build(config_dict: dict[str, Any], seed: int) -> Any:
     return build_model(ArchConfig.from_dict(config_dict))
 
 
-def truth_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+def truth_job(
+    config: dict[str, Any], data: Path, protocol: Protocol, seed: int, device: str = "cpu"
+) -> dict[str, Any]:
     """Stand-alone training from scratch: all training images, `truth_epochs`, one evaluation."""
     from neonas.train.proxy import proxy_train
 
@@ -260,6 +264,7 @@ def truth_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
         max_val_images=None,
         seed=seed,
         validate_every=protocol.truth_epochs,
+        device=device,
     )
     return {
         "top1": metrics["val_top1"],
@@ -295,15 +300,22 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
     return {"per_epoch": per_epoch, "seconds": time.perf_counter() - start}
 
 
-def zero_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+def zero_job(
+    config: dict[str, Any],
+    data: Path,
+    protocol: Protocol,
+    seed: int,
+    weight_seed: int | None = None,
+) -> dict[str, Any]:
     """Every zero-cost proxy on real training images as `search --data` reads them (two batches
     of 32), and on noise as the search runs without data (two batches of 16 standard-normal
-    images, random labels). Seconds per proxy, data loading left out."""
+    images, random labels). Seconds per proxy, data loading left out. `seed` draws the images
+    and the initial weights, unless `weight_seed` draws the weights (NeoCell-Bench's draws)."""
     from evaluators.proxies import PROXIES, noise_batches, zero_cost_score
     from neonas.search.trial import DATA_BATCHES
     from neonas.train.proxy import data_batches
 
-    model = _build(config, seed)
+    model = _build(config, seed if weight_seed is None else weight_seed)
     batch, count = DATA_BATCHES
     inputs = {
         "": data_batches(model, data, batch_size=batch, count=count, seed=seed),
@@ -447,36 +459,7 @@ def short_epochs() -> int:
 # --- statistics ----------------------------------------------------------------------------------
 
 
-def kendall_tau(x: list[float], y: list[float]) -> float:
-    """Kendall's tau-b (ties in either ranking handled), no scipy needed."""
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(len(x)):
-        for j in range(i + 1, len(x)):
-            dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif dx == dy:
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denominator if denominator else float("nan")
-
-
-def bootstrap_se(x: list[float], y: list[float], draws: int = 1000, seed: int = 0) -> float:
-    """Standard error of Kendall tau over resamples of the networks (with replacement)."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(draws):
-        pick = rng.integers(0, len(x), len(x))
-        tau = kendall_tau([x[i] for i in pick], [y[i] for i in pick])
-        if not math.isnan(tau):
-            values.append(tau)
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+# kendall_tau and bootstrap_se live in neonas.bench.metrics (shared with NeoCell-Bench).
 
 
 # --- driver --------------------------------------------------------------------------------------

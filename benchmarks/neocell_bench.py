@@ -1,0 +1,622 @@
+"""NeoCell-Bench: networks of the tiny space trained from scratch, with every signal beside them.
+
+    python benchmarks/neocell_bench.py train --cache /work/bench-cache \
+        --dataset digits --dataset shapes-large [--dataset NAME=DIR] [--networks N]
+    python benchmarks/neocell_bench.py collect --cache /work/bench-cache [--dataset digits]
+    python benchmarks/neocell_bench.py report [--json]
+
+`train` fills a resumable cache, one JSON file per (data set, network, seed) for the ground
+truth and one per (data set, network) for its costs and signals; stop it at any time and run
+it again to go on. `collect` writes the committed table (neonas/bench/data/tiny-<data
+set>.jsonl and its provenance, .meta.json) from the networks complete in the cache. `report`
+prints, from the committed tables only and in seconds, how well each signal ranks like the
+ground truth.
+
+Protocol (the ground truth of benchmarks/accuracy_signals.py, reused from it):
+- networks: distinct canonical networks of search_spaces/tiny.yaml, alternately one of the
+  farthest-point spanning set (accuracy_signals.spanning_networks) and one drawn as the search
+  draws (SearchSpace.sample, each choice uniform, seed 1000), duplicates skipped; a table of N
+  networks is the first N of that list, so tables of different sizes share their networks;
+- ground truth: each network trained from scratch with the proxy recipe, seeds 0 and 1
+  (`digits` 15 epochs on 500 training images, validated on 1297; `shapes-large` 30 epochs on
+  2000 / 4000; `--dataset NAME=DIR` every image of DIR, 15 epochs unless --epochs);
+- costs: parameters and FLOPs per image (fvcore, as `neonas profile` counts them), Ascend 310
+  latency predicted as `neonas profile --hw ascend` does, batch 1 and 16;
+- signals: the zero-cost proxies of evaluators/proxies.py as accuracy_signals.zero_job computes
+  them (SynFlow; ZiCo, NASWOT, MeCo on two batches of 32 training images and on noise), for
+  three weight draws (weights seeded 1000, 1001, 1002; images seeded 0), and log10 params and
+  FLOPs.
+Figures: Kendall tau-b against the mean top-1 of the seeds with its standard error (1000
+bootstrap resamples of the networks), Spearman's rho, top-10 % recall (of the table's best
+10 %, the share in the signal's best 10 %), and tau over the pairs of networks whose predicted
+batch-1 latency is within 10 % of each other (with its bootstrap SE). The ceiling is tau of
+seed 0 against seed 1; "draw tau" is tau of a signal's weight draw 0 against draw 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accuracy_signals import (
+    PROTOCOLS,
+    SPACE,
+    Protocol,
+    make_data,
+    spanning_networks,
+    truth_job,
+    zero_job,
+)
+
+from neonas.bench import metrics
+from neonas.bench.table import DATA, BenchRow, datasets, load_table, provenance, row_to_dict
+from neonas.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLED_SEED = 1000  # the random stream of the networks drawn as the search draws
+WEIGHT_SEED = 1000  # weight draw d of a signal is seeded WEIGHT_SEED + d
+DEFAULT_NETWORKS = {"digits": 100, "shapes-large": 64}
+OTHER_NETWORKS = 64
+SPANNING_POOL = 3000  # drawn networks the spanning ones are chosen from (accuracy_signals' pool)
+DEFAULT_EPOCHS = 15  # ground-truth epochs of a --dataset NAME=DIR
+BATCHES = (1, 16)  # predicted latency at these batch sizes
+HW = "ascend"
+# The signals kept, and from which of zero_job's results. SynFlow is data-free and params /
+# FLOPs weight-free: their ", noise" twins would repeat them.
+SIGNALS = ("synflow", "zico", "zico, noise", "naswot", "naswot, noise", "meco", "meco, noise")
+WEIGHT_FREE = ("params", "flops")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set of a table: its name, where its images are and how its ground truth trains."""
+
+    name: str
+    folder: Path | None  # None: a built-in, written under the cache
+    protocol: Protocol
+    networks: int
+
+    def data(self, cache: Path) -> Path:
+        return make_data(cache, self.name) if self.folder is None else self.folder
+
+    def recipe(self) -> dict[str, Any]:
+        builtin = self.folder is None
+        return {
+            "recipe": "proxy",
+            "epochs": self.protocol.truth_epochs,
+            "batch_size": 64,
+            "image_size": 32,
+            "train_images": self.protocol.train_images if builtin else "all",
+            "val_images": self.protocol.val_images if builtin else "all",
+        }
+
+
+def parse_dataset(text: str, networks: int | None, epochs: int | None) -> Dataset:
+    """`digits`, `shapes`, `shapes-large` or NAME=DIR (an ImageFolder tree or CIFAR-10 folder)."""
+    name, equals, folder = text.partition("=")
+    if not equals:
+        if name not in PROTOCOLS:
+            raise UserError(
+                f"unknown data set {name!r}: use {', '.join(PROTOCOLS)} or NAME=DIR "
+                "(an ImageFolder tree or a CIFAR-10 python folder)"
+            )
+        protocol = PROTOCOLS[name]
+        if epochs is not None:
+            raise UserError(f"--epochs is for NAME=DIR data sets; {name} trains as its protocol")
+        count = networks or DEFAULT_NETWORKS.get(name, OTHER_NETWORKS)
+        return Dataset(name, None, protocol, count)
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise UserError(f"--dataset {text}: NAME must be letters, digits, - or _")
+    if name in PROTOCOLS:
+        raise UserError(f"--dataset {text}: {name} is a built-in data set; choose another NAME")
+    from neonas.train.data import detect_layout
+
+    path = Path(folder).expanduser().resolve()
+    detect_layout(path)  # a UserError naming the expected layouts if it is not one
+    protocol = Protocol(train_images=0, val_images=0, truth_epochs=epochs or DEFAULT_EPOCHS)
+    return Dataset(name, path, protocol, networks or OTHER_NETWORKS)
+
+
+# --- the networks --------------------------------------------------------------------------------
+
+
+def bench_networks(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """The first `count` networks of the bench's list: spanning and sampled, alternately.
+
+    Farthest-point selection is greedy, so its first k networks do not depend on how many are
+    chosen, and the sampled ones come from one fixed random stream: the list of N networks is
+    the first N of every longer list.
+    """
+    from neonas.arch import ArchConfig
+    from neonas.search.space import load_space
+
+    space = load_space(SPACE)
+    spanning = iter(spanning_networks(math.ceil(count / 2) + 4, seed=seed, pool=SPANNING_POOL))
+    rng = random.Random(SAMPLED_SEED + seed)
+    networks: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    while len(networks) < count:
+        origin = "spanning" if len(networks) % 2 == 0 else "sampled"
+        for _ in range(10_000):
+            if origin == "spanning":
+                config = ArchConfig.from_dict(next(spanning))
+            else:
+                config = space.sample(rng)
+            key = space.key(config)
+            if key not in keys:
+                break
+        else:
+            raise UserError(f"the {SPACE} space has too few distinct networks for {count}")
+        keys.add(key)
+        name = f"net{len(networks):03d}"
+        config = config.model_copy(update={"name": name})
+        networks.append({"name": name, "origin": origin, "config": config.to_dict()})
+    return networks
+
+
+def load_networks(cache: Path, count: int) -> list[dict[str, Any]]:
+    """The first `count` networks, kept in the cache so a resumed run trains the same ones."""
+    path = cache / "networks.json"
+    stored = json.loads(path.read_text()) if path.is_file() else []
+    if len(stored) >= count:
+        return stored[:count]
+    networks = bench_networks(count)
+    if networks[: len(stored)] != stored:
+        raise UserError(
+            f"{path} lists other networks than this code draws (did the space change?); "
+            "use a new --cache"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(networks, indent=1))
+    return networks
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def code_commit() -> str:
+    """`git rev-parse HEAD` of this checkout, `-dirty` if tracked files differ, or `unknown`.
+
+    Read once, when the process starts training: the code it runs, even if HEAD moves later."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "neonas", "evaluators", "benchmarks"],
+            cwd=ROOT,
+        ).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def machine(device: str) -> str:
+    """The CPU model (or the CUDA device), torch's threads and version."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    return (
+        f"{model} ({cores} cores), {torch.get_num_threads()} thread(s), torch {torch.__version__}"
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def truth_path(cache: Path, dataset: str, index: int, seed: int) -> Path:
+    return cache / dataset / "truth" / f"net{index:03d}-seed{seed}.json"
+
+
+def signals_path(cache: Path, dataset: str, index: int) -> Path:
+    return cache / dataset / "signals" / f"net{index:03d}.json"
+
+
+def for_data(config: dict[str, Any], data: Path) -> dict[str, Any]:
+    """The network with a head for the data set's classes."""
+    from neonas.train.data import detect_layout
+
+    return {**config, "num_classes": len(detect_layout(data).classes)}
+
+
+def train_one(
+    config: dict[str, Any], dataset: Dataset, data: Path, seed: int, device: str
+) -> dict[str, Any]:
+    """The ground truth of one network and seed (accuracy_signals.truth_job) with provenance."""
+    result = truth_job(config, data, dataset.protocol, seed, device=device)
+    return {
+        "seed": seed,
+        "top1": result["top1"],
+        "loss": result["loss"],
+        "seconds": result["seconds"],
+        "commit": code_commit(),
+        "machine": machine(device),
+        "finished": _now(),
+    }
+
+
+def signals_one(config: dict[str, Any], dataset: Dataset, data: Path, draws: int) -> dict[str, Any]:
+    """Costs (params, FLOPs, predicted Ascend 310 latency) and every signal for `draws` weight
+    draws (accuracy_signals.zero_job, images seeded 0, weights WEIGHT_SEED + draw)."""
+    from accuracy_signals import _build
+
+    from evaluators import get_hw
+    from evaluators.metrics import compute_metrics
+
+    model = _build(config, 0)
+    model.eval()
+    chw = (config["in_chans"], config["input_size"], config["input_size"])
+    counts = compute_metrics(model, chw, ["flops", "params"])
+    target = get_hw(HW)
+    latency = {str(batch): target.latency(model, chw, batch).median_ms for batch in BATCHES}
+    scores: dict[str, list[float]] = {}
+    seconds: dict[str, list[float]] = {}
+    for draw in range(draws):
+        result = zero_job(config, data, dataset.protocol, 0, weight_seed=WEIGHT_SEED + draw)
+        names = SIGNALS + (WEIGHT_FREE if draw == 0 else ())
+        for name in names:
+            scores.setdefault(name, []).append(result[name]["score"])
+            seconds.setdefault(name, []).append(result[name]["seconds"])
+    return {
+        "params": int(counts["params"]),
+        "flops": int(counts["flops"]),
+        "latency_ms": latency,
+        "hw": target.name,
+        "signals": scores,
+        "signal_seconds": {name: statistics.median(s) for name, s in seconds.items()},
+        "commit": code_commit(),
+        "finished": _now(),
+    }
+
+
+def train(
+    cache: Path,
+    sets: list[Dataset],
+    seeds: list[int],
+    draws: int,
+    device: str,
+    limit: int | None = None,
+) -> None:
+    """Every missing ground truth and signal of every data set, network by network."""
+    started = time.perf_counter()
+    code_commit()  # the commit of the code this process loaded
+    for dataset in sets:
+        networks = load_networks(cache, dataset.networks)
+        data = dataset.data(cache)
+        _write_dataset_info(cache, dataset, seeds, draws)
+        done = 0
+        for index, network in enumerate(networks):
+            if limit is not None and done >= limit:
+                break
+            config = for_data(network["config"], data)
+            todo = [
+                seed for seed in seeds if not truth_path(cache, dataset.name, index, seed).is_file()
+            ]
+            for seed in todo:
+                record = train_one(config, dataset, data, seed, device)
+                _write(truth_path(cache, dataset.name, index, seed), record)
+                print(
+                    f"[{time.perf_counter() - started:7.0f} s] {dataset.name} net{index:03d} "
+                    f"seed {seed}: top-1 {record['top1']:.1f} % ({record['seconds']:.0f} s)",
+                    flush=True,
+                )
+            path = signals_path(cache, dataset.name, index)
+            if not path.is_file():
+                start = time.perf_counter()
+                _write(path, signals_one(config, dataset, data, draws))
+                print(
+                    f"[{time.perf_counter() - started:7.0f} s] {dataset.name} net{index:03d} "
+                    f"signals ({time.perf_counter() - start:.0f} s)",
+                    flush=True,
+                )
+            done += 1
+
+
+def _write_dataset_info(cache: Path, dataset: Dataset, seeds: list[int], draws: int) -> None:
+    """What the cache of a data set holds; a resumed run must train the same way."""
+    path = cache / dataset.name / "dataset.json"
+    info = {
+        "dataset": dataset.name,
+        "folder": None if dataset.folder is None else str(dataset.folder),
+        "recipe": dataset.recipe(),
+        "seeds": seeds,
+        "draws": draws,
+    }
+    if path.is_file():
+        old = json.loads(path.read_text())
+        same = {key: old.get(key) for key in info}
+        if same != info:
+            raise UserError(
+                f"{path} was trained as {json.dumps(same)}; this run asks for {json.dumps(info)} "
+                "(use another --cache or another NAME)"
+            )
+        if dataset.networks <= old.get("networks", 0):
+            return
+    info["networks"] = dataset.networks
+    info["command"] = "python benchmarks/neocell_bench.py " + " ".join(sys.argv[1:])
+    _write(path, info)
+
+
+# --- collect -------------------------------------------------------------------------------------
+
+
+def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, int, int]]:
+    """Write the table and provenance of each data set from its complete networks; returns
+    (data set, networks in the table, networks planned)."""
+    found = sorted(path.parent.name for path in cache.glob("*/dataset.json"))
+    unknown = sorted(set(names or []) - set(found))
+    if unknown:
+        raise UserError(f"no data set {', '.join(unknown)} in {cache} (found: {', '.join(found)})")
+    written = []
+    for name in names or found:
+        info = json.loads((cache / name / "dataset.json").read_text())
+        networks = load_networks(cache, info["networks"])
+        rows, truths = [], []
+        for index, network in enumerate(networks):
+            paths = [truth_path(cache, name, index, seed) for seed in info["seeds"]]
+            signals = signals_path(cache, name, index)
+            if not all(p.is_file() for p in paths) or not signals.is_file():
+                continue
+            truth = [json.loads(p.read_text()) for p in paths]
+            truths.extend(truth)
+            measured = json.loads(signals.read_text())
+            row = BenchRow(
+                index=index,
+                name=network["name"],
+                origin=network["origin"],
+                config=network["config"],
+                params=measured["params"],
+                flops=measured["flops"],
+                latency_ms={int(b): ms for b, ms in measured["latency_ms"].items()},
+                recipe=info["recipe"],
+                truth=tuple(_seed_result(t) for t in truth),
+                signals={k: tuple(v) for k, v in measured["signals"].items()},
+                signal_seconds=measured["signal_seconds"],
+            )
+            rows.append(row_to_dict(row))
+        out.mkdir(parents=True, exist_ok=True)
+        table = out / f"{SPACE}-{name}.jsonl"
+        table.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
+        finished = sorted(t["finished"] for t in truths)
+        meta = {
+            "dataset": name,
+            "space": SPACE,
+            "data": info["folder"] or f"built-in {name} (benchmarks/accuracy_signals.py)",
+            "networks": len(rows),
+            "networks_planned": info["networks"],
+            "seeds": info["seeds"],
+            "signal_weight_draws": info["draws"],
+            "signal_weight_seeds": [WEIGHT_SEED + d for d in range(info["draws"])],
+            "recipe": info["recipe"],
+            "latency": f"{HW} (Ascend 310), predicted, batch {' and '.join(map(str, BATCHES))}",
+            "command": info["command"],
+            "commits": sorted({t["commit"] for t in truths}),
+            "machines": sorted({t["machine"] for t in truths}),
+            "first_finished": finished[0] if finished else None,
+            "last_finished": finished[-1] if finished else None,
+            "collected": _now(),
+        }
+        table.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        written.append((name, len(rows), info["networks"]))
+    return written
+
+
+def _seed_result(record: dict[str, Any]) -> Any:
+    from neonas.bench.table import SeedResult
+
+    return SeedResult(
+        **{key: record[key] for key in SeedResult.__dataclass_fields__}  # the stored fields only
+    )
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def signal_figures(
+    scores: list[float], truth: list[float], latency: list[float]
+) -> dict[str, float | None]:
+    """tau (and SE), Spearman, top-10 % recall, band tau (and SE) of one signal."""
+    return {
+        "tau": _num(metrics.kendall_tau(scores, truth)),
+        "se": _num(metrics.bootstrap_se(scores, truth)),
+        "spearman": _num(metrics.spearman(scores, truth)),
+        "top10_recall": _num(metrics.top_recall(scores, truth)),
+        "band_tau": _num(metrics.band_tau(scores, truth, latency)),
+        "band_se": _num(metrics.band_bootstrap_se(scores, truth, latency)),
+    }
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def dataset_report(rows: list[BenchRow]) -> dict[str, Any]:
+    """The contract's entry of one data set: size, ceiling and every signal's figures."""
+    seeds = sorted({result.seed for row in rows for result in row.truth})
+    entry: dict[str, Any] = {"networks": len(rows), "seeds": len(seeds)}
+    if len(rows) < 3:
+        entry.update({"ceiling": {"tau": None, "se": None}, "signals": {}})
+        return entry
+    truth = [row.top1 for row in rows]
+    latency = [row.latency_ms[1] for row in rows]
+    first, second = ([row.seed_top1(seed) for row in rows] for seed in seeds[:2])
+    entry["ceiling"] = {
+        "tau": _num(metrics.kendall_tau(first, second)),
+        "se": _num(metrics.bootstrap_se(first, second)),
+    }
+    entry["top1_range"] = [round(min(truth), 2), round(max(truth), 2)]
+    entry["band_pairs"] = metrics.band_pairs(latency)
+    signals: dict[str, Any] = {}
+    for name in rows[0].signals:
+        draws = [row.signals[name] for row in rows]
+        figures = signal_figures([d[0] for d in draws], truth, latency)
+        figures["seconds"] = round(statistics.median(r.signal_seconds[name] for r in rows), 4)
+        count = min(len(d) for d in draws)
+        if count > 1:
+            a, b = [d[0] for d in draws], [d[1] for d in draws]
+            figures["draw_tau"] = _num(metrics.kendall_tau(a, b))
+            figures["draw_se"] = _num(metrics.bootstrap_se(a, b))
+        signals[name] = figures
+        if count > 1:
+            mean = [statistics.fmean(d[:count]) for d in draws]
+            averaged = signal_figures(mean, truth, latency)
+            averaged["seconds"] = round(figures["seconds"] * count, 4)
+            signals[f"{name}, mean of {count} draws"] = averaged
+    entry["signals"] = signals
+    return entry
+
+
+def report(folder: Path | None = None) -> dict[str, Any]:
+    """The contract's JSON object, from the tables under `folder` (default: the committed)."""
+    return {
+        "datasets": {name: dataset_report(load_table(name, folder)) for name in datasets(folder)},
+        "samplers": {},
+        "end_to_end": {},
+    }
+
+
+def report_text(result: dict[str, Any], folder: Path | None = None) -> str:
+    """The report as Markdown tables, one per data set."""
+    lines = []
+    for name, entry in result["datasets"].items():
+        meta = provenance(name, folder)
+        recipe = meta["recipe"]
+        lines += [
+            f"## {name}: {entry['networks']} of {meta['networks_planned']} networks, "
+            f"{entry['seeds']} seeds",
+            "",
+            f"Ground truth: {recipe['recipe']} recipe, {recipe['epochs']} epochs, "
+            f"{recipe['train_images']} training / {recipe['val_images']} validation images; "
+            f"machines: {'; '.join(meta['machines'])}; {meta['first_finished']} to "
+            f"{meta['last_finished']}.",
+        ]
+        if not entry["signals"]:
+            lines += ["", "Too few networks for rank figures.", ""]
+            continue
+        low, high = entry["top1_range"]
+        ceiling = entry["ceiling"]
+        lines += [
+            f"Top-1 (mean of seeds) {low:.1f}-{high:.1f} %; ceiling (seed 0 vs seed 1) tau "
+            f"{_fmt(ceiling['tau'])} (SE {_fmt(ceiling['se'], '.2f')}); {entry['band_pairs']} pairs "
+            "within +-10 % predicted Ascend 310 latency (batch 1).",
+            "",
+            "| signal | tau | SE | Spearman | top-10 % recall | band tau | band SE | "
+            "draw tau (SE) | s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for signal, f in entry["signals"].items():
+            draw = "-"
+            if "draw_tau" in f:
+                draw = f"{_fmt(f['draw_tau'])} ({_fmt(f['draw_se'], '.2f')})"
+            lines.append(
+                f"| {signal} | {_fmt(f['tau'])} | {_fmt(f['se'], '.2f')} | "
+                f"{_fmt(f['spearman'])} | {_fmt(f['top10_recall'], '.2f')} | "
+                f"{_fmt(f['band_tau'])} | {_fmt(f['band_se'], '.2f')} | {draw} | "
+                f"{f['seconds']:.2g} |"
+            )
+        lines.append("")
+    return "\n".join(lines) if lines else "no NeoCell-Bench tables"
+
+
+def _fmt(value: float | None, spec: str = "+.2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("train", help="train and score the missing networks (resumable)")
+    run.add_argument("--cache", type=Path, required=True, help="the resumable cache folder")
+    run.add_argument(
+        "--dataset",
+        action="append",
+        help="digits, shapes, shapes-large or NAME=DIR (ImageFolder tree or CIFAR-10 python "
+        "folder); repeat for several, trained in order (default: digits)",
+    )
+    run.add_argument("--networks", type=int, help="per data set (default: digits 100, else 64)")
+    run.add_argument("--epochs", type=int, help=f"NAME=DIR ground-truth epochs ({DEFAULT_EPOCHS})")
+    run.add_argument("--seeds", default="0,1", help="ground-truth seeds (default 0,1)")
+    run.add_argument("--draws", type=int, default=3, help="weight draws per signal (default 3)")
+    run.add_argument("--device", default="cpu", help="training device, e.g. cuda (default cpu)")
+    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.add_argument("--limit", type=int, help="stop after this many networks per data set")
+    gather = commands.add_parser("collect", help="write the committed tables from the cache")
+    gather.add_argument("--cache", type=Path, required=True)
+    gather.add_argument("--dataset", action="append", help="default: every data set in the cache")
+    gather.add_argument("--out", type=Path, default=DATA, help=f"table folder (default {DATA})")
+    show = commands.add_parser("report", help="print the figures from the committed tables")
+    show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
+    show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            for name, value in (("--networks", args.networks), ("--epochs", args.epochs)):
+                if value is not None and value < 1:
+                    raise UserError(f"{name} must be at least 1")
+            if args.draws < 1:
+                raise UserError("--draws must be at least 1")
+            try:
+                seeds = [int(s) for s in args.seeds.split(",") if s]
+            except ValueError:
+                raise UserError(
+                    f"--seeds {args.seeds}: a comma-separated list of integers"
+                ) from None
+            sets = [
+                parse_dataset(t, args.networks, args.epochs) for t in args.dataset or ["digits"]
+            ]
+            import torch
+
+            torch.set_num_threads(args.threads)
+            train(args.cache, sets, seeds, args.draws, args.device, args.limit)
+        elif args.command == "collect":
+            for name, count, planned in collect(args.cache, args.dataset, args.out):
+                print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")
+        else:
+            result = report(args.tables)
+            if args.json:
+                print(json.dumps(result))
+            else:
+                print(report_text(result, args.tables))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

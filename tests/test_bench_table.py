@@ -1,0 +1,283 @@
+"""NeoCell-Bench: the committed tables and their loader, the rank metrics, report and train."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neonas.bench import BenchRow, SeedResult, datasets, load_table, metrics, provenance
+from neonas.bench.table import row_to_dict
+from neonas.errors import UserError
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+CONTRACT_FIGURES = {"tau", "se", "spearman", "top10_recall", "band_tau", "band_se"}
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """benchmarks/neocell_bench.py as a module (it imports accuracy_signals beside it)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import neocell_bench
+
+    # The committed tables choose from 3000 drawn networks; tests from fewer, for speed.
+    monkeypatch.setattr(neocell_bench, "SPANNING_POOL", 100)
+    return neocell_bench
+
+
+# --- the committed tables ----------------------------------------------------------------------
+
+
+def test_committed_digits_table_loads_with_provenance():
+    assert "digits" in datasets()
+    rows = load_table("digits")
+    meta = provenance("digits")
+    assert len(rows) == meta["networks"] >= 3
+    assert meta["recipe"]["epochs"] == 15 and meta["recipe"]["train_images"] == 500
+    assert meta["commits"] and meta["machines"] and meta["command"].startswith("python ")
+    names = [row.name for row in rows]
+    assert len(set(names)) == len(names)
+    for row in rows:
+        assert [r.seed for r in row.truth] == meta["seeds"] == [0, 1]
+        assert all(0.0 <= r.top1 <= 100.0 and r.seconds > 0 for r in row.truth)
+        assert row.top1 == pytest.approx((row.truth[0].top1 + row.truth[1].top1) / 2)
+        assert set(row.latency_ms) == {1, 16} and row.latency_ms[16] >= row.latency_ms[1] > 0
+        assert len(row.signals["synflow"]) == meta["signal_weight_draws"] == 3
+        assert len(row.signals["params"]) == 1
+        assert row.signals["params"][0] == pytest.approx(math.log10(row.params))
+        assert row.arch().name == row.name
+
+
+def test_committed_networks_are_distinct_and_from_both_sources():
+    from neonas.search.space import load_space
+
+    space = load_space("tiny")
+    rows = load_table("digits")
+    keys = {space.key(row.arch()) for row in rows}
+    assert len(keys) == len(rows)
+    assert all(space.contains(row.arch()) for row in rows)
+    assert {row.origin for row in rows} == {"spanning", "sampled"}
+
+
+def test_unknown_table_is_a_user_error():
+    with pytest.raises(UserError, match="no NeoCell-Bench table"):
+        load_table("no-such-data")
+
+
+# --- metrics on known inputs -----------------------------------------------------------------------
+
+
+def test_kendall_tau_b_known_values():
+    assert metrics.kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert metrics.kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert metrics.kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    # A tie in x: one pair tied in x only, two concordant -> 2 / sqrt(3 * 2).
+    assert metrics.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
+    assert math.isnan(metrics.kendall_tau([1, 1, 1], [1, 2, 3]))
+
+
+def test_spearman_and_top_recall_known_values():
+    assert metrics.spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    assert metrics.spearman([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
+    # Ties get their mean rank: ranks (1.5, 1.5, 3) against (1, 2, 3).
+    assert metrics.spearman([5, 5, 9], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
+    truth = list(range(20))  # the best 10 % are networks 19 and 18
+    signal = [100.0 if i in (19, 0) else float(i) for i in range(20)]
+    assert metrics.top_recall(signal, truth) == 0.5
+    assert metrics.top_recall(truth, truth) == 1.0
+    assert metrics.top_recall([-t for t in truth], truth) == 0.0
+
+
+def test_band_tau_counts_only_pairs_of_similar_latency():
+    latency = [1.0, 1.05, 2.0, 2.1, 5.0]  # bands: (0, 1) and (2, 3); 2.1 / 2.0 is within 10 %
+    truth = [1, 2, 3, 4, 5]
+    assert metrics.band_pairs(latency) == 2
+    assert metrics.band_tau([2, 1, 3, 4, 0], truth, latency) == 0.0  # one pair each way
+    assert metrics.band_tau([1, 2, 3, 4, 0], truth, latency) == 1.0  # network 4 is alone
+    # A signal that only tells latency bands apart ranks well overall and nothing in a band.
+    coarse = [0, 0, 1, 1, 2]
+    assert metrics.kendall_tau(coarse, truth) > 0.8
+    assert math.isnan(metrics.band_tau(coarse, truth, latency))
+    assert math.isnan(metrics.band_tau([1, 2, 3], [1, 2, 3], [1.0, 2.0, 4.0]))
+
+
+def _loop_bootstrap(x, y, draws, seed, band=None):
+    """The plain loop the vectorised bootstrap must equal."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(x), len(x))
+        c = d = tx = ty = 0
+        for i, j in itertools.combinations(range(len(pick)), 2):
+            a, b = pick[i], pick[j]
+            if band is not None and not band[a, b]:
+                continue
+            dx, dy = np.sign(x[a] - x[b]), np.sign(y[a] - y[b])
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif dx == dy:
+                c += 1
+            else:
+                d += 1
+        denominator = math.sqrt((c + d + tx) * (c + d + ty))
+        if denominator:
+            values.append((c - d) / denominator)
+    return float(np.std(values, ddof=1))
+
+
+def test_bootstrap_se_equals_the_plain_loop():
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 4, 15).astype(float), rng.normal(size=15)
+    latency = rng.uniform(1.0, 1.5, 15)
+    assert metrics.bootstrap_se(x, y, draws=100, seed=1) == pytest.approx(
+        _loop_bootstrap(x, y, 100, 1)
+    )
+    band = metrics.latency_bands(latency)
+    assert metrics.band_bootstrap_se(x, y, latency, draws=100, seed=1) == pytest.approx(
+        _loop_bootstrap(x, y, 100, 1, band)
+    )
+    assert metrics.bootstrap_se([1, 2, 3, 4], [1, 2, 3, 4], draws=50) == 0.0
+
+
+# --- report on a hand-made table ---------------------------------------------------------------------
+
+
+def _hand_table(folder: Path, count: int = 20) -> list[BenchRow]:
+    """A table where `perfect` ranks like the truth, `reversed` against it, `size` by latency."""
+    rows = []
+    for i in range(count):
+        truth = tuple(
+            SeedResult(seed, 50.0 + i + 0.1 * seed, 1.0, 2.0, "abc", "test machine", "2026-01-01")
+            for seed in (0, 1)
+        )
+        latency = 1.0 + 0.01 * i  # consecutive networks within 10 % of each other
+        rows.append(
+            BenchRow(
+                index=i,
+                name=f"net{i:03d}",
+                origin="spanning" if i % 2 == 0 else "sampled",
+                config={"name": f"net{i:03d}"},
+                params=1000 + i,
+                flops=10_000 + i,
+                latency_ms={1: latency, 16: 4 * latency},
+                recipe={"recipe": "proxy", "epochs": 1, "train_images": 8, "val_images": 8},
+                truth=truth,
+                signals={
+                    "perfect": (float(i), float(i), float(i)),
+                    "reversed": (-float(i), float(i), -float(i)),
+                    "params": (math.log10(1000 + i),),
+                },
+                signal_seconds={"perfect": 0.5, "reversed": 0.5, "params": 0.001},
+            )
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(row_to_dict(row)) + "\n" for row in rows)
+    (folder / "tiny-hand.jsonl").write_text(lines)
+    meta = {
+        "networks": count,
+        "networks_planned": 30,
+        "seeds": [0, 1],
+        "recipe": rows[0].recipe,
+        "machines": ["test machine"],
+        "first_finished": "2026-01-01",
+        "last_finished": "2026-01-01",
+    }
+    (folder / "tiny-hand.meta.json").write_text(json.dumps(meta))
+    return rows
+
+
+def test_report_json_follows_the_contract(bench, tmp_path, capsys):
+    _hand_table(tmp_path)
+    assert bench.main(["report", "--json", "--tables", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"datasets", "samplers", "end_to_end"}
+    entry = result["datasets"]["hand"]
+    assert entry["networks"] == 20 and entry["seeds"] == 2
+    assert entry["ceiling"]["tau"] == 1.0 and entry["ceiling"]["se"] == 0.0
+    signals = entry["signals"]
+    for figures in signals.values():
+        assert CONTRACT_FIGURES <= set(figures)
+    perfect, reverse = signals["perfect"], signals["reversed"]
+    assert perfect["tau"] == perfect["spearman"] == perfect["top10_recall"] == 1.0
+    assert perfect["band_tau"] == 1.0 and perfect["draw_tau"] == 1.0
+    assert reverse["tau"] == -1.0 and reverse["top10_recall"] == 0.0
+    assert reverse["draw_tau"] == -1.0  # draw 0 against draw 1
+    # Mean of the 3 draws: (-i + i - i) / 3 = -i / 3, still reversed.
+    assert signals["reversed, mean of 3 draws"]["tau"] == -1.0
+    assert "draw_tau" not in signals["params"] and "params, mean of 3 draws" not in signals
+    assert bench.main(["report", "--tables", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "| perfect | +1.00 | 0.00 |" in text and "20 of 30 networks" in text
+
+
+# --- train and collect -----------------------------------------------------------------------------
+
+
+def test_bench_networks_alternate_sources_and_are_stable(bench):
+    four = bench.bench_networks(4)
+    assert [n["origin"] for n in four] == ["spanning", "sampled", "spanning", "sampled"]
+    assert bench.bench_networks(6)[:4] == four  # a longer table extends a shorter one
+
+
+def test_bad_dataset_exits_2(bench, tmp_path, capsys):
+    assert bench.main(["train", "--cache", str(tmp_path), "--dataset", "imagenet"]) == 2
+    assert "unknown data set 'imagenet'" in capsys.readouterr().err
+    code = bench.main(["train", "--cache", str(tmp_path), "--dataset", f"x={tmp_path}/none"])
+    assert code == 2
+
+
+def test_train_collect_report_round_trip(bench, tmp_path, capsys):
+    from accuracy_signals import shapes_folder
+
+    data = shapes_folder(tmp_path / "data", train=64, val=32)  # zico: 2 batches of 32
+    cache, tables = tmp_path / "cache", tmp_path / "tables"
+    command = ["train", "--cache", str(cache), "--dataset", f"toy={data}", "--networks", "2"]
+    assert bench.main([*command, "--epochs", "1", "--draws", "2"]) == 0
+    assert len(list((cache / "toy" / "truth").glob("*.json"))) == 4
+    assert bench.main(["collect", "--cache", str(cache), "--out", str(tables)]) == 0
+    rows = load_table("toy", tables)
+    assert [row.name for row in rows] == ["net000", "net001"]
+    assert all(len(row.truth) == 2 and len(row.signals["zico"]) == 2 for row in rows)
+    meta = provenance("toy", tables)
+    assert meta["networks"] == 2 and meta["recipe"]["epochs"] == 1 and meta["data"] == str(data)
+    # Resuming with another recipe under the same name is refused, not mixed in.
+    assert bench.main([*command, "--epochs", "2", "--draws", "2"]) == 2
+    capsys.readouterr()
+    assert bench.main(["report", "--json", "--tables", str(tables)]) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"]["toy"]["networks"] == 2
+
+
+@pytest.mark.cuda
+def test_train_on_cuda_records_the_device(bench, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from accuracy_signals import shapes_folder
+
+    data = shapes_folder(tmp_path / "data", train=64, val=32)
+    command = ["train", "--cache", str(tmp_path / "cache"), "--dataset", f"toy={data}"]
+    assert bench.main([*command, "--networks", "1", "--epochs", "1", "--device", "cuda"]) == 0
+    record = json.loads((tmp_path / "cache" / "toy" / "truth" / "net000-seed0.json").read_text())
+    assert record["machine"] == bench.machine("cuda") and 0.0 <= record["top1"] <= 100.0
+
+
+def test_report_reads_the_committed_tables(bench, capsys):
+    assert bench.main(["report", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["datasets"]) == set(datasets())
+    digits = result["datasets"]["digits"]
+    assert digits["networks"] == len(load_table("digits"))
+    assert "synflow" in digits["signals"] and "zico, noise, mean of 3 draws" in digits["signals"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
