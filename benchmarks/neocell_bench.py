@@ -141,7 +141,7 @@ def bench_networks(count: int, seed: int = 0) -> list[dict[str, Any]]:
     the first N of every longer list.
     """
     from neonas.arch import ArchConfig
-    from neonas.search.space import load_space
+    from neonas.space import load_space
 
     space = load_space(SPACE)
     spanning = iter(spanning_networks(math.ceil(count / 2) + 4, seed=seed, pool=SPANNING_POOL))

@@ -54,7 +54,7 @@ def test_committed_digits_table_loads_with_provenance():
 
 
 def test_committed_networks_are_distinct_and_from_both_sources():
-    from neonas.search.space import load_space
+    from neonas.space import load_space
 
     space = load_space("tiny")
     rows = load_table("digits")

@@ -53,7 +53,7 @@ LAYERS: dict[int, tuple[str, tuple[str, ...]]] = {
     2: ("Operator", ("neonas/ops/",)),
     3: ("Networks", ("neonas/arch.py", "neonas/canonical.py", "neonas/models/")),
     4: ("Evaluators", ("evaluators/",)),
-    5: ("Search space", ("neonas/space.py", "neonas/signals.py")),
+    5: ("Search space", ("neonas/space.py", "neonas/signals.py", "neonas/bench/")),
     6: ("Training", ("neonas/train/",)),
     7: ("Supernet", ("neonas/supernet/",)),
     8: ("Search", ("neonas/search/",)),
