@@ -968,13 +968,11 @@ def _training_result(
     }
 
 
-def section_train(plan: Plan, device: torch.device, context: dict[str, Any]) -> dict:
-    """`neonas train` for a short run with AMP (bf16) on the generated image folder."""
-    checks = SectionChecks()
-    output = context["work"] / "train"
-    argv = [
-        "train",
-        *model_args(plan, plan.train_model, context),
+def training_args(
+    plan: Plan, device: torch.device, context: dict[str, Any], output: Path
+) -> list[str]:
+    """The options `train` and `supernet train` share here: data, output, a short AMP run."""
+    return [
         "--data",
         str(image_folder(plan, context)),
         "--output",
@@ -990,6 +988,17 @@ def section_train(plan: Plan, device: torch.device, context: dict[str, Any]) -> 
         "--workers",
         str(plan.workers),
         "--no-progress",
+    ]
+
+
+def section_train(plan: Plan, device: torch.device, context: dict[str, Any]) -> dict:
+    """`neonas train` for a short run with AMP (bf16) on the generated image folder."""
+    checks = SectionChecks()
+    output = context["work"] / "train"
+    argv = [
+        "train",
+        *model_args(plan, plan.train_model, context),
+        *training_args(plan, device, context, output),
         "--json",
     ]
     _reset_peak(device)
@@ -1011,21 +1020,7 @@ def section_supernet(plan: Plan, device: torch.device, context: dict[str, Any]) 
         "train",
         "--space",
         plan.supernet_space,
-        "--data",
-        str(image_folder(plan, context)),
-        "--output",
-        str(output),
-        "--epochs",
-        str(plan.epochs),
-        "--batch-size",
-        str(plan.batch_size),
-        "--device",
-        device.type,
-        "--amp",
-        "bf16",
-        "--workers",
-        str(plan.workers),
-        "--no-progress",
+        *training_args(plan, device, context, output),
     ]
     _reset_peak(device)
     run_cli(argv)
