@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -385,3 +386,14 @@ def test_a_cluster_that_refuses_us_is_one_line_saying_what_to_set(
         join_cluster("10.0.0.1:6379")
     assert str(refusal.value).startswith("cannot join the Ray cluster at 10.0.0.1:6379: ")
     assert message in str(refusal.value) and "\n" not in str(refusal.value)
+
+
+def test_an_unreadable_image_is_named_once_in_the_one_line(existing_run, bad_images, capsys):
+    status = main(
+        ["search", "--space", "tiny", "--data", str(bad_images)]
+        + ["--results-dir", str(existing_run.parent)]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    broken = re.search(r"cannot read image (\S+\.png)", err)
+    assert broken and err.count(broken.group(1)) == 1, err

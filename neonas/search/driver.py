@@ -252,7 +252,7 @@ IMAGES_CHECKED = 3
 
 def check_images(data: str) -> None:
     """UserError unless `data` is a data folder whose first, middle and last images decode."""
-    from neonas.train.data import detect_layout, load_split
+    from neonas.train.data import DataError, detect_layout, load_split
 
     layout = detect_layout(data)  # UserError with what a data folder must look like
     for split in ("train", "val"):
@@ -261,6 +261,8 @@ def check_images(data: str) -> None:
         for index in sorted({0, count // 2, count - 1})[:IMAGES_CHECKED]:
             try:
                 dataset[index]
+            except DataError as err:  # already names the image and the cause
+                raise UserError(f"cannot read the images of {data}: {err}") from None
             except Exception as err:  # any decoder error: the trials would all fail on it
                 samples = getattr(dataset, "samples", None)
                 where = samples[index][0] if samples else f"{split} image {index}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,9 +269,14 @@ class _ReportingLoader(DataLoader):
             yield batch
 
 
-def _cause(err: BaseException) -> str:
-    """The exception as one line: its type and message."""
-    return " ".join(f"{type(err).__name__}: {err}".split())
+def _cause(err: BaseException, path: str | None = None) -> str:
+    """The exception as one line: its type and message, without `path` (the caller names it
+    once; PIL repeats it inside the repr of its file object)."""
+    message = str(err)
+    if path:
+        message = re.sub(r"\s*<[^<>]*" + re.escape(str(path)) + r"[^<>]*>", "", message)
+        message = message.replace(str(path), "the file")
+    return " ".join(f"{type(err).__name__}: {message}".split())
 
 
 def _transformed(image: Image.Image, transform: Transform, what: str) -> Any:
@@ -337,7 +343,9 @@ class _FixedClassFolder(ImageFolder):
         try:
             image = self.loader(path)
         except Exception as err:
-            raise DataError(f"cannot read image {path} ({_cause(err)}): fix or remove it") from None
+            raise DataError(
+                f"cannot read image {path} ({_cause(err, path)}): fix or remove it"
+            ) from None
         if self.transform is not None:
             image = _transformed(image, self.transform, f"image {path}")
         return image, target
