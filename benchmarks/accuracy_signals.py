@@ -252,10 +252,10 @@ def truth_job(
     config: dict[str, Any], data: Path, protocol: Protocol, seed: int, device: str = "cpu"
 ) -> dict[str, Any]:
     """Stand-alone training from scratch: all training images, `truth_epochs`, one evaluation."""
-    from neonas.train.proxy import proxy_train
+    from neonas.train.short_training import short_train
 
     start = time.perf_counter()
-    metrics = proxy_train(
+    metrics = short_train(
         _build(config, seed),
         data,
         epochs=protocol.truth_epochs,
@@ -277,7 +277,7 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
     """Short training as `search --signal short-training` runs it: its default epochs and image
     counts, per epoch."""
     from neonas.search.settings import EvalSettings
-    from neonas.train.proxy import proxy_train
+    from neonas.train.short_training import short_train
 
     settings = EvalSettings()
     per_epoch: list[dict[str, float]] = []
@@ -286,7 +286,7 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
     def record(epoch: int, metrics: dict[str, Any]) -> None:
         per_epoch.append({"top1": metrics["val_top1"], "seconds": time.perf_counter() - start})
 
-    proxy_train(
+    short_train(
         _build(config, seed),
         data,
         epochs=settings.epochs,
@@ -313,7 +313,7 @@ def zero_job(
     and the initial weights, unless `weight_seed` draws the weights (NeoCell-Bench's draws)."""
     from evaluators.proxies import PROXIES, noise_batches, zero_cost_score
     from neonas.search.trial import DATA_BATCHES
-    from neonas.train.proxy import data_batches
+    from neonas.train.short_training import data_batches
 
     model = _build(config, seed if weight_seed is None else weight_seed)
     batch, count = DATA_BATCHES

@@ -5,7 +5,7 @@
 scikit-learn's handwritten digits (1797 images, 8x8 upsampled to 32 px, 10 classes; nothing
 downloaded): the first `--train` images for training, the rest (500) for validation. A few
 tiny-space networks chosen to span the space are trained exactly as a search trial trains them
-(`neonas.train.proxy.proxy_train`, the search's batch size and image counts), and the validation
+(`neonas.train.short_training.short_train`, the search's batch size and image counts), and the validation
 top-1 after every epoch is printed with the chance level (10 %) and the noise band of a
 validation set this size (two binomial standard deviations at chance). Protocol: one process,
 one CPU thread, networks one after the other; seconds are wall time on a shared machine.
@@ -35,7 +35,7 @@ def main() -> None:
 
     from neonas.arch import ArchConfig
     from neonas.models import build_model
-    from neonas.train.proxy import proxy_train
+    from neonas.train.short_training import short_train
 
     torch.set_num_threads(1)
     defaults = EvalSettings()
@@ -52,7 +52,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_model(ArchConfig.from_dict(config))
         start = time.perf_counter()
-        proxy_train(
+        short_train(
             model,
             data,
             epochs=args.epochs,

@@ -4,7 +4,7 @@ Makes a 10-class image folder of 32 px images (class colour + noise, drawn shape
 tiny space's supernet on it (`train_supernet`, sandwich of largest + smallest + 2 random
 subnets per step), then scores random candidates of the space with `SubnetScorer` (extract,
 BatchNorm re-estimation on 256 training images, top-1 on the held-out images). For scale, the
-same candidates are also trained the way `search --data` does it (`proxy_train`, 3 epochs on
+same candidates are also trained the way `search --data` does it (`short_train`, 3 epochs on
 the same training images), interleaved with the scoring, candidate by candidate.
 
     python benchmarks/supernet.py                       # about 5 minutes on 1 thread
@@ -70,7 +70,7 @@ def main() -> None:
     from neonas.models import build_model
     from neonas.space import load_space
     from neonas.supernet import SubnetScorer, train_supernet
-    from neonas.train.proxy import proxy_train
+    from neonas.train.short_training import short_train
 
     torch.set_num_threads(args.threads)
     space = load_space("tiny")
@@ -102,7 +102,7 @@ def main() -> None:
             if not args.no_short_training:
                 model = build_model(config, num_classes=10)
                 start = time.perf_counter()
-                metrics = proxy_train(model, data, epochs=3, image_size=32, max_train_images=None)
+                metrics = short_train(model, data, epochs=3, image_size=32, max_train_images=None)
                 short_s.append(time.perf_counter() - start)
                 row["short_training_top1"] = round(metrics["val_top1"], 2)
             rows.append(row)
@@ -120,7 +120,7 @@ def main() -> None:
                     f"val images at 32 px, {args.threads} torch thread(s); supernet {args.epochs} "
                     "epochs, batch 32, largest + smallest + 2 random subnets per step; scoring = "
                     "extract + BN re-estimation on 256 train images + top-1 on all val images; "
-                    "short training = proxy_train 3 epochs on all train images (what search --data "
+                    "short training = short_train 3 epochs on all train images (what search --data "
                     "runs); scoring and short training interleaved per candidate"
                 ),
                 "load_average": [round(v, 2) for v in os.getloadavg()],

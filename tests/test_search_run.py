@@ -204,7 +204,7 @@ def write_image_folder(root: Path, classes: int = 3, per_class: int = 6) -> Path
     return root
 
 
-def test_data_runs_short_proxy_training_reporting_top1_per_epoch(ray_session, tmp_path) -> None:
+def test_data_runs_short_training_reporting_top1_per_epoch(ray_session, tmp_path) -> None:
     data = write_image_folder(tmp_path / "data")
     evaluation = {"data": str(data), "signal": "short-training", "epochs": 2, "batch_size": 8}
     outcome = start_run(settings(tmp_path, "trained", trials=2, eval=evaluation), console=quiet())

@@ -32,7 +32,7 @@ from neonas.signals import (
     ignored_data_note,
 )
 from neonas.space import load_space
-from neonas.train.proxy import data_batches
+from neonas.train.short_training import data_batches
 
 CLASSES = 3
 
@@ -114,16 +114,16 @@ def test_a_zero_cost_signal_reads_the_training_images_of_data(images, tiny_confi
 def test_a_worker_reads_the_images_once_for_all_its_candidates(
     images, tiny_config, monkeypatch
 ) -> None:
-    import neonas.train.proxy
+    import neonas.train.short_training
 
     loads = []
-    original = neonas.train.proxy.data_batches
+    original = neonas.train.short_training.data_batches
 
     def counting(*args, **kwargs):
         loads.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(neonas.train.proxy, "data_batches", counting)
+    monkeypatch.setattr(neonas.train.short_training, "data_batches", counting)
     settings = EvalSettings(data=str(images), signal=ZICO, seed=7)  # a key no other test used
     other_config = load_space("tiny").sample(random.Random(4))
     first, second, _ = (

@@ -119,7 +119,7 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
         report(_completed(metrics, settings))
         return
     if settings.short_training:
-        _proxy_training(config, settings, metrics, report, key)
+        _short_training(config, settings, metrics, report, key)
         return
     classes = data_classes(settings.data) if settings.data is not None else config.num_classes
     metrics.update(
@@ -214,7 +214,7 @@ def _image_batches(model: Any, data: str, size: int, seed: int) -> list[Any]:
         *(str(config[k]) for k in ("mean", "std", "interpolation", "crop_pct")),
     )
     if key not in _IMAGE_BATCHES:
-        from neonas.train.proxy import data_batches
+        from neonas.train.short_training import data_batches
 
         batch, count = DATA_BATCHES
         _IMAGE_BATCHES.clear()  # one data set per run: keep only the latest
@@ -246,15 +246,15 @@ def _scorer(checkpoint: str, data: str, max_val_images: int, seed: int, device: 
     return SubnetScorer(checkpoint, data, max_val_images=max_val_images, seed=seed, device=device)
 
 
-def _proxy_training(
+def _short_training(
     config: ArchConfig, settings: EvalSettings, metrics: dict[str, Any], report: Report, key: str
 ) -> None:
     from neonas.models import build_model
     from neonas.search.seeding import seeded_build
-    from neonas.train.proxy import proxy_train
+    from neonas.train.short_training import short_train
 
     # The head fits the data; latency was measured on `config`. Initial weights seeded as a
-    # zero-cost signal's (proxy_train seeds each epoch's data order and augmentation).
+    # zero-cost signal's (short_train seeds each epoch's data order and augmentation).
     classes = data_classes(settings.data)
     model = seeded_build(lambda: build_model(config, num_classes=classes), settings.seed, key)
 
@@ -268,7 +268,7 @@ def _proxy_training(
         }
         report(_completed(epoch_metrics, settings))
 
-    proxy_train(
+    short_train(
         model,
         settings.data,
         epochs=settings.epochs,

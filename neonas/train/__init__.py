@@ -11,7 +11,7 @@
     logs.py         progress bar, metrics.csv and TensorBoard events
     trainer.py      the whole training run (`neonas train`)
     ray_launch.py   the same run through Ray Train (`--address`)
-    proxy.py        the short proxy training the search calls per trial
+    short_training.py  the short training the search calls per trial (`--signal short-training`)
     accuracy.py     top-1/top-5 of a saved checkpoint (`neonas evaluate`)
 
 Modules import torch and timm at the top, so import them where they are used.

@@ -16,7 +16,7 @@ from torch import nn
 
 from neonas.errors import UserError
 from neonas.models import resolve_model
-from neonas.train.proxy import DivergedError, proxy_train
+from neonas.train.short_training import DivergedError, short_train
 
 
 class NaNNet(nn.Module):
@@ -39,10 +39,10 @@ def tiny_model(tmp_path, num_classes: int) -> nn.Module:
     ]
 
 
-def test_proxy_training_reports_every_epoch_and_learns_an_easy_task(tmp_path):
+def test_short_training_reports_every_epoch_and_learns_an_easy_task(tmp_path):
     data = make_image_folder(tmp_path / "images")
     reports = []
-    result = proxy_train(
+    result = short_train(
         tiny_model(tmp_path, 3), data, epochs=3, image_size=16, batch_size=8, lr=1e-2,
         on_epoch=lambda epoch, metrics: reports.append((epoch, metrics)),
     )  # fmt: skip
@@ -53,9 +53,9 @@ def test_proxy_training_reports_every_epoch_and_learns_an_easy_task(tmp_path):
     assert result["val_top1"] > 100 / 3 + 20  # well above chance on three colours
 
 
-def test_proxy_training_reads_a_cifar_folder_subset(tmp_path):
+def test_short_training_reads_a_cifar_folder_subset(tmp_path):
     data = make_cifar_folder(tmp_path)
-    result = proxy_train(
+    result = short_train(
         tiny_model(tmp_path, 10),
         data,
         epochs=1,
@@ -70,16 +70,16 @@ def test_proxy_training_reads_a_cifar_folder_subset(tmp_path):
 def test_nan_loss_raises_a_diverged_error(tmp_path):
     data = make_image_folder(tmp_path / "images")
     with pytest.raises(DivergedError, match="became nan"):
-        proxy_train(NaNNet(), data, epochs=1, image_size=16, batch_size=8)
+        short_train(NaNNet(), data, epochs=1, image_size=16, batch_size=8)
     assert issubclass(DivergedError, FloatingPointError)
 
 
 def test_a_head_that_does_not_fit_the_classes_is_a_user_error(tmp_path):
     data = make_image_folder(tmp_path / "images")
     with pytest.raises(UserError, match="has 10 outputs but the data has 3 classes"):
-        proxy_train(tiny_model(tmp_path, 10), data, epochs=1, image_size=16)
+        short_train(tiny_model(tmp_path, 10), data, epochs=1, image_size=16)
 
 
 def test_a_missing_data_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        proxy_train(tiny_model(tmp_path, 3), tmp_path / "nowhere")
+        short_train(tiny_model(tmp_path, 3), tmp_path / "nowhere")

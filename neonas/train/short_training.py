@@ -22,10 +22,10 @@ from neonas.train.optim import build_optimizer, build_scheduler
 from neonas.train.recipe import get_recipe
 from neonas.train.trainer import epoch_seed, seed_everything
 
-__all__ = ["DivergedError", "data_batches", "proxy_train"]
+__all__ = ["DivergedError", "data_batches", "short_train"]
 
 
-def proxy_train(
+def short_train(
     model: nn.Module,
     data_dir: str | Path,
     *,
