@@ -62,6 +62,7 @@ from accuracy_signals import (
 )
 
 from neonas.bench import metrics
+from neonas.bench.samplers import sampler_figures
 from neonas.bench.table import DATA, BenchRow, datasets, load_table, provenance, row_to_dict
 from neonas.errors import UserError
 
@@ -502,7 +503,7 @@ def report(folder: Path | None = None) -> dict[str, Any]:
     """The contract's JSON object, from the tables under `folder` (default: the committed)."""
     return {
         "datasets": {name: dataset_report(load_table(name, folder)) for name in datasets(folder)},
-        "samplers": {},
+        "samplers": sampler_figures("digits", folder),
         "end_to_end": {},
     }
 

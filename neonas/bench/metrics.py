@@ -147,3 +147,16 @@ def top_recall(signal: Sequence[float], truth: Sequence[float], fraction: float 
     best_truth = set(np.argsort(-np.asarray(truth, float), kind="stable")[:k].tolist())
     best_signal = set(np.argsort(-np.asarray(signal, float), kind="stable")[:k].tolist())
     return len(best_truth & best_signal) / k
+
+
+def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by (cost, value) points, cost down and value up, bounded by `reference`
+    (cost, value): the hypervolume of a latency-accuracy front. Points at or beyond the
+    reference on either axis add nothing."""
+    ref_cost, ref_value = reference
+    area, best = 0.0, ref_value
+    for cost, value in sorted((c, v) for c, v in points if c < ref_cost and v > ref_value):
+        if value > best:
+            area += (ref_cost - cost) * (value - best)
+            best = value
+    return area

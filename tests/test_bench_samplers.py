@@ -1,0 +1,118 @@
+"""The sampler comparison: hypervolume, one seeded search, collect and the committed figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from neonas.bench import metrics
+from neonas.bench.samplers import sampler_figures
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def samplers(monkeypatch):
+    """benchmarks/sampler_search.py as a module."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import sampler_search
+
+    return sampler_search
+
+
+def test_hypervolume_2d_known_areas():
+    ref = (10.0, 0.0)
+    assert metrics.hypervolume_2d([], ref) == 0.0
+    assert metrics.hypervolume_2d([(4.0, 5.0)], ref) == 30.0  # (10 - 4) x (5 - 0)
+    # A second point, slower and better, adds its strip above the first: 30 + 2 x 3.
+    assert metrics.hypervolume_2d([(8.0, 8.0), (4.0, 5.0)], ref) == 36.0
+    # A dominated point, and points beyond the reference, add nothing.
+    points = [(4.0, 5.0), (8.0, 8.0), (9.0, 7.0), (11.0, 20.0), (1.0, -1.0)]
+    assert metrics.hypervolume_2d(points, ref) == 36.0
+
+
+class FakeOracle:
+    """A landscape without a supernet: latency grows with width, top-1 with width and depth."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, key, config):
+        self.calls.append(key)
+        width = sum(stage.width for stage in config.stages)
+        depth = sum(stage.depth for stage in config.stages)
+        return 0.3 + width / 1000.0, 50.0 + width / 8.0 + depth
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "nsga2"])
+def test_a_search_is_seeded_and_scores_distinct_networks(samplers, name):
+    oracle = FakeOracle()
+    first = samplers.search(name, seed=3, trials=12, oracle=oracle)
+    assert len(first["points"]) == 12 and first["asks"] >= 12
+    assert len(set(oracle.calls)) == 12  # a repeated proposal is asked again, not scored
+    again = samplers.search(name, seed=3, trials=12, oracle=FakeOracle())
+    assert again["points"] == first["points"]
+    other = samplers.search(name, seed=4, trials=12, oracle=FakeOracle())
+    assert other["points"] != first["points"]
+
+
+def test_the_default_sampler_is_the_search_default(samplers):
+    from neonas.search.settings import SearchSettings
+
+    assert samplers.DEFAULT_SAMPLER == SearchSettings.model_fields["sampler"].default
+
+
+def _fake_run(cache: Path, name: str, seed: int, points: list[list[float]]) -> None:
+    path = cache / "samplers" / "runs" / f"{name}-t{len(points)}-s{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"sampler": name, "seed": seed, "points": points, "asks": len(points)}
+    record.update(seconds=1.0, commit="abc", machine="test", finished="2026-01-01")
+    path.write_text(json.dumps(record))
+
+
+def test_collect_and_figures_follow_the_contract(samplers, tmp_path, capsys):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    slow_bad = [[0.59, 55.0]] * 256
+    # random: one good network at trial 200; tpe finds a better one at trial 40.
+    random_points = [list(p) for p in slow_bad]
+    random_points[199] = [0.40, 80.0]
+    tpe_points = [list(p) for p in slow_bad]
+    tpe_points[39] = [0.40, 85.0]
+    for seed in range(3):
+        _fake_run(cache, "random", seed, random_points)
+        _fake_run(cache, "tpe", seed, tpe_points)
+    samplers.collect(cache, out)
+    figures = sampler_figures("digits", out)
+    assert set(figures) == {"random", "tpe"}
+    tpe, random = figures["tpe"], figures["random"]
+    assert tpe["default"] and not random["default"] and tpe["seeds"] == 3
+    assert tpe["hv_at_64"] > random["hv_at_64"]
+    assert tpe["trials_to_random_256_hv"] == 40  # reached at trial 40, kept every 4th
+    assert random["trials_to_random_256_hv"] == 200
+    assert tpe["best_within_budget_at_64"] == 85.0
+    assert random["best_within_budget_at_64"] is None  # none within 0.48 ms by trial 64
+    assert samplers.main(["report", "--folder", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| tpe (default) | 3 |" in text and "| 40 |" in text
+
+
+def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_path, capsys):
+    import neocell_bench
+
+    cache = tmp_path / "cache"
+    _fake_run(cache, "random", 0, [[0.4, 70.0]] * 64)
+    samplers.collect(cache, tmp_path)
+    assert neocell_bench.report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
+
+
+def test_bad_sampler_exits_2(samplers, tmp_path, capsys):
+    code = samplers.main(["run", "--cache", str(tmp_path), "--samplers", "tpe,annealing"])
+    assert code == 2
+    assert "choose from" in capsys.readouterr().err
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
