@@ -2,12 +2,14 @@
 
     python benchmarks/neocell_bench.py train --cache /work/bench-cache \
         --dataset digits --dataset shapes-large [--dataset NAME=DIR] [--networks N]
+    python benchmarks/neocell_bench.py supernet --cache /work/bench-cache [--dataset digits]
     python benchmarks/neocell_bench.py collect --cache /work/bench-cache [--dataset digits]
     python benchmarks/neocell_bench.py report [--json]
 
 `train` fills a resumable cache, one JSON file per (data set, network, seed) for the ground
 truth and one per (data set, network) for its costs and signals; stop it at any time and run
-it again to go on. `collect` writes the committed table (neonas/bench/data/tiny-<data
+it again to go on. `supernet` trains the data set's supernet once and scores every network of
+the table with it (resumable too). `collect` writes the committed table (neonas/bench/data/tiny-<data
 set>.jsonl and its provenance, .meta.json) from the networks complete in the cache. `report`
 prints, from the committed tables only and in seconds, how well each signal ranks like the
 ground truth.
@@ -25,7 +27,10 @@ Protocol (the ground truth of benchmarks/accuracy_signals.py, reused from it):
 - signals: the zero-cost proxies of evaluators/proxies.py as accuracy_signals.zero_job computes
   them (SynFlow; ZiCo, NASWOT, MeCo on two batches of 32 training images and on noise), for
   three weight draws (weights seeded 1000, 1001, 1002; images seeded 0), and log10 params and
-  FLOPs.
+  FLOPs; the supernet signal: one supernet per built-in data set, trained as
+  benchmarks/accuracy_signals.py trains uniform4-b32-e30-lr0.002, each network scored as
+  `search --supernet` scores a candidate (BatchNorm re-estimated on 256 training images, top-1
+  on 500 validation images).
 Figures: Kendall tau-b against the mean top-1 of the seeds with its standard error (1000
 bootstrap resamples of the networks), Spearman's rho, top-10 % recall (of the table's best
 10 %, the share in the signal's best 10 %), and tau over the pairs of networks whose predicted
@@ -55,8 +60,10 @@ from accuracy_signals import (
     PROTOCOLS,
     SPACE,
     Protocol,
+    SupernetRecipe,
     make_data,
     spanning_networks,
+    train_supernets,
     truth_job,
     zero_job,
 )
@@ -245,6 +252,52 @@ def signals_path(cache: Path, dataset: str, index: int) -> Path:
     return cache / dataset / "signals" / f"net{index:03d}.json"
 
 
+def supernet_path(cache: Path, dataset: str, training: str, index: int) -> Path:
+    return cache / dataset / "supernet" / training / f"net{index:03d}.json"
+
+
+def score_with_supernet(cache: Path, name: str) -> None:
+    """The supernet signal of every network of a built-in data set's table: one supernet
+    trained as accuracy_signals trains it (uniform4-b32-e30-lr0.002), each network scored as
+    `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer defaults)."""
+    import torch
+
+    from neonas.arch import ArchConfig
+    from neonas.supernet.scoring import SubnetScorer
+
+    if name not in PROTOCOLS:
+        raise UserError(f"the supernet signal is for built-in data sets ({', '.join(PROTOCOLS)})")
+    info_path = cache / name / "dataset.json"
+    if not info_path.is_file():
+        raise UserError(f"no table of {name!r} in {cache}: run `train` first")
+    torch.set_num_threads(1)
+    recipe = SupernetRecipe()
+    data = make_data(cache, name)
+    train_supernets(cache, [name], recipe)
+    scorer = SubnetScorer(cache / recipe.training / name / "last.pt", data, seed=0)
+    networks = load_networks(cache, json.loads(info_path.read_text())["networks"])
+    for index, network in enumerate(networks):
+        path = supernet_path(cache, name, recipe.training, index)
+        if path.is_file():
+            continue
+        start = time.perf_counter()
+        top1 = scorer.score(ArchConfig.from_dict(for_data(network["config"], data)))
+        _write(path, {"top1": top1, "seconds": time.perf_counter() - start, "finished": _now()})
+        print(f"{name} net{index:03d}: supernet top-1 {top1:.1f} %", flush=True)
+
+
+def supernet_signals(cache: Path, name: str, indices: list[int]) -> dict[str, dict[int, Any]]:
+    """Each supernet recipe scored for every one of `indices`: signal name -> index -> record."""
+    found: dict[str, dict[int, Any]] = {}
+    for folder in sorted((cache / name / "supernet").glob("*")):
+        records = {i: supernet_path(cache, name, folder.name, i) for i in indices}
+        if all(path.is_file() for path in records.values()):
+            found[f"supernet, {folder.name}"] = {
+                i: json.loads(path.read_text()) for i, path in records.items()
+            }
+    return found
+
+
 def for_data(config: dict[str, Any], data: Path) -> dict[str, Any]:
     """The network with a head for the data set's classes."""
     from neonas.train.data import detect_layout
@@ -407,6 +460,11 @@ def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, 
                 signal_seconds=measured["signal_seconds"],
             )
             rows.append(row_to_dict(row))
+        indices = [row["index"] for row in rows]
+        for signal, records in supernet_signals(cache, name, indices).items():
+            for row in rows:
+                row["signals"][signal] = [records[row["index"]]["top1"]]
+                row["signal_seconds"][signal] = records[row["index"]]["seconds"]
         out.mkdir(parents=True, exist_ok=True)
         table = out / f"{SPACE}-{name}.jsonl"
         table.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
@@ -580,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", action="append", help="default: every data set in the cache")
     gather.add_argument("--out", type=Path, default=DATA, help=f"table folder (default {DATA})")
+    score = commands.add_parser(
+        "supernet", help="score every network of a table with the data set's supernet"
+    )
+    score.add_argument("--cache", type=Path, required=True)
+    score.add_argument("--dataset", default="digits", help="a built-in data set (digits)")
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -604,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
             train(args.cache, sets, seeds, args.draws, args.device, args.limit)
+        elif args.command == "supernet":
+            score_with_supernet(args.cache, args.dataset)
         elif args.command == "collect":
             for name, count, planned in collect(args.cache, args.dataset, args.out):
                 print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")

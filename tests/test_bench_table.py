@@ -254,6 +254,18 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     capsys.readouterr()
     assert bench.main(["report", "--json", "--tables", str(tables)]) == 0
     assert json.loads(capsys.readouterr().out)["datasets"]["toy"]["networks"] == 2
+    # A supernet's scores join the table as a signal once every network has one.
+    record = {"top1": 61.5, "seconds": 0.5, "finished": "2026-01-01"}
+    bench._write(bench.supernet_path(cache, "toy", "recipe-a", 0), record)
+    bench.collect(cache, None, tables)
+    assert all("supernet, recipe-a" not in row.signals for row in load_table("toy", tables))
+    bench._write(bench.supernet_path(cache, "toy", "recipe-a", 1), {**record, "top1": 70.0})
+    bench.collect(cache, None, tables)
+    rows = load_table("toy", tables)
+    assert [row.signals["supernet, recipe-a"] for row in rows] == [(61.5,), (70.0,)]
+    assert rows[1].signal_seconds["supernet, recipe-a"] == 0.5
+    # Only built-in data sets have a supernet recipe.
+    assert bench.main(["supernet", "--cache", str(cache), "--dataset", "toy"]) == 2
 
 
 @pytest.mark.cuda
