@@ -1,0 +1,305 @@
+"""End to end: networks found by `search --supernet`, retrained, against random ones and the hand design.
+
+    python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits]
+    python benchmarks/end_to_end.py collect --cache /work/bench-cache
+    python benchmarks/end_to_end.py report [--json]
+
+`run` is resumable step by step (each step leaves a file in CACHE/e2e/DATASET/ and is skipped
+once it is there; the search resumes with `search --resume`). `collect` writes the committed
+summary (neonas/bench/data/tiny-DATASET-end-to-end.json); `report` prints it in seconds, and
+`neocell_bench.py report --json` carries it under "end_to_end".
+
+Protocol, per data set of NeoCell-Bench with a supernet (digits):
+- latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, about the median of
+  the data set's table;
+- searched: `python cli.py search --space tiny --hw ascend --latency-budget BUDGET --supernet
+  CKPT --data DATA --seed 0` with every other option at its default (sampler, trials), on the
+  supernet benchmarks/accuracy_signals.py trains (uniform4-b32-e30-lr0.002, seed 0), then
+  `python cli.py export RUN --by accuracy --top 3`: the best 3 by the supernet signal;
+- random: the first 3 distinct networks of the space drawn as the search draws them
+  (SearchSpace.sample, seed RANDOM_SEED) whose predicted latency is within the budget;
+- hand: configs/neonext_hand_32px.yaml, NeoNeXt's own plan scaled to the budget;
+- every network retrained from scratch with the table's recipe and seeds (the ground truth of
+  NeoCell-Bench: benchmarks/accuracy_signals.py truth_job, seeds 0 and 1), so its top-1 is
+  comparable with every network of the table;
+- figures per group: mean top-1 over its networks' seed means, and the standard error of
+  that mean (over the networks for searched and random, n = 3; over the 2 seeds for the one
+  hand network); predicted latency, the mean over the group; the search's cost: supernet
+  training plus the search, wall-clock seconds on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from accuracy_signals import (
+    PROTOCOLS,
+    SPACE,
+    SupernetRecipe,
+    make_data,
+    train_supernets,
+    truth_job,
+)
+from neocell_bench import _now, _write, code_commit, for_data, machine
+
+from neonas.bench.end_to_end import GROUPS, end_to_end_figures, summary_path
+from neonas.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MS = 0.48  # the median predicted latency of the digits table is 0.48 ms
+RANDOM_SEED = 0
+PER_GROUP = 3
+SEEDS = (0, 1)
+HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
+DATASETS = ("digits",)  # the data sets with a supernet recipe and a table
+
+
+def folder_of(cache: Path, dataset: str) -> Path:
+    return cache / "e2e" / dataset
+
+
+def _cli(*args: str) -> None:
+    """One neonas command, as a user runs it; its output goes to this script's."""
+    command = [sys.executable, str(ROOT / "cli.py"), *args]
+    print("$ " + " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def predicted_latency(config: Any) -> float:
+    from evaluators import get_hw
+    from neonas.models import build_model
+
+    model = build_model(config).eval()
+    chw = (config.in_chans, config.input_size, config.input_size)
+    return get_hw("ascend").latency(model, chw, 1).median_ms
+
+
+def search_step(cache: Path, dataset: str) -> list[dict[str, Any]]:
+    """The supernet, the search and its export; the best PER_GROUP networks."""
+    from neonas.arch import ArchConfig
+
+    folder = folder_of(cache, dataset)
+    done = folder / "search.json"
+    if not done.is_file():
+        recipe = SupernetRecipe()
+        data = make_data(cache, dataset)
+        train_supernets(cache, [dataset], recipe)
+        supernet = json.loads((cache / recipe.training / dataset / "train.json").read_text())
+        name, runs = "search", folder / "runs"
+        start = time.perf_counter()
+        resume = ["--resume", name] if (runs / name).is_dir() else ["--name", name]
+        _cli(
+            "search",
+            "--space",
+            SPACE,
+            "--hw",
+            "ascend",
+            "--latency-budget",
+            f"{BUDGET_MS}ms",
+            "--supernet",
+            str(cache / recipe.training / dataset / "last.pt"),
+            "--data",
+            str(data),
+            "--seed",
+            "0",
+            "--results-dir",
+            str(runs),
+            *resume,
+        )
+        search_seconds = time.perf_counter() - start
+        exported = folder / "searched"
+        _cli(
+            "export",
+            str(runs / name),
+            "--by",
+            "accuracy",
+            "--top",
+            str(PER_GROUP),
+            "--out",
+            str(exported),
+        )
+        configs = [ArchConfig.load(p).to_dict() for p in sorted(exported.glob("*.yaml"))]
+        record = {
+            "configs": configs,
+            "supernet_seconds": supernet["seconds"],
+            "supernet": recipe.training,
+            "search_seconds": search_seconds,
+            "finished": _now(),
+        }
+        _write(done, record)
+    return json.loads(done.read_text())["configs"]
+
+
+def random_networks(count: int, budget_ms: float, seed: int = RANDOM_SEED) -> list[dict[str, Any]]:
+    """The first `count` distinct networks drawn as the search draws them within the budget."""
+    from neonas.space import load_space
+
+    space = load_space(SPACE)
+    rng = random.Random(seed)
+    found, keys = [], set()
+    for _ in range(10_000):
+        config = space.sample(rng)
+        key = space.key(config)
+        if key in keys:
+            continue
+        keys.add(key)
+        if predicted_latency(config) <= budget_ms:
+            found.append(config.model_copy(update={"name": f"random{len(found)}"}).to_dict())
+            if len(found) == count:
+                return found
+    raise UserError(f"fewer than {count} networks of {SPACE} within {budget_ms} ms")
+
+
+def groups(cache: Path, dataset: str) -> dict[str, list[dict[str, Any]]]:
+    from neonas.arch import ArchConfig
+
+    return {
+        "searched": search_step(cache, dataset),
+        "random": random_networks(PER_GROUP, BUDGET_MS),
+        "hand": [ArchConfig.load(HAND).to_dict()],
+    }
+
+
+def truth_file(cache: Path, dataset: str, group: str, index: int, seed: int) -> Path:
+    return folder_of(cache, dataset) / "truth" / f"{group}{index}-seed{seed}.json"
+
+
+def run(cache: Path, dataset: str) -> None:
+    """Every missing step: search and export, the random draws, each retraining."""
+    import torch
+
+    from neonas.arch import ArchConfig
+
+    torch.set_num_threads(1)
+    data = make_data(cache, dataset)
+    for group, configs in groups(cache, dataset).items():
+        for index, config in enumerate(configs):
+            config = for_data(config, data)
+            latency = predicted_latency(ArchConfig.from_dict(config))
+            for seed in SEEDS:
+                path = truth_file(cache, dataset, group, index, seed)
+                if path.is_file():
+                    continue
+                result = truth_job(config, data, PROTOCOLS[dataset], seed)
+                result.update(
+                    group=group,
+                    index=index,
+                    seed=seed,
+                    config=config,
+                    latency_ms=latency,
+                    commit=code_commit(),
+                    machine=machine("cpu"),
+                    finished=_now(),
+                )
+                _write(path, result)
+                print(
+                    f"{dataset} {group} {index} ({latency:.3f} ms) seed {seed}: "
+                    f"top-1 {result['top1']:.1f} % ({result['seconds']:.0f} s)",
+                    flush=True,
+                )
+
+
+def collect(cache: Path, dataset: str, out: Path | None = None) -> Path:
+    """The committed summary: every retrained network's top-1 per seed and latency."""
+    folder = folder_of(cache, dataset)
+    search = json.loads((folder / "search.json").read_text())
+    networks: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in sorted((folder / "truth").glob("*.json")):
+        result = json.loads(path.read_text())
+        entry = networks.setdefault(
+            (result["group"], result["index"]),
+            {
+                "group": result["group"],
+                "index": result["index"],
+                "latency_ms": result["latency_ms"],
+                "config": result["config"],
+                "top1": {},
+                "seconds": {},
+            },
+        )
+        entry["top1"][str(result["seed"])] = result["top1"]
+        entry["seconds"][str(result["seed"])] = round(result["seconds"], 1)
+    summary = {
+        "dataset": dataset,
+        "space": SPACE,
+        "command": "python benchmarks/end_to_end.py run --cache CACHE",
+        "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
+        "budget_ms": BUDGET_MS,
+        "seeds": list(SEEDS),
+        "search_cost_seconds": round(search["supernet_seconds"] + search["search_seconds"], 1),
+        "supernet_seconds": round(search["supernet_seconds"], 1),
+        "search_seconds": round(search["search_seconds"], 1),
+        "networks": sorted(networks.values(), key=lambda e: (GROUPS.index(e["group"]), e["index"])),
+    }
+    path = summary_path(dataset, out)
+    path.write_text(json.dumps(summary, separators=(",", ":")) + "\n")
+    return path
+
+
+def report_text(figures: dict[str, Any]) -> str:
+    if not figures:
+        return "no end-to-end results committed"
+    lines = []
+    for dataset, entry in figures.items():
+        lines += [
+            f"## {dataset}: predicted Ascend 310 latency budget {entry['budget_ms']} ms; search "
+            f"cost {entry['search_cost_seconds']:.0f} s (supernet training and search)",
+            "",
+            "| networks | n | top-1 % (mean +- SE) | predicted latency ms |",
+            "|---|---|---|---|",
+        ]
+        for group in GROUPS:
+            f = entry.get(group)
+            if f is None:
+                continue
+            se = "-" if f["top1_se"] is None or math.isnan(f["top1_se"]) else f"{f['top1_se']:.1f}"
+            lines.append(
+                f"| {group} | {f['networks']} | {f['top1_mean']:.1f} +- {se} | "
+                f"{f['latency_ms']:.3f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    go = commands.add_parser("run", help="search, draw and retrain what is missing (resumable)")
+    go.add_argument("--cache", type=Path, required=True)
+    go.add_argument("--dataset", default="digits", choices=DATASETS)
+    gather = commands.add_parser("collect", help="write the committed summary")
+    gather.add_argument("--cache", type=Path, required=True)
+    gather.add_argument("--dataset", default="digits", choices=DATASETS)
+    gather.add_argument("--out", type=Path)
+    show = commands.add_parser("report", help="print the committed figures")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--folder", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            run(args.cache, args.dataset)
+        elif args.command == "collect":
+            print(f"wrote {collect(args.cache, args.dataset, args.out)}")
+        else:
+            figures = {d: end_to_end_figures(d, args.folder) for d in DATASETS}
+            figures = {d: f for d, f in figures.items() if f}
+            print(json.dumps(figures) if args.json else report_text(figures))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as err:
+        print(f"error: {' '.join(err.cmd[1:3])} failed (exit {err.returncode})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

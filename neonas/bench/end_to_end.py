@@ -1,0 +1,60 @@
+"""The end-to-end result of NeoCell-Bench: searched, random and hand-designed networks under one
+latency budget, each retrained from scratch; read from the summary benchmarks/end_to_end.py
+commits.
+
+    from neonas.bench.end_to_end import end_to_end_figures
+    end_to_end_figures("digits")["searched"]["top1_mean"]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from neonas.bench.table import DATA, SPACE
+
+GROUPS = ("searched", "random", "hand")
+
+
+def summary_path(dataset: str, folder: Path | None = None, space: str = SPACE) -> Path:
+    """The committed end-to-end summary of `dataset`."""
+    return (folder or DATA) / f"{space}-{dataset}-end-to-end.json"
+
+
+def group_figures(networks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean top-1 of a group's networks (each the mean of its seeds) and its standard error:
+    over the networks when there are several, over the seeds of the one network otherwise."""
+    means = [statistics.fmean(n["top1"].values()) for n in networks]
+    spread = means if len(networks) > 1 else list(networks[0]["top1"].values())
+    se = statistics.stdev(spread) / math.sqrt(len(spread)) if len(spread) > 1 else None
+    return {
+        "networks": len(networks),
+        "top1_mean": round(statistics.fmean(means), 2),
+        "top1_se": None if se is None else round(se, 2),
+        "latency_ms": round(statistics.fmean(n["latency_ms"] for n in networks), 4),
+    }
+
+
+def end_to_end_figures(dataset: str, folder: Path | None = None) -> dict[str, Any]:
+    """The contract's entry of one data set ("searched", "random", "hand": top1_mean, top1_se,
+    latency_ms) with the budget and the search's cost; empty when nothing is committed.
+    Only networks retrained with every seed count."""
+    path = summary_path(dataset, folder)
+    if not path.is_file():
+        return {}
+    summary = json.loads(path.read_text())
+    seeds = len(summary["seeds"])
+    entry: dict[str, Any] = {
+        "budget_ms": summary["budget_ms"],
+        "search_cost_seconds": summary["search_cost_seconds"],
+    }
+    for group in GROUPS:
+        networks = [
+            n for n in summary["networks"] if n["group"] == group and len(n["top1"]) == seeds
+        ]
+        if networks:
+            entry[group] = group_figures(networks)
+    return entry

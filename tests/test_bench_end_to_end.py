@@ -1,0 +1,86 @@
+"""The end-to-end benchmark: its groups, its resumable retraining and the committed figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from neonas.arch import ArchConfig
+from neonas.bench.end_to_end import end_to_end_figures, group_figures
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def e2e(monkeypatch):
+    """benchmarks/end_to_end.py as a module."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import end_to_end
+
+    return end_to_end
+
+
+def test_the_hand_design_is_within_the_budget(e2e):
+    hand = ArchConfig.load(e2e.HAND)
+    assert e2e.predicted_latency(hand) <= e2e.BUDGET_MS
+    # and it is NeoNeXt's plan: 4x4 and 7x7 matrices on half the channels each, shifted.
+    cells = [(c.size, c.share, c.shift) for c in hand.stages[0].cells]
+    assert cells == [(4, 0.5, True), (7, 0.5, True)]
+
+
+def test_random_networks_are_seeded_distinct_and_within_budget(e2e):
+    first = e2e.random_networks(2, e2e.BUDGET_MS)
+    assert first == e2e.random_networks(2, e2e.BUDGET_MS)
+    configs = [ArchConfig.from_dict(c) for c in first]
+    assert len({c.canonical().model_copy(update={"name": "x"}) for c in configs}) == 2
+    assert all(e2e.predicted_latency(c) <= e2e.BUDGET_MS for c in configs)
+    assert e2e.random_networks(1, e2e.BUDGET_MS, seed=1) != first[:1]
+
+
+def test_group_figures_mean_and_standard_error():
+    three = [{"top1": {"0": t, "1": t + 2.0}, "latency_ms": 0.4} for t in (60.0, 70.0, 80.0)]
+    figures = group_figures(three)  # network means 61, 71, 81: SE = 10 / sqrt(3)
+    assert figures["top1_mean"] == 71.0 and figures["top1_se"] == pytest.approx(5.77, abs=0.01)
+    one = group_figures([{"top1": {"0": 60.0, "1": 64.0}, "latency_ms": 0.47}])
+    assert one["top1_mean"] == 62.0 and one["top1_se"] == 2.0  # over the two seeds
+
+
+def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, capsys):
+    import neocell_bench
+
+    from accuracy_signals import shapes_folder
+
+    data = shapes_folder(tmp_path / "data", train=16, val=16)
+    monkeypatch.setattr(e2e, "make_data", lambda cache, name: data)
+    small = ArchConfig.load(e2e.HAND).to_dict()
+    searched = [dict(small, name=f"s{i}") for i in range(3)]
+    monkeypatch.setattr(e2e, "search_step", lambda cache, dataset: searched)
+    folder = e2e.folder_of(tmp_path, "digits")
+    folder.mkdir(parents=True)
+    e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0})
+    trained = []
+
+    def fake_truth(config, data, protocol, seed):
+        trained.append((config["name"], seed))
+        return {"top1": 50.0 + 10 * seed + len(trained), "loss": 1.0, "seconds": 0.1}
+
+    monkeypatch.setattr(e2e, "truth_job", fake_truth)
+    e2e.run(tmp_path, "digits")
+    assert len(trained) == 2 * (3 + 3 + 1)  # 3 searched, 3 random, the hand design; 2 seeds
+    e2e.run(tmp_path, "digits")  # resumed: nothing left to train
+    assert len(trained) == 14
+    e2e.collect(tmp_path, "digits", tmp_path)
+    figures = end_to_end_figures("digits", tmp_path)
+    assert set(figures) == {"budget_ms", "search_cost_seconds", "searched", "random", "hand"}
+    assert figures["search_cost_seconds"] == 120.0
+    assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
+    assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
+    assert e2e.main(["report", "--folder", str(tmp_path)]) == 0
+    assert "| hand | 1 |" in capsys.readouterr().out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
