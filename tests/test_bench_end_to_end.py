@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -50,7 +49,6 @@ def test_group_figures_mean_and_standard_error():
 
 def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, capsys):
     import neocell_bench
-
     from accuracy_signals import shapes_folder
 
     data = shapes_folder(tmp_path / "data", train=16, val=16)
