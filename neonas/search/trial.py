@@ -110,7 +110,7 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
                 f"latency {latency_ms:.3g} ms over the budget of {settings.latency_budget_ms:g} ms"
             )
             # The objectives must be present in every result (Tune checks); -inf is never picked.
-            worst = {"accuracy": -math.inf, "score": -math.inf}
+            worst = {"accuracy": -math.inf, "reward": -math.inf}
             report({**metrics, **worst, "status": "rejected", "reason": reason})
             return
     metrics.update(compute_metrics(model, shape, ["matrix_efficiency"]))
@@ -287,7 +287,7 @@ def _completed(metrics: dict[str, Any], settings: EvalSettings) -> dict[str, Any
     result = {**metrics, "status": "completed"}
     if settings.objective == "scalar":
         assert settings.latency_target_ms is not None
-        result["score"] = mnas_reward(
+        result["reward"] = mnas_reward(
             metrics["accuracy"],
             metrics["latency_ms"],
             settings.latency_target_ms,
@@ -302,7 +302,7 @@ def check_finite(metrics: dict[str, Any]) -> None:
         return
     bad = {
         key: metrics[key]
-        for key in ("accuracy", "latency_ms", "score")
+        for key in ("accuracy", "latency_ms", "reward")
         if key in metrics and not math.isfinite(metrics[key])
     }
     if bad:
