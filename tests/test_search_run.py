@@ -163,7 +163,7 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
     assert len(failed) == 3 and all(states[row.number] == TrialState.FAIL for row in failed)
 
 
-# --- objectives, proxy training, time budget ---------------------------------------------------
+# --- objectives, short training, time budget ---------------------------------------------------
 
 
 def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
