@@ -13,7 +13,7 @@ is prepared here and runs as one command (under 8 minutes on one H200), writing
                     forward+backward; CUDA events, warm-up, interleaved rounds, median. The
                     table says which form wins per shape: the CUDA rule of `auto` is to be set
                     from it (neonas/ops/functional.py choose_impl)
-  models            NeoNeXt-T (fused for inference) against timm's ConvNeXt-T, images/s with
+  models            NeoNeXt-T (BatchNorms folded for inference) against timm's ConvNeXt-T, images/s with
                     AMP (bf16 autocast), batch 1/64/256, NCHW and channels-last, interleaved
   profile           `neonas profile --hw cuda` on NeoNeXt-T: measured latency and its spread
   search            an 8-trial `neonas search --hw cuda` sweep; whether the station's
@@ -558,16 +558,16 @@ def speed_winners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_model_pair(plan: Plan) -> dict[str, torch.nn.Module]:
-    """NeoNeXt-T fused for inference and timm's ConvNeXt-T (tiny widths in the dry run)."""
+    """NeoNeXt-T folded for inference and timm's ConvNeXt-T (tiny widths in the dry run)."""
     import timm
 
     import neonas.models  # noqa: F401 (registers the NeoNeXt family with timm)
-    from neonas.models import fuse_for_inference
+    from neonas.models import fold_for_inference
 
     torch.manual_seed(0)
     neonext = timm.create_model("neonext_tiny", **plan.neonext_kwargs).eval()
     return {
-        "NeoNeXt-T fused": fuse_for_inference(neonext).eval(),
+        "NeoNeXt-T folded": fold_for_inference(neonext).eval(),
         "ConvNeXt-T (timm)": timm.create_model("convnext_tiny", **plan.convnext_kwargs).eval(),
     }
 
@@ -754,7 +754,7 @@ def dry_model_config(context: dict[str, Any]) -> Path:
     """A YAML ArchConfig of the dry run's NeoNeXt-T-shaped tiny model (written once)."""
     path = context["work"] / "neonext_tiny_dry.yaml"
     if not path.exists():
-        model = build_model_pair(context["plan"])["NeoNeXt-T fused"]
+        model = build_model_pair(context["plan"])["NeoNeXt-T folded"]
         path.write_text(model.config.to_yaml())
     return path
 

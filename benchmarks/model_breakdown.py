@@ -1,4 +1,4 @@
-"""Where fused NeoNeXt-T and timm's ConvNeXt-T spend their inference time on CPU, by kind of op.
+"""Where folded NeoNeXt-T and timm's ConvNeXt-T spend their inference time on CPU, by kind of op.
 
 The model table (benchmarks/models.py) says which network is faster; this says why. Each round
 profiles one forward call of each model in turn (interleaved, eval, `no_grad`, fp32, 224 px),
@@ -27,7 +27,7 @@ from models import interleaved  # benchmarks/models.py: the same interleaved tim
 from torch.profiler import ProfilerActivity, profile
 
 import neonas.models  # noqa: F401  (registers the NeoNeXt family with timm)
-from neonas.models import fuse_for_inference
+from neonas.models import fold_for_inference
 
 # aten op -> category; anything else is "other"
 CATEGORIES = {
@@ -124,7 +124,7 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
     torch.manual_seed(0)
     models = {
-        "NeoNeXt-T fused": fuse_for_inference(timm.create_model("neonext_tiny").eval()),
+        "NeoNeXt-T folded": fold_for_inference(timm.create_model("neonext_tiny").eval()),
         "ConvNeXt-T (timm)": timm.create_model("convnext_tiny").eval(),
     }
     print(f"torch {torch.__version__}, {args.threads} threads, load {os.getloadavg()[0]:.1f}")

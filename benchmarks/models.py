@@ -1,4 +1,4 @@
-"""NeoNeXt-T (unfused, fused, the authors' variant) against timm's ConvNeXt-T, interleaved.
+"""NeoNeXt-T (as trained, folded, the authors' variant) against timm's ConvNeXt-T, interleaved.
 
 Inference images/s at 224 px, batch 1 and 32, eval mode, `no_grad`. The models are timed in
 rounds: each round runs every model in turn (`--calls` calls each), so a change in machine
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import neonas.models  # noqa: F401  (registers the NeoNeXt family with timm)
-from neonas.models import fuse_for_inference
+from neonas.models import fold_for_inference
 from neonas.models.neonext import ChannelsLastPointwise
 
 
@@ -33,12 +33,12 @@ def build_models() -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     neonext = timm.create_model("neonext_tiny").eval()
     reference = timm.create_model("neonext_tiny_ref").eval()
-    fused = fuse_for_inference(neonext)
+    folded = fold_for_inference(neonext)
     return {
         "NeoNeXt-T": neonext,
-        "NeoNeXt-T fused": fused,
-        "NeoNeXt-T fused, NCHW 1x1-conv MLP": with_nchw_pointwise(fused),
-        "NeoNeXt-T-ref fused": fuse_for_inference(reference),
+        "NeoNeXt-T folded": folded,
+        "NeoNeXt-T folded, NCHW 1x1-conv MLP": with_nchw_pointwise(folded),
+        "NeoNeXt-T-ref folded": fold_for_inference(reference),
         "ConvNeXt-T (timm)": timm.create_model("convnext_tiny").eval(),
     }
 

@@ -118,9 +118,9 @@ def get_hw(hw: str, options: TargetOptions | None = None) -> HardwareTarget:
 
 def inference_form(model: nn.Module) -> nn.Module:
     """The model as it would be deployed: NeoNeXt with BatchNorm and layer scale folded away."""
-    from neonas.models import NeoNeXt, fuse_for_inference
+    from neonas.models import NeoNeXt, fold_for_inference
 
-    return fuse_for_inference(model) if isinstance(model, NeoNeXt) else model
+    return fold_for_inference(model) if isinstance(model, NeoNeXt) else model
 
 
 def _spelling(name: str, entry: _Entry) -> str:

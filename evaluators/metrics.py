@@ -71,7 +71,7 @@ METRICS: dict[str, Metric] = {
     "latency_overhead_ms": Metric(
         "predicted launch/scheduling overhead, per fused operator", network=True
     ),
-    "score": Metric("MnasNet reward accuracy * (latency / target) ^ weight", "max", table=True),
+    "reward": Metric("MnasNet reward accuracy * (latency / target) ^ weight", "max", table=True),
     "epochs": Metric("epochs of short training behind `accuracy`", table=True),
     "val_loss": Metric("validation loss after the last epoch of short training", "min"),
     "signal_s": Metric("seconds spent computing the accuracy signal"),

@@ -88,11 +88,11 @@ def test_models_commands_and_training_sections_report_their_figures(dry_run) -> 
     sections = dry_run[1]["sections"]
     models = sections["models"]["rows"]
     assert {(r["model"], r["variant"]) for r in models} == {
-        (m, v) for m in ("NeoNeXt-T fused", "ConvNeXt-T (timm)") for v in ("nchw", "channels_last")
+        (m, v) for m in ("NeoNeXt-T folded", "ConvNeXt-T (timm)") for v in ("nchw", "channels_last")
     }
     assert all(r["images_per_s"] > 0 for r in models)
     compiled = sections["models_compiled"]
-    assert set(compiled["compile"]) == {"NeoNeXt-T fused", "ConvNeXt-T (timm)"}
+    assert set(compiled["compile"]) == {"NeoNeXt-T folded", "ConvNeXt-T (timm)"}
     for info in compiled["compile"].values():
         assert info["compiled"] or info["reason"]
     for dtype in ("fp32", "bf16"):

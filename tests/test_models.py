@@ -1,4 +1,4 @@
-"""NeoNeXt models: build from any config, timm conventions, fusion, ONNX, Table 1."""
+"""NeoNeXt models: build from any config, timm conventions, BatchNorm folding, ONNX, Table 1."""
 
 import math
 import subprocess
@@ -14,7 +14,7 @@ from torch import nn
 import neonas.models.neonext as neonext_module
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.models import NeoNeXt, build_model, fuse_for_inference, resolve_model, variant_config
+from neonas.models import NeoNeXt, build_model, fold_for_inference, resolve_model, variant_config
 from neonas.models.neonext import NeoNeXtBlock
 from neonas.ops import CellGroup, NeoCell
 
@@ -137,36 +137,36 @@ def test_no_weight_decay_covers_norms_biases_and_layer_scale_only() -> None:
     ],
     ids=["paper", "reference-layout"],
 )
-def test_fused_model_matches_eval_outputs(fields: dict) -> None:
+def test_folded_model_matches_eval_outputs(fields: dict) -> None:
     model = small_model(**fields)
     randomize_norms(model)
     model.eval()
     x = torch.randn(4, 3, 48, 48)
     with torch.no_grad():
         expected = model(x)
-        fused = fuse_for_inference(model)
-        actual = fused(x)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    assert not any(hasattr(m, "gamma") for m in fused.modules())
-    head_norm = fused.head.norm
+        folded = fold_for_inference(model)
+        actual = folded(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert not any(hasattr(m, "gamma") for m in folded.modules())
+    head_norm = folded.head.norm
     assert isinstance(head_norm, nn.LayerNorm) and not head_norm.elementwise_affine
     assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
 
 
-def test_fusion_moves_the_batchnorm_shift_of_block_neocells_into_fc1() -> None:
+def test_folding_moves_the_batchnorm_shift_of_block_neocells_into_fc1() -> None:
     # reference-layout blocks have no MLP bias: fc1 must gain one to carry the shift
     model = small_model(mlp_bias=False)
     randomize_norms(model)
-    fused = fuse_for_inference(model.eval())
-    blocks = [m for m in fused.modules() if isinstance(m, NeoNeXtBlock)]
+    folded = fold_for_inference(model.eval())
+    blocks = [m for m in folded.modules() if isinstance(m, NeoNeXtBlock)]
     assert len(blocks) > 1
     assert all(b.neocell.bias is None and b.fc1.bias is not None for b in blocks)
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
-        assert torch.allclose(fused(x), model(x), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(folded(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_fusion_keeps_a_learned_neocell_bias_in_the_neocell() -> None:
+def test_folding_keeps_a_learned_neocell_bias_in_the_neocell() -> None:
     model = small_model()
     block = model.stages[0].blocks[0]
     torch.manual_seed(2)
@@ -175,20 +175,50 @@ def test_fusion_keeps_a_learned_neocell_bias_in_the_neocell() -> None:
         for bias in block.neocell.bias:
             bias.normal_()  # varies over the patch: cannot move past the NeoCell
     randomize_norms(model)
-    fused = fuse_for_inference(model.eval())
-    assert fused.stages[0].blocks[0].neocell.bias is not None
+    folded = fold_for_inference(model.eval())
+    assert folded.stages[0].blocks[0].neocell.bias is not None
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
-        assert torch.allclose(fused(x), model(x), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(folded(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_fusion_test_model_has_biases_the_layer_scale_must_scale() -> None:
+def test_folding_test_model_has_biases_the_layer_scale_must_scale() -> None:
     model = small_model(layer_scale_init=0.5)
     randomize_norms(model)
     block = model.stages[0].blocks[0]
     assert block.fc2.bias.abs().min() > 0 and not torch.allclose(
         block.layer_scale.gamma, torch.ones(1)
     )
+
+
+def test_the_old_name_fuse_for_inference_still_folds_and_warns() -> None:
+    from neonas.models import fuse_for_inference
+
+    model = small_model()
+    randomize_norms(model)
+    x = torch.randn(2, 3, 48, 48)
+    with pytest.warns(DeprecationWarning, match="fold_for_inference"):
+        old = fuse_for_inference(model.eval())
+    with torch.no_grad():
+        assert torch.equal(old(x), fold_for_inference(model)(x))
+
+
+@pytest.mark.parametrize("flag", ["--fold", "--fuse"])
+def test_export_onnx_folds_by_fold_and_by_its_old_name_fuse(
+    flag: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import neonas.models
+    from neonas.cli import main
+
+    folded = []
+    real = neonas.models.fold_for_inference
+    monkeypatch.setattr(neonas.models, "fold_for_inference", lambda m: folded.append(1) or real(m))
+    out = tmp_path / "folded.onnx"
+    argv = ["export-onnx", "--config", str(SMALL), "--out", str(out), "--res", "96", flag]
+    assert main([*argv, "--no-check"]) == 0
+    err = capsys.readouterr().err
+    assert folded == [1] and out.is_file()
+    assert ("--fuse is deprecated, use --fold" in err) == (flag == "--fuse")
 
 
 def test_head_is_pool_layernorm_linear() -> None:

@@ -18,7 +18,14 @@ from neonas.errors import UserError
 from neonas.search.export import export_run, select_best
 from neonas.search.pareto import pareto_front, plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay
-from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable, csv_row
+from neonas.search.records import (
+    OUTCOME_ATTR,
+    CsvLog,
+    TrialRecord,
+    TrialStatus,
+    TrialTable,
+    csv_row,
+)
 from neonas.search.study import (
     load_study,
     load_trials,
@@ -142,18 +149,35 @@ def test_pareto_front_drops_points_tied_on_one_objective_and_worse_on_the_other(
     assert [row.number for row in pareto_front(rows)] == [0, 2, 4]
 
 
-def test_the_study_maximises_accuracy_and_score_and_minimises_latency(run_dir) -> None:
+def test_the_study_maximises_accuracy_and_reward_and_minimises_latency(run_dir) -> None:
     # Optuna's own front (what TPE and NSGA-II steer towards) is the run's Pareto front; with
     # the directions swapped, the sampler would chase slow, inaccurate networks.
     study = load_study(run_dir / "study.db")
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
     assert sorted(trial.number for trial in study.best_trials) == [0, 1, 3]
     scalar = open_study(optuna.storages.InMemoryStorage(), "scalar")
-    for score in (0.5, 0.9, 0.7):
+    for reward in (0.5, 0.9, 0.7):
         trial = scalar.ask()
-        record = TrialRecord(number=trial.number, status="completed", metrics={"score": score})
+        record = TrialRecord(number=trial.number, status="completed", metrics={"reward": reward})
         tell_record(scalar, trial, record, "scalar")
     assert scalar.best_trial.number == 1
+
+
+def test_a_run_made_when_the_reward_was_stored_as_score_resumes_and_reads_it_as_reward() -> None:
+    # Runs made before the rename stored the MnasNet reward as "score" in each trial's outcome.
+    study = open_study(optuna.storages.InMemoryStorage(), "scalar")
+    old = {"status": "completed", "metrics": {"accuracy": 60.0, "latency_ms": 0.4, "score": 0.58}}
+    told = study.ask()
+    told.set_user_attr(OUTCOME_ATTR, old)
+    study.tell(told, 0.58)
+    killed = study.ask()  # a driver killed between the outcome and the tell
+    killed.set_user_attr(OUTCOME_ATTR, old)
+    assert repair(study, "scalar") == []  # told from its outcome: the reward is found
+    rows = TrialTable.from_study(study).with_status(TrialStatus.COMPLETED)
+    assert [row.metrics for row in rows] == [
+        {"accuracy": 60.0, "latency_ms": 0.4, "reward": 0.58}
+    ] * 2
+    assert [trial.value for trial in study.trials] == [0.58, 0.58]
 
 
 def test_pareto_json_and_plot_are_written_with_the_reference_networks(run_dir) -> None:

@@ -163,7 +163,7 @@ def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_o
     assert len(failed) == 3 and all(states[row.number] == TrialState.FAIL for row in failed)
 
 
-# --- objectives, proxy training, time budget ---------------------------------------------------
+# --- objectives, short training, time budget ---------------------------------------------------
 
 
 def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
@@ -177,11 +177,11 @@ def test_scalar_objective_optimises_one_mnas_reward_under_a_latency_budget(
     assert outcome.completed == len(rows) == 3  # latency rejections inside Ray do not count
     for row in rows:
         m = row.metrics
-        assert m["score"] == pytest.approx(m["accuracy"] * (m["latency_ms"] / 0.40) ** -0.07)
+        assert m["reward"] == pytest.approx(m["accuracy"] * (m["latency_ms"] / 0.40) ** -0.07)
         assert m["latency_ms"] <= 0.44
     complete = [t for t in study_trials(outcome.run_dir) if t.state == TrialState.COMPLETE]
     assert len(complete) == 3
-    assert sorted(t.value for t in complete) == sorted(row.metrics["score"] for row in rows)
+    assert sorted(t.value for t in complete) == sorted(row.metrics["reward"] for row in rows)
     # The seeded start-up draws include slower networks (about 0.49 ms): they are rejected
     # inside their trial, before the proxy, with the latency constraint.
     slow = [row for row in table.with_status("rejected") if "latency" in row.reason]

@@ -19,7 +19,7 @@ LATENCY_REJECTION = {
     "reason": "latency 0.3 ms over the budget of 0.1 ms",
     "constraint_latency": 2.0,
     "accuracy": -math.inf,
-    "score": -math.inf,
+    "reward": -math.inf,
     "latency_ms": 0.3,
 }
 

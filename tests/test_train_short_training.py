@@ -1,4 +1,4 @@
-"""The proxy trainer the search calls per trial: metrics per epoch, and a clear failure on NaN."""
+"""The short training the search runs per trial: metrics per epoch, and a clear failure on NaN."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from evaluators.segments import Shape, model_units, unit_key
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_text_atomic
-from neonas.models import build_model, fuse_for_inference
+from neonas.models import build_model, fold_for_inference
 
 FORMAT = "neonas-latency-table"
 VERSION = 1
@@ -256,7 +256,7 @@ class Network:
 def config_networks(configs: Iterable[ArchConfig], label: str = "") -> Iterator[Network]:
     """The networks `configs` describe (e.g. sampled from a search space), in inference form."""
     for index, config in enumerate(configs):
-        model = fuse_for_inference(build_model(config)).eval()
+        model = fold_for_inference(build_model(config)).eval()
         yield Network(
             f"{config.name}{label}-{index}",
             model,

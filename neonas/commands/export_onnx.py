@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from neonas.commands.arguments import positive_int
 
@@ -24,7 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="example batch size (the batch axis is dynamic)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
-    parser.add_argument("--fuse", action="store_true", help="fold BatchNorms first (NeoNeXt only)")
+    parser.add_argument(
+        "--fold",
+        action="store_true",
+        help="fold BatchNorms and layer scales into the layers before them first (NeoNeXt only)",
+    )
+    # --fuse: the old name of --fold, still accepted ("fusion" is the Ascend model's word).
+    parser.add_argument("--fuse", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
 
 
@@ -32,15 +39,17 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from neonas.errors import UserError
-    from neonas.models import NeoNeXt, default_input_size, fuse_for_inference, resolve_model
+    from neonas.models import NeoNeXt, default_input_size, fold_for_inference, resolve_model
     from neonas.ops import export_onnx, onnx_max_error
 
+    if args.fuse:
+        print("neonas export-onnx: --fuse is deprecated, use --fold", file=sys.stderr)
     model, _ = resolve_model(args.model, args.config, input_size=args.res)
     model.eval()
-    if args.fuse:
+    if args.fold or args.fuse:
         if not isinstance(model, NeoNeXt):
-            raise UserError("--fuse works on NeoNeXt models only")
-        model = fuse_for_inference(model)
+            raise UserError("--fold works on NeoNeXt models only")
+        model = fold_for_inference(model)
     channels, height, width = default_input_size(model)
     if args.res is not None:
         height = width = args.res

@@ -160,7 +160,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _extract(args: argparse.Namespace) -> int:
     from neonas.arch import ArchConfig
-    from neonas.supernet.export import write_subnet_checkpoint
+    from neonas.supernet.extract import write_subnet_checkpoint
 
     config = ArchConfig.load(args.config)
     path = write_subnet_checkpoint(args.checkpoint, config, args.out, data_dir=args.data)

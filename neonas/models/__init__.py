@@ -14,7 +14,10 @@ from torch import nn
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.models.family import neonext_base, neonext_small, neonext_tiny, variant_config
-from neonas.models.fusion import fuse_for_inference
+from neonas.models.folding import (
+    fold_for_inference,
+    fuse_for_inference,  # noqa: F401  (deprecated name)
+)
 from neonas.models.neonext import NeoNeXt
 
 
@@ -70,7 +73,7 @@ __all__ = [
     "NeoNeXt",
     "build_model",
     "default_input_size",
-    "fuse_for_inference",
+    "fold_for_inference",
     "neonext_base",
     "neonext_small",
     "neonext_tiny",

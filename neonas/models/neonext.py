@@ -12,8 +12,8 @@ paper leaves open, and how we fill them (the authors' code fills some differentl
   Linear over channels-last data, which is faster on CPU (ChannelsLastPointwise);
 - layer scale (from ConvNeXt) is on by default, `layer_scale_init: null` turns it off;
 - the head is global average pool -> LayerNorm -> dropout -> linear, as in ConvNeXt and the
-  authors' code (a BatchNorm1d there breaks training at batch 1); fusion folds the LayerNorm's
-  affine part into the linear layer.
+  authors' code (a BatchNorm1d there breaks training at batch 1); BatchNorm folding
+  (models/folding.py) folds the LayerNorm's affine part into the linear layer.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class PointwiseFirstTransition(nn.Module):
 
 class ChannelsLastPointwise(nn.Conv2d):
     """A 1x1 convolution run as a Linear over channels-last data (as ConvNeXt and the authors'
-    code run their MLPs); weights, state dict and fusion stay those of a Conv2d.
+    code run their MLPs); weights, state dict and BatchNorm folding stay those of a Conv2d.
 
     Block MLP alone, interleaved, 2 threads (benchmarks/models.py --mlp): 1.06-2.5x faster than
     the NCHW 1x1 convolution at NeoNeXt-T's stage shapes, batch 1 and 32.

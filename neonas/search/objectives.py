@@ -8,10 +8,10 @@ from typing import Any
 from evaluators.metrics import goal
 
 # "pareto": the accuracy signal up, latency down (multi-objective); "scalar": the MnasNet
-# reward `score` (trial.mnas_reward), one number up. Directions come from the registry.
+# reward `reward` (trial.mnas_reward), one number up. Directions come from the registry.
 OBJECTIVES: dict[str, tuple[str, ...]] = {
     "pareto": ("accuracy", "latency_ms"),
-    "scalar": ("score",),
+    "scalar": ("reward",),
 }
 
 
@@ -50,6 +50,6 @@ def objective_values(metrics: dict[str, Any], objective: str) -> list[float]:
 
 
 def ranking_metric(objective: str) -> tuple[str, str]:
-    """The single metric (and mode) ASHA ranks trials by: accuracy, or the scalar score."""
-    name = "score" if objective == "scalar" else "accuracy"
+    """The single metric (and mode) ASHA ranks trials by: accuracy, or the MnasNet reward."""
+    name = "reward" if objective == "scalar" else "accuracy"
     return name, goal(name)

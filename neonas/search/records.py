@@ -26,6 +26,12 @@ from neonas.io import write_text_atomic
 
 OUTCOME_ATTR = "outcome"  # the Optuna user attribute holding a finished trial's record
 
+# Metrics stored under an older name: old name -> current name. Records read back from a run
+# made before the rename (its study, on resume, watch or export) carry the current name.
+# "score" was the MnasNet reward's name until "score" came to mean only what a candidate is
+# scored to (a zero-cost signal, a supernet's top-1, a trial's evaluation).
+RENAMED_METRICS = {"score": "reward"}
+
 
 class TrialStatus(str, Enum):  # not StrEnum: that needs Python 3.11, we support 3.10
     """How a trial ended: the one list of statuses, in the order summaries count them.
@@ -81,6 +87,7 @@ class TrialRecord:
             self.status = TrialStatus(self.status)
         except ValueError:
             raise ValueError(f"unknown trial status {self.status!r}") from None
+        self.metrics = {RENAMED_METRICS.get(key, key): value for key, value in self.metrics.items()}
 
     @property
     def duration_s(self) -> float | None:

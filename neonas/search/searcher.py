@@ -240,7 +240,7 @@ class StudySearcher(Searcher):
             constraints["latency"] = float(result["constraint_latency"])
         metrics = {key: result[key] for key in METRICS if key in result}
         if status == "rejected":  # its -inf objectives are placeholders, not results
-            metrics = {k: v for k, v in metrics.items() if k not in ("accuracy", "score")}
+            metrics = {k: v for k, v in metrics.items() if k not in ("accuracy", "reward")}
         metrics.update(
             {k: v for k, v in proposal["screen"].items() if not k.startswith("constraint_")}
         )

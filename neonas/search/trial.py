@@ -80,9 +80,9 @@ def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, weight: fl
 
 
 def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) -> None:
-    """Latency, matrix efficiency and the accuracy proxy of `config`, passed to `report`.
+    """Latency, matrix efficiency and the accuracy signal of `config`, passed to `report`.
 
-    Reports once for the zero-cost proxy and once per epoch for proxy training, every report a
+    Reports once for a zero-cost proxy and once per epoch for short training, every report a
     complete set of metrics with status "completed"; reports status "rejected" (and stops) when
     the latency is over its budget. Raises on a NaN score or loss: the trial is then failed.
     """
@@ -110,7 +110,7 @@ def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) 
                 f"latency {latency_ms:.3g} ms over the budget of {settings.latency_budget_ms:g} ms"
             )
             # The objectives must be present in every result (Tune checks); -inf is never picked.
-            worst = {"accuracy": -math.inf, "score": -math.inf}
+            worst = {"accuracy": -math.inf, "reward": -math.inf}
             report({**metrics, **worst, "status": "rejected", "reason": reason})
             return
     metrics.update(compute_metrics(model, shape, ["matrix_efficiency"]))
@@ -287,7 +287,7 @@ def _completed(metrics: dict[str, Any], settings: EvalSettings) -> dict[str, Any
     result = {**metrics, "status": "completed"}
     if settings.objective == "scalar":
         assert settings.latency_target_ms is not None
-        result["score"] = mnas_reward(
+        result["reward"] = mnas_reward(
             metrics["accuracy"],
             metrics["latency_ms"],
             settings.latency_target_ms,
@@ -302,7 +302,7 @@ def check_finite(metrics: dict[str, Any]) -> None:
         return
     bad = {
         key: metrics[key]
-        for key in ("accuracy", "latency_ms", "score")
+        for key in ("accuracy", "latency_ms", "reward")
         if key in metrics and not math.isfinite(metrics[key])
     }
     if bad:

@@ -11,9 +11,9 @@ checkpoint (`neonas supernet extract`). See docs/supernet.md.
 """
 
 from neonas.supernet.coverage import SpaceCoverage, largest_subnet, sandwich
-from neonas.supernet.extract import extract_subnet, subnet_state_dict
 from neonas.supernet.network import SuperNet
 from neonas.supernet.scoring import SIGNAL, SubnetScorer, score_subnet
+from neonas.supernet.subnet_weights import extract_subnet, subnet_state_dict
 from neonas.supernet.training import train_supernet
 
 __all__ = [

@@ -3,7 +3,7 @@
 One module holds every network of the space; `supernet(images, config)` runs the subnet that
 an ArchConfig of the space describes. Module names follow `neonas.models.NeoNeXt`
 (`stem.conv`, `stages.1.downsample.norm1`, `stages.0.blocks.1.fc1`, `head.fc`, ...), so a
-subnet's weights are the leading slices of the tensors of the same name (see extract.py).
+subnet's weights are the leading slices of the tensors of the same name (see subnet_weights.py).
 What differs from the stand-alone network:
 - blocks keep every candidate matrix size on every channel (`ElasticNeoCell`);
 - a transition keeps one matrix pair per sampling ratio; its norms and pointwise layer are

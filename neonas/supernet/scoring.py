@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 from neonas.arch import ArchConfig
 from neonas.signals import SUPERNET
 from neonas.supernet.checkpoint import load_supernet
-from neonas.supernet.extract import extract_subnet
 from neonas.supernet.network import SuperNet
+from neonas.supernet.subnet_weights import extract_subnet
 from neonas.train.augment import eval_transform
 from neonas.train.data import detect_layout, load_split
 from neonas.train.distributed import DistContext

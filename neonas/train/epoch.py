@@ -1,4 +1,4 @@
-"""One training epoch and one validation pass; shared by `train`, Ray Train and the proxy."""
+"""One training epoch and one validation pass; shared by `train`, Ray Train and short training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inference fusion: every BatchNorm folds into the linear operator before it.
+"""BatchNorm folding for inference: every BatchNorm folds into the linear operator before it.
 
 NeoNeXt uses BatchNorm instead of LayerNorm precisely so that this is possible (paper
 section 4): after folding, a block is NeoCell(+bias) -> pointwise -> GELU -> pointwise.
@@ -9,6 +9,7 @@ normalisation (it depends on the sample); its affine part folds into the classif
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from timm.layers import LayerNorm2d
@@ -26,10 +27,10 @@ from neonas.ops import NeoCell, fold_batchnorm
 
 
 @torch.no_grad()
-def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
+def fold_for_inference(model: NeoNeXt) -> NeoNeXt:
     """An eval-mode copy of `model` with every BatchNorm and layer scale folded away."""
-    fused = copy.deepcopy(model).eval()
-    for module in fused.modules():
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
         if isinstance(module, SpaceToDepthStem):
             module.conv, module.norm = fuse_conv_bn_eval(module.conv, module.norm), nn.Identity()
         elif isinstance(module, Transition):
@@ -51,11 +52,23 @@ def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
                 if module.fc2.bias is not None:
                     module.fc2.bias.mul_(gamma)
                 module.layer_scale = nn.Identity()
-    head = fused.head
+    head = folded.head
     if isinstance(head.norm, LayerNorm2d) and head.norm.elementwise_affine:
         if isinstance(head.fc, nn.Linear):
             head.fc, head.norm = _fold_affine_into_linear(head.norm, head.fc)
-    return fused
+    return folded
+
+
+def fuse_for_inference(model: NeoNeXt) -> NeoNeXt:
+    """Deprecated name of `fold_for_inference`, kept so existing callers keep working.
+
+    Renamed because "fusion" in neonas is operator fusion on the Ascend model
+    (evaluators/latency/fusion.py); this folds BatchNorms and layer scales away.
+    """
+    warnings.warn(
+        "fuse_for_inference is deprecated: use fold_for_inference", DeprecationWarning, stacklevel=2
+    )
+    return fold_for_inference(model)
 
 
 def _move_channel_bias(cell: NeoCell, pointwise: nn.Conv2d) -> None:
