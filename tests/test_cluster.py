@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_search_cli import ray_command_cluster  # noqa: F401 (a fixture: `ray start` nodes)
 from test_train_fixtures import make_image_folder, write_tiny_config
 
 from neonas.cli import main
@@ -143,3 +144,25 @@ def test_train_and_supernet_train_join_a_cluster_named_by_option_or_environment(
             assert (tmp_path / name / "last.pt").is_file()
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.slow  # two `ray start` nodes, a token probe and a 1-epoch Ray Train run: minutes
+def test_train_joins_a_cluster_with_token_authentication_as_search_does(
+    ray_command_cluster,  # noqa: F811
+    inputs,
+    tmp_path,
+) -> None:
+    address, env = ray_command_cluster  # Ray 2.60's `ray start`: token authentication on
+    args = [*command("train", inputs, tmp_path / "run"), "--address", address, "--epochs", "1"]
+    args += ["--batch-size", "8", "--lr", "3e-3", "--workers", "0", "--no-progress"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), *args],
+        cwd=tmp_path,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"joined the Ray cluster at {address} (from --address): 2 node(s), 2 CPUs" in done.stdout
+    assert (tmp_path / "run" / "last.pt").is_file()

@@ -276,7 +276,7 @@ def ray_command_cluster(tmp_path):
     """A head and a worker node started the way users start them: `ray start` (Ray 2.60 turns
     token authentication on). Each node runs with --block in a process group of its own, so
     the test ends exactly its own Ray processes (never `ray stop`, which stops every Ray of
-    the user). The worker needs RAY_AUTH_MODE=token, as docs/search.md says."""
+    the user). The worker needs RAY_AUTH_MODE=token, as docs/clusters.md says."""
     port = free_port()
     temp = Path(f"/tmp/nr{port}")  # short: Ray's socket paths have a length limit
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
