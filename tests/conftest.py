@@ -17,3 +17,10 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_ray_address(monkeypatch):
+    """RAY_ADDRESS exported in the shell would send `search`, `train` and `supernet train` to
+    that cluster (neonas/cluster.py): tests that want it set it themselves."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)

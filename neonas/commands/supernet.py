@@ -73,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
-        "--address", help="Ray cluster address (auto, ray://host:10001, or local): Ray Train"
+        "--address",
+        help="train with Ray Train on this Ray cluster (HOST:PORT, auto, ray://host:10001; local: "
+        "a Ray of its own); default: RAY_ADDRESS if set, else no Ray",
     )
     train.add_argument(
         "--ray-workers", type=positive_int, default=1, help="Ray Train workers (default 1)"
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from neonas.cluster import on_ray
     from neonas.supernet.training import (
         RUN_OPTIONS,
         SupernetJob,
@@ -138,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
         **fields,
     )
     try:
-        if args.address:
+        if on_ray(args.address):
             from neonas.train.ray_launch import train_with_ray
 
             train_with_ray(

@@ -101,20 +101,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--address",
-        help="Ray cluster address (auto, ray://host:10001, or local) to train with Ray Train",
+        help="train with Ray Train on this Ray cluster (HOST:PORT, auto, ray://host:10001; local: "
+        "a Ray of its own); default: RAY_ADDRESS if set, else no Ray",
     )
     run.add_argument(
-        "--ray-workers", type=positive_int, help="Ray Train workers with --address (default 1)"
+        "--ray-workers",
+        type=positive_int,
+        help="Ray Train workers with --address or RAY_ADDRESS (default 1)",
     )
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from neonas.cluster import on_ray
     from neonas.train.recipe import get_recipe, parse_assignments, warmup_note
     from neonas.train.trainer import TrainJob, run_training
 
-    if args.ray_workers is not None and not args.address:
-        raise UserError("--ray-workers sets the Ray Train workers: it needs --address")
+    ray_train = on_ray(args.address)
+    if args.ray_workers is not None and not ray_train:
+        raise UserError(
+            "--ray-workers sets the Ray Train workers: it needs --address or RAY_ADDRESS"
+        )
     overrides = parse_assignments(args.set)
     overrides.update(
         {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
@@ -161,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             note = warmup_note(recipe, overrides) if recipe is not None else None
             if note and os.environ.get("RANK", "0") == "0":
                 print(note, flush=True)
-            if args.address:
+            if ray_train:
                 from neonas.train.ray_launch import train_with_ray
 
                 use_gpu = args.device.startswith("cuda")  # one GPU per Ray worker; auto means CPU

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from neonas.arch import ArchConfig
+from neonas.cluster import ray_cluster
 from neonas.errors import UserError
 from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
@@ -100,7 +100,7 @@ def start_run(
     RunFolder.check_new(settings)  # before the slower checks below
     space = load_space(settings.space)
     check_inputs(space, settings)
-    with ray_cluster(settings.address, console) as address:
+    with ray_cluster(settings.address, console.print) as address:
         check_gpus(settings.gpus_per_trial, gpu_resource)
         info = {
             **space.describe(),
@@ -145,7 +145,7 @@ def resume_run(
     )
     _validated(settings)  # model_copy does not run the validators on the changed options
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
-    with ray_cluster(settings.address, console) as address, run.lock(force):
+    with ray_cluster(settings.address, console.print) as address, run.lock(force):
         check_gpus(settings.gpus_per_trial, gpu_resource, resuming=True)
         run.update_settings(settings)
         return _session(run, settings, space, argv, score, console, address, gpu_resource)
@@ -597,148 +597,6 @@ def make_console() -> Console:
     """Rich console; logs and pipes get long lines instead of rich's 80 columns."""
     console = Console(highlight=False)
     return console if console.is_terminal else Console(highlight=False, width=160)
-
-
-# Where Ray 2.60 looks for the cluster's token, in its order (docs: ray-security/token-auth).
-TOKEN_FILE = Path("~/.ray/auth_token")
-
-
-def cluster_address(address: str | None) -> tuple[str | None, str]:
-    """The cluster to join and what named it: --address, else RAY_ADDRESS, else none (local)."""
-    if address:
-        return address, "--address"
-    if os.environ.get("RAY_ADDRESS"):
-        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
-    return None, ""
-
-
-@contextmanager
-def ray_cluster(address: str | None, console: Console) -> Iterator[str | None]:
-    """Ray for one session: the cluster at `address` (or RAY_ADDRESS), else a local Ray of its
-    own; yields the address joined (None when local) and shuts Ray down after."""
-    imported = sys.modules.get("ray")
-    if imported is not None and imported.is_initialized():  # a caller's Ray (tests, notebooks)
-        yield address
-        return
-    address, named_by = cluster_address(address)
-    if address:
-        check_reachable(address)
-        choose_auth_mode(address)  # before `import ray`: Ray reads RAY_AUTH_MODE once per process
-    import ray
-
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    if address:
-        join_cluster(address)
-        resources = ray.cluster_resources()
-        console.print(
-            f"joined the Ray cluster at {address} (from {named_by}): {len(ray.nodes())} node(s), "
-            f"{int(resources.get('CPU', 0))} CPUs"
-        )
-    else:
-        # address="local": always a Ray of our own, never a cluster that an address file left
-        # by `ray start` points to (alive, or dead: then ray.init would fail). No dashboard.
-        # Ray 2.60 has no bind-to-localhost option for its other ports (they listen on every
-        # interface); its token authentication, on by default for a local Ray, guards them.
-        ray.init(
-            address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False
-        )
-    try:
-        yield address
-    finally:
-        ray.shutdown()
-
-
-def check_reachable(address: str) -> None:
-    """UserError when nothing answers at HOST:PORT (ray.init would retry for minutes)."""
-    import socket
-
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", "ray://...": Ray's own forms, Ray checks them
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as err:
-        raise UserError(
-            f"cannot join the Ray cluster at {address}: nothing answers there ({err.strerror or err}); "
-            "start it with `ray start --head --port PORT` or check --address"
-        ) from None
-
-
-def choose_auth_mode(address: str) -> None:
-    """Set RAY_AUTH_MODE for joining `address` when the user has not.
-
-    Ray 2.60's `ray start --head` turns token authentication on and keeps the token in
-    ~/.ray/auth_token, but a driver joining by address sends it only with RAY_AUTH_MODE=token,
-    and a driver in token mode cannot serve the actors of a cluster without authentication
-    (ray.cluster_utils, RAY_AUTH_MODE=disabled). With a token at hand, a short probe decides.
-    """
-    if auth_token_source() and not os.environ.get("RAY_AUTH_MODE"):
-        os.environ["RAY_AUTH_MODE"] = "token" if cluster_takes_token(address) else "disabled"
-
-
-def join_cluster(address: str) -> None:
-    """ray.init(address); UserError with what to set when the cluster refuses us."""
-    import ray
-
-    try:
-        ray.init(address=address, log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError) as err:
-        causes = f"{err} {err.__cause__ or ''}".lower()
-        if "token" in causes or "unauthenticated" in causes:
-            token = auth_token_source()
-            if not token:
-                fix = (
-                    "it asks for a token and this machine has none: copy the head node's "
-                    "~/.ray/auth_token here, or set RAY_AUTH_TOKEN"
-                )
-            elif os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
-                fix = "it asks for a token: set RAY_AUTH_MODE=token"
-            else:
-                fix = f"the token from {token} was refused: use the head node's ~/.ray/auth_token"
-            raise UserError(f"cannot join the Ray cluster at {address}: {fix}") from None
-        raise UserError(
-            f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}"
-        ) from None
-
-
-# Joins in token mode and starts one actor: exit status 3 when the actor dies at once, the
-# sign of a cluster without authentication (its workers cannot call a token-mode driver).
-_TOKEN_PROBE = """
-import sys, ray
-ray.init(address=sys.argv[1], log_to_driver=False)
-@ray.remote(num_cpus=0, max_restarts=0)
-class Probe:
-    def ping(self):
-        return 1
-try:
-    ray.get(Probe.remote().ping.remote(), timeout=60)
-except ray.exceptions.ActorDiedError:
-    sys.exit(3)
-"""
-
-
-def cluster_takes_token(address: str) -> bool:
-    """Whether the cluster at `address` runs token authentication (a few seconds, in a child
-    process: a Ray driver keeps its authentication mode for the life of its process)."""
-    import subprocess
-
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _TOKEN_PROBE, address], env=env, capture_output=True, timeout=120
-        )
-    except subprocess.TimeoutExpired:
-        return True  # undecided: the join below reports what is wrong
-    return done.returncode != 3
-
-
-def auth_token_source() -> str | None:
-    """Where this machine has a Ray token: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or the default file."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return "RAY_AUTH_TOKEN"
-    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
-        return os.environ["RAY_AUTH_TOKEN_PATH"]
-    return str(TOKEN_FILE) if TOKEN_FILE.expanduser().is_file() else None
 
 
 def default_concurrency(

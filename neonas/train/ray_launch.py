@@ -3,6 +3,8 @@
 Ray Train starts the workers and their torch process group (gloo on CPU, nccl on GPU); each
 worker runs `run_training`, which joins that group as it would join torchrun's. The training
 folder stays the record of the run, so on several machines `--output` must be shared storage.
+The cluster is joined as `search` joins it (neonas/cluster.py: --address, else RAY_ADDRESS,
+token authentication, one-line errors).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neonas.cluster import ray_cluster
 from neonas.errors import UserError
 from neonas.train.trainer import TrainJob, preflight, run_training
 
@@ -20,21 +23,20 @@ from neonas.train.trainer import TrainJob, preflight, run_training
 def train_with_ray(
     job: TrainJob,
     *,
-    address: str,
+    address: str | None,
     num_workers: int = 1,
     use_gpu: bool = False,
     run: Callable[[Any], Any] = run_training,
     check: Callable[[Any], None] = preflight,
+    say: Callable[[str], object] = print,
 ) -> dict[str, Any]:
-    """Run `job` on `num_workers` Ray Train workers; `address` 'local' starts a Ray on this machine.
+    """Run `job` on `num_workers` Ray Train workers on the cluster at `address` (None: the one
+    RAY_ADDRESS names); 'local' starts a Ray on this machine (neonas.cluster.ray_cluster).
 
     `run(job)` is what each worker runs and `check(job)` what is checked here first: by default
-    `neonas train`'s; `supernet train` passes its own job, runner and check.
+    `neonas train`'s; `supernet train` passes its own job, runner and check. `say` prints the
+    line naming the cluster joined.
     """
-    import ray
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     check(job)  # report bad input here, as one line, rather than from inside a worker
     # Ray workers start in their own folders: hand them absolute paths (every *_dir, *_path).
     output = Path(job.output_dir).expanduser().resolve()
@@ -44,26 +46,27 @@ def train_with_ray(
         if field.name.endswith(("_dir", "_path"))
     }
     job = dataclasses.replace(job, **paths)
-    if not ray.is_initialized():
+    # The workers' output (epoch lines) is printed here too, as with a plain `ray.init`.
+    with ray_cluster(address, say, log_to_driver=True):
+        # Ray is imported only now: joining sets RAY_AUTH_MODE first, which Ray reads on import.
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        trainer = TorchTrainer(
+            _worker_loop,
+            train_loop_config={"job": job, "run": run},
+            scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
+            run_config=RunConfig(name="ray_train", storage_path=str(output / "ray")),
+        )
         try:
-            ray.init(address=address)  # "local" always starts a new Ray on this machine
-        except ConnectionError as err:
-            raise UserError(f"cannot reach a Ray cluster at --address {address}: {err}") from None
-    trainer = TorchTrainer(
-        _worker_loop,
-        train_loop_config={"job": job, "run": run},
-        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
-        run_config=RunConfig(name="ray_train", storage_path=str(output / "ray")),
-    )
-    try:
-        trainer.fit()
-    except Exception as err:
-        failures = getattr(err, "worker_failures", {}) or {}
-        for failure in failures.values():
-            cause = _user_error_in(failure)
-            if cause is not None:
-                raise cause from None
-        raise
+            trainer.fit()
+        except Exception as err:
+            failures = getattr(err, "worker_failures", {}) or {}
+            for failure in failures.values():
+                cause = _user_error_in(failure)
+                if cause is not None:
+                    raise cause from None
+            raise
     return json.loads((output / "metrics.json").read_text())
 
 
