@@ -39,8 +39,18 @@ def cluster_address(address: str | None) -> tuple[str | None, str]:
 
 def on_ray(address: str | None) -> bool:
     """Whether a command that runs without Ray unless told (`train`, `supernet train`) runs on
-    Ray: --address given (`local` too), or RAY_ADDRESS set."""
-    return bool(address or os.environ.get("RAY_ADDRESS"))
+    Ray: --address given (`local` too), or RAY_ADDRESS set.
+
+    Refused under torchrun (which sets TORCHELASTIC_RUN_ID in every rank): each rank would
+    start its own Ray Train job, a RAY_ADDRESS left in the shell being the easy way there."""
+    wanted = bool(address or os.environ.get("RAY_ADDRESS"))
+    if wanted and "TORCHELASTIC_RUN_ID" in os.environ:
+        source = "--address" if address else "RAY_ADDRESS"
+        raise UserError(
+            f"started by torchrun and asked to train on Ray ({source}): every rank would start "
+            "Ray Train; use one of them (unset RAY_ADDRESS under torchrun)"
+        )
+    return wanted
 
 
 @contextmanager

@@ -37,6 +37,24 @@ def test_the_address_comes_from_the_option_else_ray_address_else_a_local_ray(mon
     assert cluster_address("10.0.0.1:6379") == ("10.0.0.1:6379", "--address")
 
 
+@pytest.mark.parametrize("source", ["--address", "RAY_ADDRESS"])
+def test_training_on_ray_from_a_torchrun_rank_is_refused_in_one_line(
+    monkeypatch, inputs, tmp_path, capsys, source
+) -> None:
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # what torchrun sets in every rank
+    args = command("train", inputs, tmp_path / "out")
+    if source == "--address":
+        args += ["--address", "local"]
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"started by torchrun and asked to train on Ray ({source})" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert not on_ray(None)  # torchrun alone, no Ray asked for: plain training
+
+
 @pytest.mark.parametrize(
     ("token", "mode", "message"),
     [
