@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from neonas.arch import ArchConfig
+from neonas.bench import load_table
 from neonas.bench.end_to_end import end_to_end_figures, group_figures
+from neonas.bench.table import row_to_dict
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -78,6 +81,13 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
     assert e2e.main(["report", "--folder", str(tmp_path)]) == 0
     assert "| hand | 1 |" in capsys.readouterr().out
+    # With a table beside it, its drawn networks within the budget come as context.
+    rows = [row for row in load_table("digits") if row.origin == "sampled"]
+    within = [row for row in rows if row.latency_ms[1] <= e2e.BUDGET_MS]
+    lines = "".join(json.dumps(row_to_dict(row)) + "\n" for row in rows)
+    (tmp_path / "tiny-digits.jsonl").write_text(lines)
+    context = end_to_end_figures("digits", tmp_path)["table_sampled_within_budget"]
+    assert context["networks"] == len(within) and 0.0 < context["top1_mean"] < 100.0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from neonas.bench.table import DATA, SPACE
+from neonas.bench.table import DATA, SPACE, datasets, load_table
 
 GROUPS = ("searched", "random", "hand")
 
@@ -57,4 +57,14 @@ def end_to_end_figures(dataset: str, folder: Path | None = None) -> dict[str, An
         ]
         if networks:
             entry[group] = group_figures(networks)
+    if dataset in datasets(folder):
+        # Context with more than 3 draws: the table's networks drawn as the search draws,
+        # within the budget, trained with the same recipe and seeds.
+        drawn = [
+            {"top1": {str(r.seed): r.top1 for r in row.truth}, "latency_ms": row.latency_ms[1]}
+            for row in load_table(dataset, folder)
+            if row.origin == "sampled" and row.latency_ms[1] <= summary["budget_ms"]
+        ]
+        if len(drawn) > 1:
+            entry["table_sampled_within_budget"] = group_figures(drawn)
     return entry
