@@ -217,10 +217,11 @@ def best_within_budget_curve(points: list[list[float]]) -> list[float | None]:
     return curve
 
 
-def collect(cache: Path, out: Path | None = None) -> Path:
-    """Write the committed summary: each finished search's curves, kept every EVERY trials."""
+def collect(cache: Path, out: Path | None = None, trials: int = 256) -> Path:
+    """Write the committed summary: each finished search of `trials` trials, its curves kept
+    every EVERY trials."""
     runs = []
-    for path in sorted((cache / "samplers" / "runs").glob("*.json")):
+    for path in sorted((cache / "samplers" / "runs").glob(f"*-t{trials}-s*.json")):
         result = json.loads(path.read_text())
         points = result["points"]
         keep = list(range(EVERY - 1, len(points), EVERY))
@@ -314,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     gather = commands.add_parser("collect", help="write the committed summary from the cache")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--out", type=Path, help=f"folder (default {DATA})")
+    gather.add_argument("--trials", type=int, default=256, help="the runs of this length (256)")
     show = commands.add_parser("report", help="print the figures from the committed summary")
     show.add_argument("--json", action="store_true")
     show.add_argument("--folder", type=Path, help="read the summary here instead")
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
             run(args.cache, names, args.seeds, args.trials)
         elif args.command == "collect":
-            print(f"wrote {collect(args.cache, args.out)}")
+            print(f"wrote {collect(args.cache, args.out, args.trials)}")
         else:
             figures = sampler_figures(DATASET, args.folder)
             print(json.dumps(figures) if args.json else report_text(figures, args.folder))

@@ -84,6 +84,7 @@ def test_collect_and_figures_follow_the_contract(samplers, tmp_path, capsys):
     for seed in range(3):
         _fake_run(cache, "random", seed, random_points)
         _fake_run(cache, "tpe", seed, tpe_points)
+    _fake_run(cache, "tpe", 9, tpe_points[:8])  # a run of another length is left out
     samplers.collect(cache, out)
     figures = sampler_figures("digits", out)
     assert set(figures) == {"random", "tpe"}
@@ -104,7 +105,7 @@ def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_pa
 
     cache = tmp_path / "cache"
     _fake_run(cache, "random", 0, [[0.4, 70.0]] * 64)
-    samplers.collect(cache, tmp_path)
+    samplers.collect(cache, tmp_path, trials=64)
     assert neocell_bench.report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
 
 
