@@ -107,7 +107,7 @@ def test_a_failure_after_the_first_checkpoint_keeps_it_for_resume(tmp_path, monk
         broken.touch()
 
     monkeypatch.setattr(trainer, "save_checkpoint", save_then_break)
-    recipe = get_recipe("proxy", {"epochs": 3, "batch_size": 8, "lr": 3e-3})
+    recipe = get_recipe("short", {"epochs": 3, "batch_size": 8, "lr": 3e-3})
     job = TrainJob(
         output_dir=str(output),
         data_dir=str(data),
@@ -135,7 +135,7 @@ def test_train_with_a_corrupt_image_exits_2_with_one_line(tmp_path, capsys):
     data = make_image_folder(tmp_path / "images")
     bad = corrupt(data)
     config = write_tiny_config(tmp_path / "tiny.yaml")
-    command = ["train", "--config", str(config), "--data", str(data), "--recipe", "proxy"]
+    command = ["train", "--config", str(config), "--data", str(data), "--recipe", "short"]
     command += ["--epochs", "2", "--batch-size", "8", "--workers", "1", "--no-progress"]
     assert main([*command, "--output", str(tmp_path / "run")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
