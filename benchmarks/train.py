@@ -40,7 +40,7 @@ def measure(
     from neonas.train.epoch import TrainStep, train_one_epoch
     from neonas.train.optim import build_optimizer, build_scheduler
     from neonas.train.recipe import get_recipe
-    from neonas.train.trainer import resolve_amp
+    from neonas.train.engine import resolve_amp
 
     target = resolve_device(device)
     context = DistContext(rank=0, world_size=1, local_rank=0, device=target)
