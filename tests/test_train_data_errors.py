@@ -16,6 +16,7 @@ from test_train_fixtures import (
 )
 from timm.data import create_transform
 
+import neonas.train.engine as engine
 import neonas.train.trainer as trainer
 from neonas.cli import main
 from neonas.train.checkpoint import load_checkpoint
@@ -97,7 +98,7 @@ def test_a_failure_after_the_first_checkpoint_keeps_it_for_resume(tmp_path, monk
                 raise OSError("image file is truncated")
             return self.transform(image)
 
-    real_transform, real_save = trainer.train_transform, trainer.save_checkpoint
+    real_transform, real_save = trainer.train_transform, engine.save_checkpoint
     monkeypatch.setattr(
         trainer, "train_transform", lambda *args: FailsOnceBroken(real_transform(*args))
     )
@@ -106,7 +107,7 @@ def test_a_failure_after_the_first_checkpoint_keeps_it_for_resume(tmp_path, monk
         real_save(path, state)
         broken.touch()
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_then_break)
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_break)  # the run record saves
     recipe = get_recipe("short", {"epochs": 3, "batch_size": 8, "lr": 3e-3})
     job = TrainJob(
         output_dir=str(output),
