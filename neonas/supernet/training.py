@@ -387,9 +387,7 @@ class SubnetStep(StepHook):
         job, device = self.job, images.device
         distilling = job.sampling == "sandwich"  # the first subnet teaches the others
         teacher = None
-        count = images.size(0)
-        # label loss and distillation loss, each as (sum over images, images)
-        sums = {"train_loss": [0.0, 0], "distill_loss": [0.0, 0]}
+        labels, students = [], []  # the losses on the labels and on the teacher's predictions
         configs = step_subnets(self.space, job.sampling, job.random_subnets, job.seed, epoch, micro)
         for config in configs:
             with torch.autocast(
@@ -405,25 +403,23 @@ class SubnetStep(StepHook):
                     f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
                 )
             step.scaler.scale(loss).backward()
-            name = "train_loss" if teacher is None else "distill_loss"
-            sums[name][0] += loss.item() * count
-            sums[name][1] += count
+            (labels if teacher is None else students).append(loss.item())
             if distilling and teacher is None:
                 teacher = logits.detach().softmax(dim=1)
-        losses = {
-            "train_loss": (
-                torch.tensor(sums["train_loss"][0], dtype=torch.float64),
-                sums["train_loss"][1],
-            )
-        }
+        losses = {"train_loss": _summed(labels, images.size(0), device)}
         if distilling:  # the smallest subnet is always a student
-            total, images_seen = sums["distill_loss"]
-            losses["distill_loss"] = (torch.tensor(total, dtype=torch.float64), images_seen)
+            losses["distill_loss"] = _summed(students, images.size(0), device)
         return losses
 
     def before_update(self, step: TrainStep) -> None:
         if self.context.is_distributed:
             _average_gradients(step.model, self.context.world_size)
+
+
+def _summed(losses: list[float], images: int, device: torch.device) -> tuple[torch.Tensor, int]:
+    """Subnet losses of one batch as the engine logs them: (sum over images, images)."""
+    total = sum(loss * images for loss in losses)
+    return torch.tensor(total, dtype=torch.float64, device=device), images * len(losses)
 
 
 def _average_gradients(module: nn.Module, world_size: int) -> None:
