@@ -44,7 +44,7 @@ class TrainStep:
     accum_steps: int = 1
     clip_grad: float | None = None
     channels_last: bool = False
-    hook: StepHook | None = None  # None: LabelStep, the model on the labels
+    hook: StepHook | None = None  # None: the base StepHook, the model on the labels
 
     @property
     def bare_model(self) -> nn.Module:
@@ -215,7 +215,8 @@ def _to_device(
 
 def _mean(total: torch.Tensor, context: DistContext) -> float:
     """A loss's (sum, images) as its mean over every rank's images."""
-    summed = all_reduce_sum(total.detach().to("cpu", copy=True), context)  # reduced in place
+    # a copy: all_reduce_sum reduces in place, and the running sums must stay this rank's
+    summed = all_reduce_sum(total.detach().to("cpu", copy=True), context)
     return (summed[0] / summed[1].clamp(min=1)).item()
 
 
