@@ -82,7 +82,7 @@ def mnas_reward(accuracy: float, latency_ms: float, target_ms: float, weight: fl
 def score_candidate(config: ArchConfig, settings: EvalSettings, report: Report) -> None:
     """Latency, matrix efficiency and the accuracy proxy of `config`, passed to `report`.
 
-    Reports once for the zero-cost proxy and once per epoch for proxy training, every report a
+    Reports once for the zero-cost proxy and once per epoch for short training, every report a
     complete set of metrics with status "completed"; reports status "rejected" (and stops) when
     the latency is over its budget. Raises on a NaN score or loss: the trial is then failed.
     """
