@@ -37,10 +37,10 @@ def measure(
     from neonas.models import resolve_model
     from neonas.train.augment import build_mixup, train_loss
     from neonas.train.distributed import DistContext, resolve_device
+    from neonas.train.engine import resolve_amp
     from neonas.train.epoch import TrainStep, train_one_epoch
     from neonas.train.optim import build_optimizer, build_scheduler
     from neonas.train.recipe import get_recipe
-    from neonas.train.trainer import resolve_amp
 
     target = resolve_device(device)
     context = DistContext(rank=0, world_size=1, local_rank=0, device=target)

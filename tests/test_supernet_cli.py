@@ -274,7 +274,7 @@ def test_extract_writes_a_checkpoint_that_evaluate_reads_and_train_init_fine_tun
             "--output",
             str(finetuned),
             "--recipe",
-            "proxy",
+            "short",
             "--epochs",
             "1",
             "--lr",

@@ -15,10 +15,11 @@ from test_train_fixtures import (
 )
 
 from neonas.cli import main
+from neonas.train.checkpoint import load_checkpoint, save_checkpoint
 
 FAST = [
     "--recipe",
-    "proxy",
+    "short",
     "--epochs",
     "2",
     "--batch-size",
@@ -157,7 +158,7 @@ def test_the_same_train_command_with_resume_added_continues_it(tmp_path, capsys,
     command = ["train", "--config", str(config), "--data", str(data), *FAST, "--stop-after", "1"]
     assert main(command) == 0
     assert main([*command, "--resume"]) == 0
-    metrics = json.loads((tmp_path / "results/train/tiny-proxy/metrics.json").read_text())
+    metrics = json.loads((tmp_path / "results/train/tiny-short/metrics.json").read_text())
     assert metrics["epochs_done"] == 2 and metrics["finished"]
     capsys.readouterr()
 
@@ -167,9 +168,32 @@ def test_the_same_train_command_with_resume_added_continues_it(tmp_path, capsys,
     other = tmp_path / "other.yaml"
     other.write_text(config.read_text().replace("width: 32", "width: 48"))
     changed = [arg if arg != str(config) else str(other) for arg in command]
-    assert main([*changed, "--resume", "--output", "results/train/tiny-proxy"]) == 2
+    assert main([*changed, "--resume", "--output", "results/train/tiny-short"]) == 2
     line = one_error_line(capsys)
     assert f"--config {other} is another network" in line and "differs in stages" in line
+
+
+def test_a_run_recorded_under_the_old_recipe_name_proxy_resumes(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "images")
+    config = write_tiny_config(tmp_path / "tiny.yaml")
+    output = tmp_path / "run"
+
+    def command(recipe: str) -> list[str]:
+        return [
+            *("train", "--config", str(config), "--data", str(data), "--recipe", recipe),
+            *("--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--workers", "0"),
+            *("--no-progress", "--output", str(output), "--stop-after", "1"),
+        ]
+
+    assert main(command("short")) == 0
+    state = load_checkpoint(output / "last.pt")
+    state["recipe"]["name"] = "proxy"  # as a checkpoint written before the rename
+    save_checkpoint(output / "last.pt", state)
+    capsys.readouterr()
+    for name in ("proxy", "short"):  # the command that started it, or with the new name
+        assert main([*command(name), "--resume"]) == 0, capsys.readouterr().err
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["finished"] and summary["recipe"] == "proxy"
 
 
 def test_a_fine_tuning_resumes_with_its_init_given_again_but_not_another(tmp_path, capsys):

@@ -16,6 +16,7 @@ from test_train_fixtures import (
 )
 from timm.data import create_transform
 
+import neonas.train.engine as engine
 import neonas.train.trainer as trainer
 from neonas.cli import main
 from neonas.train.checkpoint import load_checkpoint
@@ -97,7 +98,7 @@ def test_a_failure_after_the_first_checkpoint_keeps_it_for_resume(tmp_path, monk
                 raise OSError("image file is truncated")
             return self.transform(image)
 
-    real_transform, real_save = trainer.train_transform, trainer.save_checkpoint
+    real_transform, real_save = trainer.train_transform, engine.save_checkpoint
     monkeypatch.setattr(
         trainer, "train_transform", lambda *args: FailsOnceBroken(real_transform(*args))
     )
@@ -106,8 +107,8 @@ def test_a_failure_after_the_first_checkpoint_keeps_it_for_resume(tmp_path, monk
         real_save(path, state)
         broken.touch()
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_then_break)
-    recipe = get_recipe("proxy", {"epochs": 3, "batch_size": 8, "lr": 3e-3})
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_break)  # the run record saves
+    recipe = get_recipe("short", {"epochs": 3, "batch_size": 8, "lr": 3e-3})
     job = TrainJob(
         output_dir=str(output),
         data_dir=str(data),
@@ -135,7 +136,7 @@ def test_train_with_a_corrupt_image_exits_2_with_one_line(tmp_path, capsys):
     data = make_image_folder(tmp_path / "images")
     bad = corrupt(data)
     config = write_tiny_config(tmp_path / "tiny.yaml")
-    command = ["train", "--config", str(config), "--data", str(data), "--recipe", "proxy"]
+    command = ["train", "--config", str(config), "--data", str(data), "--recipe", "short"]
     command += ["--epochs", "2", "--batch-size", "8", "--workers", "1", "--no-progress"]
     assert main([*command, "--output", str(tmp_path / "run")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()

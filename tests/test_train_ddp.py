@@ -23,7 +23,7 @@ def test_two_cpu_processes_train_with_ddp_and_rank_0_writes_the_folder(tmp_path,
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         str(ROOT / "cli.py"), "train", "--config", str(config), "--data", str(data), "--output", str(output),
-        "--recipe", "proxy", "--epochs", "2", "--batch-size", "8", "--lr", "3e-3",
+        "--recipe", "short", "--epochs", "2", "--batch-size", "8", "--lr", "3e-3",
         "--device", "cpu", "--workers", "0", "--no-progress", "--json",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -18,7 +18,7 @@ def make_job(tmp_path, **fields) -> TrainJob:
         output_dir=str(tmp_path / "run"),
         data_dir=str(make_image_folder(tmp_path / "images")),
         config_path=str(write_tiny_config(tmp_path / "tiny.yaml")),
-        recipe=get_recipe("proxy", {"epochs": 2, "batch_size": 8, "lr": 3e-3}),
+        recipe=get_recipe("short", {"epochs": 2, "batch_size": 8, "lr": 3e-3}),
         device="cpu",
         workers=0,
         **fields,

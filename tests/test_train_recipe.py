@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import timm
 import torch
@@ -11,9 +13,20 @@ from timm.data.random_erasing import RandomErasing
 from timm.loss import SoftTargetCrossEntropy
 
 from neonas.errors import UserError
+from neonas.search.settings import EvalSettings
+from neonas.train import recipe as recipe_module
 from neonas.train.augment import build_mixup, data_config, train_loss, train_transform
 from neonas.train.optim import build_optimizer, build_scheduler
-from neonas.train.recipe import RECIPES, Recipe, get_recipe, parse_assignments, warmup_note
+from neonas.train.recipe import (
+    RECIPES,
+    SHORT_TRAINING_DEFAULTS,
+    Recipe,
+    canonical_name,
+    get_recipe,
+    parse_assignments,
+    warmup_note,
+)
+from neonas.train.short_training import short_train
 
 
 def small_model() -> torch.nn.Module:
@@ -105,8 +118,8 @@ def test_cifar_recipe_is_momentum_sgd_warming_up_one_epoch_to_lr_0_1():
     assert lr_at(scheduler, optimizer, 25 * 50) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_cifar_and_proxy_recipes_train_on_hard_labels_without_randaugment():
-    for name in ("cifar", "proxy"):
+def test_cifar_and_short_recipes_train_on_hard_labels_without_randaugment():
+    for name in ("cifar", "short"):
         recipe = get_recipe(name)
         parts = transform_parts(train_transform(recipe, data_config(small_model(), recipe)))
         assert not any(isinstance(p, RandAugment | RandomErasing) for p in parts)
@@ -114,10 +127,45 @@ def test_cifar_and_proxy_recipes_train_on_hard_labels_without_randaugment():
         assert isinstance(train_loss(recipe), torch.nn.CrossEntropyLoss)
 
 
-def test_proxy_recipe_is_a_few_epochs_of_adamw():
-    recipe = get_recipe("proxy")
-    assert (recipe.opt, recipe.epochs, recipe.batch_size) == ("adamw", 3, 64)
+def test_short_recipe_is_short_trainings_few_epochs_of_adamw():
+    recipe = get_recipe("short")
+    assert (recipe.opt, recipe.epochs, recipe.batch_size) == ("adamw", 6, 64)
+    # one home: the preset, short_train and search's settings share SHORT_TRAINING_DEFAULTS
+    assert (recipe.epochs, recipe.batch_size) == (
+        SHORT_TRAINING_DEFAULTS.epochs,
+        SHORT_TRAINING_DEFAULTS.batch_size,
+    )
+    settings = EvalSettings()
+    assert (settings.epochs, settings.batch_size) == (recipe.epochs, recipe.batch_size)
+    assert (settings.max_train_images, settings.max_val_images) == (
+        SHORT_TRAINING_DEFAULTS.max_train_images,
+        SHORT_TRAINING_DEFAULTS.max_val_images,
+    )
+    defaults = inspect.signature(short_train).parameters
+    assert defaults["epochs"].default == recipe.epochs
+    assert defaults["max_train_images"].default == settings.max_train_images
+    assert SHORT_TRAINING_DEFAULTS.image_size(224) == 64
+    assert SHORT_TRAINING_DEFAULTS.image_size(32) == 32
     assert isinstance(build_optimizer(small_model(), recipe), torch.optim.AdamW)
+
+
+@pytest.mark.parametrize(("epochs", "warmup"), [(1, 0.5 / 3), (2, 1 / 3), (3, 0.5), (15, 0.5)])
+def test_short_recipe_keeps_the_warmup_it_had_as_a_three_epoch_preset(epochs, warmup):
+    # runs of 3 epochs and more warm up for 0.5 epochs, shorter ones for their share of 3
+    assert get_recipe("short", {"epochs": epochs}).warmup_epochs == pytest.approx(warmup)
+
+
+def test_the_old_name_proxy_gives_the_short_recipe_after_one_notice(capsys, monkeypatch):
+    monkeypatch.setattr(recipe_module, "_noticed", set())
+    monkeypatch.delenv("RANK", raising=False)
+    assert get_recipe("proxy", {"epochs": 2}) == get_recipe("short", {"epochs": 2})
+    get_recipe("proxy")
+    err = capsys.readouterr().err
+    assert err.count("'proxy' is now named 'short'") == 1 and len(err.splitlines()) == 1
+    assert canonical_name("proxy") == canonical_name("short") == "short"
+    # a recipe recorded under the old name (an old recipe.yaml or checkpoint) still reads
+    old = {**get_recipe("short").to_dict(), "name": "proxy"}
+    assert Recipe.from_dict(old).name == "proxy"
 
 
 def test_set_values_are_read_as_yaml_and_typed_by_the_field():
@@ -150,14 +198,14 @@ def test_bad_set_values_are_one_line_user_errors(items, message):
 
 
 def test_unknown_preset_and_out_of_range_values_are_user_errors():
-    with pytest.raises(UserError, match="choose one of full, cifar, proxy"):
+    with pytest.raises(UserError, match="choose one of full, cifar, short"):
         get_recipe("imagenet")
     with pytest.raises(UserError, match="batch_size must be positive"):
         get_recipe("full", {"batch_size": 0})
 
 
 def test_recipes_round_trip_through_plain_dicts():
-    assert list(RECIPES) == ["full", "cifar", "proxy"]
+    assert list(RECIPES) == ["full", "cifar", "short"]
     for recipe in RECIPES.values():
         assert Recipe.from_dict(recipe.to_dict()) == recipe
 

@@ -38,7 +38,7 @@ def config(tmp_path):
     return write_tiny_config(tmp_path / "tiny.yaml")
 
 
-def make_job(tmp_path, data, config, output="run", recipe="proxy", **fields) -> TrainJob:
+def make_job(tmp_path, data, config, output="run", recipe="short", **fields) -> TrainJob:
     overrides = {"epochs": 3, "batch_size": 8, "lr": 3e-3, **fields.pop("recipe_overrides", {})}
     return TrainJob(
         output_dir=str(tmp_path / output),
@@ -53,7 +53,7 @@ def make_job(tmp_path, data, config, output="run", recipe="proxy", **fields) -> 
 
 def test_one_epoch_lowers_the_loss_on_an_easy_task(data, config):
     torch.manual_seed(0)
-    recipe = get_recipe("proxy", {"batch_size": 4, "lr": 1e-2})  # 12 updates
+    recipe = get_recipe("short", {"epochs": 3, "batch_size": 4, "lr": 1e-2})  # 12 updates
     layout = detect_layout(data)
     model, _ = build_training_model(None, config, num_classes=3)
     inputs = data_config(model, recipe)

@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     recipe = parser.add_argument_group("recipe (defaults: the preset's values)")
-    recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or proxy")
+    recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or short")
     recipe.add_argument("--epochs", type=positive_int)
     recipe.add_argument(
         "--batch-size", type=positive_int, help="global batch (LR scales linearly with it)"

@@ -18,6 +18,7 @@ from neonas.signals import (
     TRIAL_SIGNALS,
     default_signal,
 )
+from neonas.train.recipe import SHORT_TRAINING_DEFAULTS
 
 # MnasNet (Tan et al., CVPR 2019) soft-constraint exponent: reward = acc * (lat / target)^w.
 MNAS_WEIGHT = -0.07
@@ -47,13 +48,13 @@ class EvalSettings(BaseModel):
     signal_draws: int = Field(default=1, ge=1)
     data: str | None = None  # an ImageFolder or CIFAR-10 python folder
     supernet: str | None = None  # a `supernet train` checkpoint: score by inherited weights on data
-    # 6 epochs, ASHA's first rung at 3: on digits (benchmarks/search_data_defaults.py) every
-    # network is at chance after epochs 1-2 and apart from epoch 3 on.
-    epochs: int = Field(default=6, ge=1)
-    image_size: int | None = Field(default=None, ge=8)  # proxy training; None: min(input, 64)
-    batch_size: int = Field(default=64, ge=1)
-    max_train_images: int = Field(default=2000, ge=1)
-    max_val_images: int = Field(default=500, ge=1)
+    # Short training's defaults have one home, SHORT_TRAINING_DEFAULTS (neonas/train/recipe.py).
+    epochs: int = Field(default=SHORT_TRAINING_DEFAULTS.epochs, ge=1)
+    # None: SHORT_TRAINING_DEFAULTS.image_size(the network's input), i.e. min(input, 64)
+    image_size: int | None = Field(default=None, ge=8)
+    batch_size: int = Field(default=SHORT_TRAINING_DEFAULTS.batch_size, ge=1)
+    max_train_images: int = Field(default=SHORT_TRAINING_DEFAULTS.max_train_images, ge=1)
+    max_val_images: int = Field(default=SHORT_TRAINING_DEFAULTS.max_val_images, ge=1)
     cpus_per_trial: int = Field(default=1, ge=1)
     seed: int = 0
 

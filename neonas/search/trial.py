@@ -251,6 +251,7 @@ def _short_training(
 ) -> None:
     from neonas.models import build_model
     from neonas.search.seeding import seeded_build
+    from neonas.train.recipe import SHORT_TRAINING_DEFAULTS
     from neonas.train.short_training import short_train
 
     # The head fits the data; latency was measured on `config`. Initial weights seeded as a
@@ -272,7 +273,7 @@ def _short_training(
         model,
         settings.data,
         epochs=settings.epochs,
-        image_size=settings.image_size or min(config.input_size, 64),
+        image_size=settings.image_size or SHORT_TRAINING_DEFAULTS.image_size(config.input_size),
         batch_size=settings.batch_size,
         max_train_images=settings.max_train_images,
         max_val_images=settings.max_val_images,

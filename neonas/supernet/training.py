@@ -12,9 +12,11 @@ The sandwich trains the largest and smallest networks' choices (their transition
 them) at every step and the others only through the random draws; on the tiny space that bias
 decides the ranking (benchmarks/README.md, "Accuracy signals").
 
-Data layouts, transforms, the timm optimiser and schedule, atomic checkpoints, metrics.csv,
-TensorBoard and the progress bar are those of `neonas train`; the recipe is the `proxy` preset
-(AdamW, light augmentation) renamed `supernet`.
+It runs on the training engine of `neonas train` (neonas/train/engine.py): data layouts,
+transforms, the timm optimiser and schedule, the epoch loop, atomic checkpoints, metrics.csv,
+TensorBoard and the progress bar are the engine's; the subnets are sampled in the engine's step
+hook (`SubnetStep`). The recipe is the `short` preset (AdamW, light augmentation) renamed
+`supernet`.
 
 Exact resume: the epoch's randomness (shuffle, augmentation) is seeded from (seed, epoch, rank)
 and each step's subnets from (seed, epoch, step), so a run killed and resumed from last.pt
@@ -30,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,22 +49,29 @@ from neonas.supernet.checkpoint import SPEC_KEY
 from neonas.supernet.coverage import sandwich
 from neonas.supernet.network import SuperNet
 from neonas.supernet.scoring import CALIB_IMAGES, ScoringData, evaluate_subnet
-from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
-from neonas.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from neonas.train.augment import data_config, eval_transform, train_transform
+from neonas.train.checkpoint import LAST, load_checkpoint
 from neonas.train.data import (
-    DataError,
+    build_datasets,
     build_train_loader,
     build_val_loader,
     detect_layout,
     load_split,
 )
 from neonas.train.distributed import DistContext, barrier, run_distributed
-from neonas.train.epoch import DivergedError, current_lr
-from neonas.train.logs import EpochLog, EpochProgress
-from neonas.train.optim import build_optimizer, build_scheduler
+from neonas.train.engine import (
+    Engine,
+    RunRecord,
+    StepHook,
+    build_step,
+    resolve_amp,
+    seed_everything,
+)
+from neonas.train.epoch import DivergedError, Losses, TrainStep
+from neonas.train.logs import EpochProgress
 from neonas.train.recipe import Recipe, get_recipe
-from neonas.train.resume import check_resumed_options, stopped_note
-from neonas.train.trainer import epoch_seed, preflight, resolve_amp, seed_everything
+from neonas.train.resume import check_resumed_options
+from neonas.train.trainer import plan_batches, preflight
 
 DEFAULT_EPOCHS = 10
 # Without --epochs, a small data set trains for more epochs, up to this many optimizer steps:
@@ -123,8 +131,8 @@ def default_epochs(updates_per_epoch: int) -> int:
 
 
 def supernet_recipe(epochs: int, batch_size: int, lr: float | None, seed: int) -> Recipe:
-    """The `proxy` preset (AdamW, light augmentation), renamed: short runs on small images."""
-    recipe = get_recipe("proxy", {"batch_size": batch_size, "lr": lr, "seed": seed})
+    """The `short` preset (AdamW, light augmentation), renamed: short runs on small images."""
+    recipe = get_recipe("short", {"batch_size": batch_size, "lr": lr, "seed": seed})
     warmup = min(recipe.warmup_epochs, epochs / 2)
     return dataclasses.replace(recipe, name="supernet", epochs=epochs, warmup_epochs=warmup)
 
@@ -179,15 +187,9 @@ class _Run:
     data_dir: str
     inputs: dict[str, Any]
     supernet: SuperNet
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    loss_fn: nn.Module
-    amp_dtype: torch.dtype | None
-    scaler: torch.amp.GradScaler
-    train_loader: Any
+    engine: Engine
     images: tuple[int, int]  # training and validation images
     scoring: ScoringData
-    updates_per_epoch: int
 
 
 def checked_sampling(job: SupernetJob) -> SupernetJob:
@@ -218,40 +220,36 @@ def _train(job: SupernetJob, context: DistContext) -> dict[str, Any]:
     run = _prepare(job, context, state)
     start_epoch = int(state["epoch"]) if state else 0
     if state:
-        run.supernet.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        run.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):  # empty without fp16
-            run.scaler.load_state_dict(state["scaler"])
+        run.engine.restore(state)
         if start_epoch >= run.recipe.epochs:
             raise UserError(
                 f"the supernet in {output} already finished all {run.recipe.epochs} epochs"
             )
     if context.is_main:
         print(_start_line(run, context, start_epoch), flush=True)
-    log = EpochLog(output, start_epoch=start_epoch) if context.is_main else None
+    record = RunRecord(output, start_epoch=start_epoch) if context.is_main else None
     progress = EpochProgress(enabled=job.progress and context.is_main)
     row: dict[str, Any] = dict(state["metrics"]) if state else {}
     end_epoch = run.recipe.epochs
     if job.stop_after is not None:
         end_epoch = min(end_epoch, start_epoch + job.stop_after)
+
+    def end_of_epoch(epoch: int, stats: dict[str, float]) -> None:
+        nonlocal row
+        row = {"epoch": epoch + 1, **stats}
+        if record is not None:  # only rank 0 validates; the others wait at the barrier
+            row.update(_validate(run))
+            record.write(row, _checkpoint(run, context, row))
+            print(_summary_line(row, run.recipe.epochs), flush=True)
+        barrier(context)
+
     try:
-        for epoch in range(start_epoch, end_epoch):
-            try:
-                with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
-                    stats = _train_epoch(run, context, epoch, report)
-            except DataError as err:
-                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
-            row = {"epoch": epoch + 1, **stats}
-            if context.is_main:
-                row.update(_validate(run))
-                log.write(row)
-                save_checkpoint(output / LAST, _checkpoint(run, context, row))
-                print(_summary_line(row, run.recipe.epochs), flush=True)
-            barrier(context)
+        run.engine.run(
+            start_epoch, end_epoch, end_of_epoch, progress=progress, checkpoint=output / LAST
+        )
     finally:
-        if log is not None:
-            log.close()
+        if record is not None:
+            record.close()
     summary = {
         "space": run.space.name,
         "epochs": run.recipe.epochs,
@@ -285,24 +283,24 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
     seed_everything(recipe.seed)  # the same initial weights on every rank
     supernet = SuperNet(space, len(layout.classes))
     inputs = dict(data_config(supernet, recipe))
-    train_set = load_split(
+    datasets = build_datasets(
         layout,
-        "train",
         train_transform(recipe, inputs),
-        max_images=job.max_train_images,
+        eval_transform(inputs),
+        max_train_images=job.max_train_images,
+        max_val_images=job.max_val_images,
         seed=recipe.seed,
     )
-    val_set = load_split(
-        layout, "val", eval_transform(inputs), max_images=job.max_val_images, seed=recipe.seed
+    # No accumulation: each update is one batch per process, as the subnets' BatchNorm saw it.
+    plan = plan_batches(
+        recipe.batch_size,
+        context.world_size,
+        max(recipe.batch_size // context.world_size, 1),
+        even=False,
     )
-    if recipe.batch_size % context.world_size:
-        raise UserError(
-            f"batch size {recipe.batch_size} does not split over {context.world_size} processes"
-        )
-    device_batch = recipe.batch_size // context.world_size
     train_loader = build_train_loader(
-        train_set,
-        batch_size=device_batch,
+        datasets.train,
+        batch_size=plan.device_batch,
         workers=job.workers,
         seed=recipe.seed,
         rank=context.rank,
@@ -311,21 +309,27 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
     updates = len(train_loader)
     if updates == 0:
         raise UserError(
-            f"the training split has {len(train_set)} images, fewer than one batch of "
+            f"the training split has {len(datasets.train)} images, fewer than one batch of "
             f"{recipe.batch_size}: lower --batch-size"
         )
     if job.epochs is None:
         job = dataclasses.replace(job, epochs=default_epochs(updates))
         recipe = supernet_recipe(job.epochs, job.batch_size, job.lr, job.seed)
     supernet.to(context.device)
-    optimizer = build_optimizer(supernet, recipe)
-    amp_dtype = resolve_amp(job.amp, context.device)
+    step = build_step(
+        supernet,
+        recipe,
+        device=context.device,
+        updates_per_epoch=updates,
+        amp_dtype=resolve_amp(job.amp, context.device),
+        hook=SubnetStep(space, job, context),
+    )
     calib = load_split(
         layout, "train", eval_transform(inputs), max_images=job.calib_images, seed=recipe.seed
     )
     scoring = ScoringData(
         calib=[images for images, _ in build_val_loader(calib, batch_size=128, workers=0)],
-        val=list(build_val_loader(val_set, batch_size=128, workers=job.workers)),
+        val=list(build_val_loader(datasets.val, batch_size=128, workers=job.workers)),
     )
     return _Run(
         space=space,
@@ -335,15 +339,16 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         data_dir=str(Path(job.data_dir).expanduser().resolve()),
         inputs=inputs,
         supernet=supernet,
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, recipe, updates),
-        loss_fn=train_loss(recipe).to(context.device),
-        amp_dtype=amp_dtype,
-        scaler=torch.amp.GradScaler(context.device.type, enabled=amp_dtype == torch.float16),
-        train_loader=train_loader,
-        images=(len(train_set), len(val_set)),
+        engine=Engine(
+            step=step,
+            train_loader=train_loader,
+            context=context,
+            seed=recipe.seed,
+            epochs=recipe.epochs,
+            updates_per_epoch=updates,
+        ),
+        images=(len(datasets.train), len(datasets.val)),
         scoring=scoring,
-        updates_per_epoch=updates,
     )
 
 
@@ -358,70 +363,63 @@ def step_subnets(
     return sandwich(space, rng, random_subnets)
 
 
-def _train_epoch(run: _Run, context: DistContext, epoch: int, report: Any) -> dict[str, float]:
-    seed_everything(epoch_seed(run.recipe.seed, epoch, context.rank))
-    run.train_loader.sampler.set_epoch(epoch)
-    supernet, device = run.supernet, context.device
-    supernet.train()
-    distill = SoftTargetCrossEntropy()
+class SubnetStep(StepHook):
+    """The engine's step hook for a supernet: the step's subnets, their losses and gradients.
 
-    def autocast() -> torch.autocast:
-        return torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None)
+    Each subnet's loss is checked before its backward, so the last checkpoint stays good;
+    under torchrun the gradients are averaged over processes before the update.
+    """
 
-    distilling = run.job.sampling == "sandwich"  # the first subnet teaches the others
-    # label loss, its subnets, distillation loss, its subnets (all times images), images
-    sums = torch.zeros(5, dtype=torch.float64)
-    start = time.perf_counter()
-    for step, (images, targets) in enumerate(run.train_loader):
-        images, targets = images.to(device), targets.to(device)
+    def __init__(self, space: SearchSpace, job: SupernetJob, context: DistContext) -> None:
+        self.space, self.job, self.context = space, job, context
+        self.distill = SoftTargetCrossEntropy()
+
+    def backward(
+        self,
+        step: TrainStep,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        epoch: int,
+        micro: int,
+        is_update: bool,
+    ) -> Losses:
+        job, device = self.job, images.device
+        distilling = job.sampling == "sandwich"  # the first subnet teaches the others
         teacher = None
-        count = images.size(0)
-        job = run.job
-        for config in step_subnets(
-            run.space, job.sampling, job.random_subnets, run.recipe.seed, epoch, step
-        ):
-            with autocast():
-                logits = supernet(images, config).float()
+        labels, students = [], []  # the losses on the labels and on the teacher's predictions
+        configs = step_subnets(self.space, job.sampling, job.random_subnets, job.seed, epoch, micro)
+        for config in configs:
+            with torch.autocast(
+                device.type, dtype=step.amp_dtype, enabled=step.amp_dtype is not None
+            ):
+                logits = step.model(images, config).float()
                 if teacher is None:
-                    loss = run.loss_fn(logits, targets)
+                    loss = step.loss_fn(logits, targets)
                 else:
-                    loss = distill(logits, teacher)
+                    loss = self.distill(logits, teacher)
             if not torch.isfinite(loss):  # before the update: the last checkpoint stays good
                 raise DivergedError(
                     f"the supernet's loss became {loss.item()} at epoch {epoch + 1}: lower --lr"
                 )
-            run.scaler.scale(loss).backward()
-            column = 0 if teacher is None else 2
-            sums[column] += loss.item() * count
-            sums[column + 1] += count
+            step.scaler.scale(loss).backward()
+            (labels if teacher is None else students).append(loss.item())
             if distilling and teacher is None:
                 teacher = logits.detach().softmax(dim=1)
-        if context.is_distributed:
-            _average_gradients(supernet, context.world_size)
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scheduler.step_update(num_updates=epoch * run.updates_per_epoch + step + 1)
-        sums[4] += count
-        if report is not None:
-            report(
-                step + 1,
-                run.updates_per_epoch,
-                sums[0].item() / sums[1].item(),
-                current_lr(run.optimizer),
-            )
-    elapsed = time.perf_counter() - start
-    if context.is_distributed:
-        dist.all_reduce(sums)
-    stats = {"train_loss": sums[0].item() / sums[1].item()}
-    if distilling:  # the smallest subnet is always a student
-        stats["distill_loss"] = sums[2].item() / sums[3].item()
-    return {
-        **stats,
-        "lr": current_lr(run.optimizer),
-        "images_per_s": sums[4].item() / max(elapsed, 1e-9),
-        "train_time_s": elapsed,
-    }
+        losses = {"train_loss": _summed(labels, images.size(0), device)}
+        if distilling:  # the smallest subnet is always a student
+            losses["distill_loss"] = _summed(students, images.size(0), device)
+        return losses
+
+    def before_update(self, step: TrainStep) -> None:
+        if self.context.is_distributed:
+            _average_gradients(step.model, self.context.world_size)
+
+
+def _summed(losses: list[float], images: int, device: torch.device) -> tuple[torch.Tensor, int]:
+    """Subnet losses of one batch as the engine logs them: (sum over images, images)."""
+    total = sum(loss * images for loss in losses)
+    return torch.tensor(total, dtype=torch.float64, device=device), images * len(losses)
 
 
 def _average_gradients(module: nn.Module, world_size: int) -> None:
@@ -448,10 +446,7 @@ def _checkpoint(run: _Run, context: DistContext, row: dict[str, Any]) -> dict[st
     job = run.job
     return {
         "epoch": row["epoch"],
-        "model": run.supernet.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "scaler": run.scaler.state_dict(),
+        **run.engine.state(),
         "recipe": run.recipe.to_dict(),
         "model_spec": {SPEC_KEY: {"space_text": run.space.text, "space_source": run.space.source}},
         "classes": list(run.classes),
@@ -507,7 +502,7 @@ def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
     text = (
         f"supernet {run.space.name}: {params / 1e6:.2f}M parameters, {run.images[0]} train / "
         f"{run.images[1]} val images, {len(run.classes)} classes, {rule}, "
-        f"{run.recipe.epochs} epochs of {run.updates_per_epoch} steps, "
+        f"{run.recipe.epochs} epochs of {run.engine.updates_per_epoch} steps, "
         f"batch {run.recipe.batch_size} on "
         f"{context.world_size} process(es), peak lr {run.recipe.peak_lr:.3g}, device {context.device}"
     )

@@ -14,9 +14,9 @@ from neonas.train.augment import eval_transform
 from neonas.train.checkpoint import load_checkpoint
 from neonas.train.data import build_val_loader, detect_layout, load_split
 from neonas.train.distributed import DistContext, resolve_device
+from neonas.train.engine import resolve_amp
 from neonas.train.epoch import validate
 from neonas.train.model_spec import model_label, rebuild_model
-from neonas.train.trainer import resolve_amp
 
 
 def checkpoint_accuracy(

@@ -1,4 +1,9 @@
-"""One training epoch and one validation pass; shared by `train`, Ray Train and short training."""
+"""One training epoch and one validation pass: the inner loop of the training engine.
+
+`train`, short training and the supernet's training all run `train_one_epoch`; what one
+micro-batch does (one network on the labels, or several subnets of a supernet) is its
+`StepHook`.
+"""
 
 from __future__ import annotations
 
@@ -39,12 +44,52 @@ class TrainStep:
     accum_steps: int = 1
     clip_grad: float | None = None
     channels_last: bool = False
+    hook: StepHook | None = None  # None: the base StepHook, the model on the labels
 
     @property
     def bare_model(self) -> nn.Module:
         """The model without its DDP wrapper (what EMA and checkpoints hold)."""
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
 
+
+# Per micro-batch, each logged loss as (sum over its images, images); "train_loss" is required.
+Losses = dict[str, tuple[torch.Tensor, int]]
+
+
+class StepHook:
+    """What one micro-batch does between loading and the optimiser update: the step hook.
+
+    The default trains `step.model` on the labels; the supernet's hook runs the subnets it
+    samples for the step. `backward` leaves the gradients in the parameters and returns the
+    losses to log; `before_update` runs once per update, before clipping and the optimiser.
+    """
+
+    def backward(
+        self,
+        step: TrainStep,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        epoch: int,
+        micro: int,
+        is_update: bool,
+    ) -> Losses:
+        model = step.model
+        # Under DDP, gradients are all-reduced only on the micro-batch that completes an update.
+        no_sync = not is_update and isinstance(model, DistributedDataParallel)
+        with model.no_sync() if no_sync else nullcontext():
+            with torch.autocast(
+                images.device.type, dtype=step.amp_dtype, enabled=step.amp_dtype is not None
+            ):
+                loss = step.loss_fn(model(images), targets)
+            step.scaler.scale(loss / step.accum_steps).backward()
+        return {"train_loss": (loss.detach().double() * images.size(0), images.size(0))}
+
+    def before_update(self, step: TrainStep) -> None:
+        """Nothing by default: DDP has already averaged the gradients."""
+
+
+LABEL_STEP = StepHook()
 
 ProgressFn = Callable[[int, int, float, float], None]  # (updates done, updates total, loss, lr)
 
@@ -57,12 +102,13 @@ def train_one_epoch(
     context: DistContext,
     progress: ProgressFn | None = None,
 ) -> dict[str, float]:
-    """Train on every full accumulation group of `loader`; returns loss, LR and images/s."""
+    """Train on every full accumulation group of `loader`; returns the losses, LR and images/s."""
     model, device = step.model, context.device
+    hook = step.hook or LABEL_STEP
     model.train()
     updates_total = len(loader) // step.accum_steps
     num_updates = epoch * updates_total
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    sums: dict[str, torch.Tensor] = {}  # per loss: (sum over images, images), float64
     seen, mean_loss = 0, float("nan")
     step.optimizer.zero_grad(set_to_none=True)
     start = time.perf_counter()
@@ -71,18 +117,16 @@ def train_one_epoch(
             break  # an incomplete accumulation group at the end is dropped, like drop_last
         images, targets = _to_device(images, targets, device, step)
         is_update = (micro + 1) % step.accum_steps == 0
-        # Under DDP, gradients are all-reduced only on the micro-batch that completes an update.
-        no_sync = not is_update and isinstance(model, DistributedDataParallel)
-        with model.no_sync() if no_sync else nullcontext():
-            with torch.autocast(
-                device.type, dtype=step.amp_dtype, enabled=step.amp_dtype is not None
-            ):
-                loss = step.loss_fn(model(images), targets)
-            step.scaler.scale(loss / step.accum_steps).backward()
-        loss_sum += loss.detach().double() * images.size(0)
+        losses = hook.backward(step, images, targets, epoch=epoch, micro=micro, is_update=is_update)
+        for name, (total, count) in losses.items():
+            if name not in sums:
+                sums[name] = torch.zeros(2, device=device, dtype=torch.float64)
+            sums[name][0] += total
+            sums[name][1] += count
         seen += images.size(0)
         if not is_update:
             continue
+        hook.before_update(step)
         if step.clip_grad is not None:
             step.scaler.unscale_(step.optimizer)
             dispatch_clip_grad(model.parameters(), step.clip_grad)
@@ -95,14 +139,16 @@ def train_one_epoch(
             step.ema.update(step.bare_model, step=num_updates)
         done = num_updates - epoch * updates_total
         if done % CHECK_EVERY_UPDATES == 0 or done == updates_total:
-            mean_loss = _checked_mean(loss_sum, seen, context, epoch, done)
+            mean_loss = _checked_mean(sums["train_loss"], context, epoch, done)
         if progress is not None:  # the bar moves every update; the loss shown is the last checked
             progress(done, updates_total, mean_loss, current_lr(step.optimizer))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
+    others = {name: _mean(total, context) for name, total in sums.items() if name != "train_loss"}
     return {
         "train_loss": mean_loss,
+        **others,
         "lr": current_lr(step.optimizer),
         "images_per_s": seen * context.world_size / max(elapsed, 1e-9),
         "train_time_s": elapsed,
@@ -167,15 +213,16 @@ def _to_device(
     return images, targets
 
 
-def _checked_mean(
-    loss_sum: torch.Tensor, seen: int, context: DistContext, epoch: int, update: int
-) -> float:
+def _mean(total: torch.Tensor, context: DistContext) -> float:
+    """A loss's (sum, images) as its mean over every rank's images."""
+    # a copy: all_reduce_sum reduces in place, and the running sums must stay this rank's
+    summed = all_reduce_sum(total.detach().to("cpu", copy=True), context)
+    return (summed[0] / summed[1].clamp(min=1)).item()
+
+
+def _checked_mean(total: torch.Tensor, context: DistContext, epoch: int, update: int) -> float:
     # Summed over ranks, so every rank takes the same decision and none waits forever on the others.
-    totals = all_reduce_sum(
-        torch.stack([loss_sum.detach().cpu(), torch.tensor(float(seen), dtype=torch.float64)]),
-        context,
-    )
-    mean = (totals[0] / totals[1].clamp(min=1)).item()
+    mean = _mean(total, context)
     if not torch.isfinite(torch.tensor(mean)):
         raise DivergedError(
             f"the training loss became {mean} at epoch {epoch + 1}, update {update}: lower the LR"

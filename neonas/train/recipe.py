@@ -2,13 +2,20 @@
 
 `full` is Table 2 of the NeoNeXt paper (ImageNet-1K). `cifar` is the paper's NeoInit ablation
 recipe (section 3.7); the paper gives only the optimiser and schedule, the light augmentation
-and weight decay 5e-4 are our choices. `proxy` is the short recipe the search trains each
-candidate with; it ranks architectures, it does not aim for the best accuracy.
+and weight decay 5e-4 are our choices. `short` is the recipe of short training, which
+`search --signal short-training` runs per candidate (neonas/train/short_training.py); it ranks
+architectures, it does not aim for the best accuracy. It was named `proxy` before "proxy" came
+to mean the zero-cost proxies only; that name is still accepted, with a notice.
+
+SHORT_TRAINING_DEFAULTS holds short training's defaults (epochs, batch, image counts, size): the one
+place `short_train`, the `short` preset and `search`'s settings take them from.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -113,7 +120,28 @@ class Recipe:
         return cls(**{key: coerce_field(key, value) for key, value in data.items()})
 
 
-# Small images and short runs (cifar, proxy): random crop and flip only, no RandAugment,
+@dataclass(frozen=True)
+class ShortTraining:
+    """The defaults of short training: what a search trains each candidate with.
+
+    6 epochs, ASHA's first rung at 3: on digits (benchmarks/search_data_defaults.py) every
+    network is at chance after epochs 1-2 and apart from epoch 3 on.
+    """
+
+    epochs: int = 6
+    batch_size: int = 64
+    max_train_images: int = 2000
+    max_val_images: int = 500
+    max_image_size: int = 64  # images at the network's input size, at most this
+
+    def image_size(self, input_size: int) -> int:
+        """The training image size of a network whose input is `input_size` pixels."""
+        return min(input_size, self.max_image_size)
+
+
+SHORT_TRAINING_DEFAULTS = ShortTraining()
+
+# Small images and short runs (cifar, short): random crop and flip only, no RandAugment,
 # random erasing, Mixup/CutMix or label smoothing, and no centre crop at evaluation.
 LIGHT_AUGMENTATION: dict[str, Any] = dict(
     crop_pct=1.0,
@@ -141,20 +169,31 @@ RECIPES: dict[str, Recipe] = {
         min_lr=0.0,
         **LIGHT_AUGMENTATION,
     ),
-    "proxy": Recipe(
-        name="proxy",
+    "short": Recipe(
+        name="short",
         opt="adamw",
         base_lr=2e-3,
         lr_base_batch=64,
         weight_decay=0.05,
-        batch_size=64,
-        epochs=3,
+        batch_size=SHORT_TRAINING_DEFAULTS.batch_size,
+        epochs=SHORT_TRAINING_DEFAULTS.epochs,
         warmup_epochs=0.5,
         warmup_lr=1e-5,
         min_lr=1e-5,
         **LIGHT_AUGMENTATION,
     ),
 }
+# Old preset names, still accepted (with one notice): recorded runs and configs name them.
+ALIASES: dict[str, str] = {"proxy": "short"}
+# The run length from which a preset's whole warm-up applies (default: the preset's epochs).
+# short: 0.5 epochs of warm-up from 3 epochs on, as when the preset was 3 epochs long.
+FULL_WARMUP_FROM: dict[str, int] = {"short": 3}
+_noticed: set[str] = set()
+
+
+def canonical_name(name: str) -> str:
+    """A preset's current name (an alias becomes the name it stands for)."""
+    return ALIASES.get(name, name)
 
 
 def get_recipe(name: str = "full", overrides: dict[str, Any] | None = None) -> Recipe:
@@ -162,27 +201,48 @@ def get_recipe(name: str = "full", overrides: dict[str, Any] | None = None) -> R
 
     A run shorter than its preset keeps the preset's share of warm-up (full: 20 of 300
     epochs) unless `warmup_epochs` is given: a fixed 20-epoch warm-up would leave a 10-epoch
-    run no decay at all. Longer runs keep the preset's warm-up in epochs.
+    run no decay at all. Longer runs keep the preset's warm-up in epochs. An old name
+    (ALIASES) gives the preset it stands for, after one notice on stderr.
     """
+    if name in ALIASES:
+        _alias_notice(name)
+        name = ALIASES[name]
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
     preset = RECIPES[name]
     values = {key: coerce_field(key, value) for key, value in (overrides or {}).items()}
     epochs = values.get("epochs", preset.epochs)
-    if "warmup_epochs" not in values and epochs < preset.epochs:
-        values["warmup_epochs"] = preset.warmup_epochs * epochs / preset.epochs
+    full_from = FULL_WARMUP_FROM.get(name, preset.epochs)
+    if "warmup_epochs" not in values and epochs < full_from:
+        values["warmup_epochs"] = preset.warmup_epochs * epochs / full_from
     return dataclasses.replace(preset, **values)
 
 
 def warmup_note(recipe: Recipe, overrides: dict[str, Any]) -> str | None:
     """One line saying `get_recipe` scaled the warm-up to a short run, else None."""
-    preset = RECIPES.get(recipe.name)
-    if preset is None or "warmup_epochs" in overrides or recipe.epochs >= preset.epochs:
+    preset = RECIPES.get(canonical_name(recipe.name))
+    if preset is None or "warmup_epochs" in overrides:
+        return None
+    full_from = FULL_WARMUP_FROM.get(preset.name, preset.epochs)
+    if recipe.epochs >= full_from:
         return None
     return (
-        f"warm-up {recipe.warmup_epochs:.3g} epochs: the {recipe.name} recipe's "
-        f"{preset.warmup_epochs:g} of {preset.epochs} epochs, scaled to {recipe.epochs} "
+        f"warm-up {recipe.warmup_epochs:.3g} epochs: the {preset.name} recipe's "
+        f"{preset.warmup_epochs:g} of {full_from} epochs, scaled to {recipe.epochs} "
         "(choose another with --warmup-epochs)"
+    )
+
+
+def _alias_notice(name: str) -> None:
+    """Once per process, on rank 0 only (torchrun starts the command once per process)."""
+    if name in _noticed or os.environ.get("RANK", "0") != "0":
+        return
+    _noticed.add(name)
+    print(
+        f"neonas: the recipe {name!r} is now named {ALIASES[name]!r} ({name!r} is accepted "
+        'for now; "proxy" means the zero-cost proxies)',
+        file=sys.stderr,
+        flush=True,
     )
 
 

@@ -1,7 +1,9 @@
 """The short training a search runs per candidate (`search --signal short-training`).
 
-Same data loading, timm parts and training epoch as `neonas train`, with the `proxy` recipe on
-a fixed random subset of the data, in one process (a Ray Tune trial, usually one torch thread).
+The training engine of `neonas train` (neonas/train/engine.py: data loading, timm parts,
+seeded epochs) with the `short` recipe on a fixed random subset of the data, in one process
+(a Ray Tune trial, usually one torch thread), without a run folder. Its defaults are
+SHORT_TRAINING_DEFAULTS's (neonas/train/recipe.py).
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from neonas.train.augment import data_config, eval_transform, train_loss, train_transform
-from neonas.train.data import build_train_loader, build_val_loader, detect_layout, load_split
+from neonas.train.augment import data_config, eval_transform, train_transform
+from neonas.train.data import (
+    build_datasets,
+    build_train_loader,
+    build_val_loader,
+    detect_layout,
+    load_split,
+)
 from neonas.train.distributed import DistContext, resolve_device
-from neonas.train.epoch import DivergedError, TrainStep, train_one_epoch, validate
-from neonas.train.optim import build_optimizer, build_scheduler
-from neonas.train.recipe import get_recipe
-from neonas.train.trainer import epoch_seed, seed_everything
+from neonas.train.engine import Engine, build_step
+from neonas.train.epoch import DivergedError, validate
+from neonas.train.recipe import SHORT_TRAINING_DEFAULTS, get_recipe
 
 __all__ = ["DivergedError", "data_batches", "short_train"]
 
@@ -29,11 +36,11 @@ def short_train(
     model: nn.Module,
     data_dir: str | Path,
     *,
-    epochs: int = 3,
-    image_size: int = 32,
-    batch_size: int = 64,
-    max_train_images: int | None = 2000,
-    max_val_images: int | None = 500,
+    epochs: int = SHORT_TRAINING_DEFAULTS.epochs,
+    image_size: int | None = None,
+    batch_size: int = SHORT_TRAINING_DEFAULTS.batch_size,
+    max_train_images: int | None = SHORT_TRAINING_DEFAULTS.max_train_images,
+    max_val_images: int | None = SHORT_TRAINING_DEFAULTS.max_val_images,
     lr: float | None = None,
     seed: int = 0,
     validate_every: int = 1,
@@ -43,13 +50,17 @@ def short_train(
 ) -> dict[str, Any]:
     """Train `model` in place for a few epochs; returns val_top1 (percent), losses and images/s.
 
+    image_size: None for SHORT_TRAINING_DEFAULTS.image_size of the model's input size.
     `on_epoch(epoch, metrics)` is called after each validated epoch (1-based), e.g. to report to
     Ray Tune; `validate_every` validates only every n-th epoch and the last (long benchmark runs).
     Raises DivergedError (a FloatingPointError) when the loss becomes NaN or infinite, and
     UserError for a missing or malformed data folder or a head that does not fit its classes.
     """
+    if image_size is None:
+        native = data_config(model, get_recipe("short"))["input_size"][-1]
+        image_size = SHORT_TRAINING_DEFAULTS.image_size(native)
     recipe = get_recipe(
-        "proxy",
+        "short",
         {
             "epochs": epochs,
             "batch_size": batch_size,
@@ -61,38 +72,39 @@ def short_train(
     layout = detect_layout(data_dir)
     _check_head(model, len(layout.classes))
     inputs = data_config(model, recipe)
-    train_set = load_split(
-        layout, "train", train_transform(recipe, inputs), max_images=max_train_images, seed=seed
-    )
-    val_set = load_split(
-        layout, "val", eval_transform(inputs), max_images=max_val_images, seed=seed
+    datasets = build_datasets(
+        layout,
+        train_transform(recipe, inputs),
+        eval_transform(inputs),
+        max_train_images=max_train_images,
+        max_val_images=max_val_images,
+        seed=seed,
     )
     context = DistContext(rank=0, world_size=1, local_rank=0, device=resolve_device(device))
     train_loader = build_train_loader(
-        train_set, batch_size=min(batch_size, len(train_set)), workers=workers, seed=seed
+        datasets.train, batch_size=min(batch_size, len(datasets.train)), workers=workers, seed=seed
     )
-    val_loader = build_val_loader(val_set, batch_size=max(batch_size, 128), workers=workers)
+    val_loader = build_val_loader(datasets.val, batch_size=max(batch_size, 128), workers=workers)
 
     model.to(context.device)
-    optimizer = build_optimizer(model, recipe)
-    step = TrainStep(
-        model=model,
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, recipe, len(train_loader)),
-        loss_fn=train_loss(recipe),
-        scaler=torch.amp.GradScaler(context.device.type, enabled=False),
+    engine = Engine(
+        step=build_step(model, recipe, device=context.device, updates_per_epoch=len(train_loader)),
+        train_loader=train_loader,
+        context=context,
+        seed=seed,
+        epochs=epochs,
+        updates_per_epoch=len(train_loader),
     )
     metrics: dict[str, Any] = {}
     train_time, images = 0.0, 0
     start = time.perf_counter()
-    for epoch in range(epochs):
-        seed_everything(epoch_seed(seed, epoch, 0))
-        train_loader.sampler.set_epoch(epoch)
-        stats = train_one_epoch(step, train_loader, epoch=epoch, context=context)
+
+    def end_of_epoch(epoch: int, stats: dict[str, float]) -> None:
+        nonlocal metrics, train_time, images
         train_time += stats["train_time_s"]
         images += len(train_loader) * train_loader.batch_size
         if (epoch + 1) % validate_every and epoch + 1 < epochs:
-            continue
+            return
         val = validate(model, val_loader, context=context)
         metrics = {
             "epochs": epoch + 1,
@@ -105,6 +117,8 @@ def short_train(
         }
         if on_epoch is not None:
             on_epoch(epoch + 1, dict(metrics))
+
+    engine.run(0, epochs, end_of_epoch)
     return metrics
 
 
@@ -122,7 +136,7 @@ def data_batches(
     The real-data input of the zero-cost proxies (evaluators/proxies.py): a fixed random subset
     (seeded), resized and normalised for `model` like validation images, no augmentation.
     """
-    recipe = get_recipe("proxy", {"image_size": image_size})
+    recipe = get_recipe("short", {"image_size": image_size})
     layout = detect_layout(data_dir)
     images = load_split(
         layout,

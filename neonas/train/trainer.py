@@ -1,6 +1,6 @@
 """A whole training run: one process, one of several under torchrun, or a Ray Train worker.
 
-The training folder is the whole truth of a run: recipe.yaml, config.yaml (ArchConfig models),
+Built on the training engine (neonas/train/engine.py). The training folder is the whole truth of a run: recipe.yaml, config.yaml (ArchConfig models),
 last.pt and best.pt (by validation top-1), metrics.csv, tensorboard/ and, at the end,
 metrics.json. Only rank 0 writes. `--resume` continues from last.pt exactly: each epoch's
 randomness (shuffle, augmentation, Mixup, drop path) is seeded from (seed, epoch, rank), so an
@@ -9,7 +9,6 @@ interrupted and resumed run sees the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,38 +19,53 @@ from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 
 from neonas.errors import UserError
-from neonas.io import copy_atomic, write_json_atomic, write_text_atomic
-from neonas.train.augment import (
-    build_mixup,
-    data_config,
-    eval_transform,
-    train_loss,
-    train_transform,
-)
-from neonas.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from neonas.io import write_json_atomic, write_text_atomic
+from neonas.train.augment import build_mixup, data_config, eval_transform, train_transform
+from neonas.train.checkpoint import LAST, load_checkpoint
 from neonas.train.data import (
-    DataError,
     build_datasets,
     build_train_loader,
     build_val_loader,
     detect_layout,
 )
 from neonas.train.distributed import DistContext, barrier, run_distributed, sync_buffers
-from neonas.train.epoch import TrainStep, train_one_epoch, validate
-from neonas.train.logs import EpochLog, EpochProgress
+from neonas.train.engine import (
+    AMP_DTYPES,
+    Engine,
+    RunRecord,
+    build_step,
+    epoch_seed,
+    resolve_amp,
+    seed_everything,
+)
+from neonas.train.epoch import validate
+from neonas.train.logs import EpochProgress
 from neonas.train.model_spec import (
     build_training_model,
     load_initial_weights,
     model_label,
     rebuild_model,
 )
-from neonas.train.optim import build_optimizer, build_scheduler
-from neonas.train.recipe import Recipe, coerce_field, get_recipe
-from neonas.train.resume import check_resumed_options, plain, stopped_note
+from neonas.train.recipe import Recipe, canonical_name, coerce_field, get_recipe
+from neonas.train.resume import check_resumed_options, plain
+
+# seed_everything, epoch_seed, resolve_amp and AMP_DTYPES live in the engine; imported from
+# here by older code.
+__all__ = [
+    "AMP_DTYPES",
+    "DEFAULT_MAX_DEVICE_BATCH",
+    "BatchPlan",
+    "TrainJob",
+    "epoch_seed",
+    "plan_batches",
+    "preflight",
+    "resolve_amp",
+    "run_training",
+    "seed_everything",
+]
 
 # Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
 DEFAULT_MAX_DEVICE_BATCH = 128
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -124,29 +138,6 @@ def plan_batches(
     return BatchPlan(global_batch, device_batch, per_device // device_batch)
 
 
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--amp` on this device (None: full precision)."""
-    if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp not in AMP_DTYPES:
-        raise UserError(f"unknown --amp {amp!r}: use auto, none, bf16 or fp16")
-    return AMP_DTYPES[amp]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy (timm's Mixup and RandAugment use it) and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The seed of one epoch on one rank: a resumed run reproduces it without stored RNG states."""
-    return (seed * 1_000_003 + epoch * 10_007 + rank) % 2**63
-
-
 @dataclass
 class _Run:
     """Everything one training process holds, built by `_prepare`."""
@@ -158,11 +149,9 @@ class _Run:
     data_dir: str
     inputs: dict[str, Any]  # timm data config: input size, mean/std, crop
     plan: BatchPlan
-    model: Any  # the bare model (DDP wraps it inside `step`)
-    step: TrainStep
-    train_loader: Any
+    model: Any  # the bare model (DDP wraps it inside the engine's step)
+    engine: Engine
     val_loader: Any
-    updates_per_epoch: int
     images: tuple[int, int]  # training and validation images (all ranks)
     options: dict[str, Any]  # the RESUMED_OPTIONS this run was started with
 
@@ -188,31 +177,31 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
                 write_text_atomic(output / "config.yaml", run.model.config.to_yaml())
         print(_start_line(run, context, start_epoch), flush=True)
 
-    log = EpochLog(output, start_epoch=start_epoch) if context.is_main else None
+    record = RunRecord(output, start_epoch=start_epoch) if context.is_main else None
     progress = EpochProgress(enabled=job.progress and context.is_main)
     row: dict[str, Any] = dict(state["metrics"]) if state else {}
     speeds: list[float] = []
+
+    def end_of_epoch(epoch: int, stats: dict[str, float]) -> None:
+        nonlocal row, best_top1, best_epoch
+        row = {"epoch": epoch + 1, **stats, **_validate(run, context)}
+        speeds.append(row["images_per_s"])
+        improved = row["val_top1"] > best_top1
+        if improved:
+            best_top1, best_epoch = row["val_top1"], epoch + 1
+        if record is not None:
+            state_now = _checkpoint(run, context, row, best_top1, best_epoch)
+            record.write(row, state_now, best=improved)
+            print(_summary_line(row, run.recipe.epochs), flush=True)
+
     try:
-        for epoch in range(start_epoch, end_epoch):
-            try:
-                row = _one_epoch(run, context, epoch, progress)
-            except DataError as err:
-                raise DataError(f"{err}; {stopped_note(output / LAST, epoch)}") from None
-            speeds.append(row["images_per_s"])
-            improved = row["val_top1"] > best_top1
-            if improved:
-                best_top1, best_epoch = row["val_top1"], epoch + 1
-            if log is not None:
-                log.write(row)  # before the checkpoint: a resume drops rows past its epoch
-                state_now = _checkpoint(run, context, row, best_top1, best_epoch)
-                save_checkpoint(output / LAST, state_now)
-                if improved:
-                    copy_atomic(output / LAST, output / BEST)
-                print(_summary_line(row, run.recipe.epochs), flush=True)
+        run.engine.run(
+            start_epoch, end_epoch, end_of_epoch, progress=progress, checkpoint=output / LAST
+        )
         barrier(context)
     finally:
-        if log is not None:
-            log.close()
+        if record is not None:
+            record.close()
 
     summary = {
         "model": model_label(run.spec),
@@ -268,7 +257,12 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
     recorded = Recipe.from_dict(state["recipe"])
     given = {key: coerce_field(key, value) for key, value in job.recipe_given.items()}
     flags = {key: "--recipe" if key == "name" else f"recipe {key}" for key in given}
-    check_resumed_options(given, recorded.to_dict(), flags)
+    # A preset's old name is the preset: a run recorded as `proxy` continues with --recipe short.
+    if "name" in given:
+        given["name"] = canonical_name(given["name"])
+    check_resumed_options(
+        given, {**recorded.to_dict(), "name": canonical_name(recorded.name)}, flags
+    )
     if job.model_name is None and job.config_path is None:
         return
     _, spec = build_training_model(
@@ -360,25 +354,32 @@ def _prepare(
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe)
     amp_dtype = resolve_amp(job.amp, device)
     wrapped = model
     if context.is_distributed:
         wrapped = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    step = TrainStep(
-        model=wrapped,
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, recipe, updates_per_epoch),
-        loss_fn=train_loss(recipe).to(device),
-        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+    step = build_step(
+        model,
+        recipe,
+        device=device,
+        updates_per_epoch=updates_per_epoch,
+        wrapped=wrapped,
+        amp_dtype=amp_dtype,
         mixup=build_mixup(recipe, len(layout.classes)),
         ema=ModelEmaV3(model, decay=recipe.ema_decay) if recipe.ema else None,
-        amp_dtype=amp_dtype,
         accum_steps=plan.accum_steps,
         clip_grad=recipe.clip_grad,
         channels_last=channels_last,
+    )
+    engine = Engine(
+        step=step,
+        train_loader=train_loader,
+        context=context,
+        seed=recipe.seed,
+        epochs=recipe.epochs,
+        updates_per_epoch=updates_per_epoch,
     )
     return _Run(
         output=output,
@@ -389,10 +390,8 @@ def _prepare(
         inputs=dict(inputs),
         plan=plan,
         model=model,
-        step=step,
-        train_loader=train_loader,
+        engine=engine,
         val_loader=val_loader,
-        updates_per_epoch=updates_per_epoch,
         images=(len(train_set), len(val_set)),
         options={key: getattr(job, key) for key in RESUMED_OPTIONS},
     )
@@ -400,13 +399,7 @@ def _prepare(
 
 def _restore(run: _Run, state: dict[str, Any]) -> int:
     """Load a checkpoint into the run; returns the number of epochs already done."""
-    run.model.load_state_dict(state["model"])
-    run.step.optimizer.load_state_dict(state["optimizer"])
-    run.step.scheduler.load_state_dict(state["scheduler"])
-    if state["scaler"]:  # empty when saved without fp16; an fp16 resume then starts a new scale
-        run.step.scaler.load_state_dict(state["scaler"])
-    if run.step.ema is not None and state.get("ema") is not None:
-        run.step.ema.load_state_dict(state["ema"])
+    run.engine.restore(state)
     done = int(state["epoch"])
     if done >= run.recipe.epochs:
         raise UserError(
@@ -416,28 +409,21 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     return done
 
 
-def _one_epoch(
-    run: _Run, context: DistContext, epoch: int, progress: EpochProgress
-) -> dict[str, Any]:
-    """Train one epoch and validate the model (and its EMA): the epoch's metrics row."""
-    seed_everything(epoch_seed(run.recipe.seed, epoch, context.rank))
-    run.train_loader.sampler.set_epoch(epoch)
-    with progress.epoch(epoch + 1, run.recipe.epochs, run.updates_per_epoch) as report:
-        stats = train_one_epoch(
-            run.step, run.train_loader, epoch=epoch, context=context, progress=report
-        )
-    row: dict[str, Any] = {"epoch": epoch + 1, **stats}
+def _validate(run: _Run, context: DistContext) -> dict[str, float]:
+    """Validate the model (and its EMA) on every rank: the validation columns of a row."""
+    step = run.engine.step
+    row: dict[str, float] = {}
     models = {"val": run.model}
-    if run.step.ema is not None:
-        models["ema_val"] = run.step.ema.module
+    if step.ema is not None:
+        models["ema_val"] = step.ema.module
     for prefix, model in models.items():
         sync_buffers(model, context)  # BatchNorm statistics of rank 0, so all ranks agree
         val = validate(
             model,
             run.val_loader,
             context=context,
-            amp_dtype=run.step.amp_dtype,
-            channels_last=run.step.channels_last,
+            amp_dtype=step.amp_dtype,
+            channels_last=step.channels_last,
         )
         row.update(
             {
@@ -453,14 +439,11 @@ def _checkpoint(
     run: _Run, context: DistContext, row: dict[str, Any], best_top1: float, best_epoch: int
 ) -> dict:
     """Everything `--resume` and `evaluate` need, as tensors and plain containers."""
-    step = run.step
+    ema = run.engine.step.ema
     return {
         "epoch": row["epoch"],
-        "model": run.model.state_dict(),
-        "optimizer": step.optimizer.state_dict(),
-        "scheduler": step.scheduler.state_dict(),
-        "scaler": step.scaler.state_dict(),
-        "ema": step.ema.state_dict() if step.ema is not None else None,
+        **run.engine.state(),
+        "ema": ema.state_dict() if ema is not None else None,
         "recipe": run.recipe.to_dict(),
         "model_spec": run.spec,
         "classes": list(run.classes),
@@ -499,7 +482,7 @@ def _resume_state(job: TrainJob, output: Path) -> dict[str, Any] | None:
 
 
 def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
-    plan, step = run.plan, run.step
+    plan, step = run.plan, run.engine.step
     text = (
         f"train {model_label(run.spec)}: {run.images[0]} train / {run.images[1]} val images, "
         f"{len(run.classes)} classes, "
