@@ -103,7 +103,7 @@ def command(name: str, inputs: dict[str, Path], output: Path) -> list[str]:
     where = ["--output", str(output), "--device", "cpu"]
     if name == "train":
         data = ["--data", str(inputs["images"])]
-        return ["train", "--config", str(inputs["config"]), *data, *where, "--recipe", "proxy"]
+        return ["train", "--config", str(inputs["config"]), *data, *where, "--recipe", "short"]
     data = ["--data", str(inputs["space images"])]
     return ["supernet", "train", "--space", "tiny", *data, *where, "--epochs", "1"]
 
