@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +29,14 @@ from rich.console import Console
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
+from neonas.options import check_resumed, resumable
 from neonas.search.export import write_configs
 from neonas.search.pareto import plot_pareto, write_pareto
 from neonas.search.progress import ProgressDisplay, front_table
 from neonas.search.records import CsvLog, TrialRecord, TrialStatus, TrialTable
 from neonas.search.references import reference_points
 from neonas.search.run_folder import RunFolder
-from neonas.search.settings import SearchSettings
+from neonas.search.settings import SEARCH_OPTIONS, SearchSettings, put, validated
 from neonas.search.trial import ScoreCandidate, run_trial, score_candidate, screen_candidate
 from neonas.si import format_si
 from neonas.signals import ignored_data_note
@@ -46,27 +47,8 @@ if TYPE_CHECKING:  # the target registry imports torch; a search loads it only t
     from evaluators.sweep import SweepMeasurement
     from neonas.search.capacity import TrialResources
 
-# Options a resume may change; everything else defines the run and must stay as it was.
-RESUMABLE = (
-    "trials",
-    "time_budget_s",
-    "concurrency",
-    "gpus_per_trial",
-    "address",
-    "storage",
-    "max_failures",
-)
 # The Ray resource a trial's GPU share is asked as; tests give a custom resource instead.
 GPU_RESOURCE = "GPU"
-# Settings whose command-line option is not simply --<last part of the name>.
-OPTION_NAMES = {
-    "budget_flops": "--budget",
-    "budget_params": "--params-budget",
-    "time_budget_s": "--time-budget",
-    "eval.latency_budget_ms": "--latency-budget",
-    "eval.latency_target_ms": "--latency-target",
-    "eval.max_train_images": "--train-images",
-}
 
 
 @dataclass
@@ -126,24 +108,7 @@ def resume_run(
     capacity, or extended with more --trials)."""
     console = console or make_console()
     run = RunFolder.find(name_or_path, results_dir)
-    stored = run.settings()
-    given = {key: value for key, value in overrides.items() if value is not None}
-    changed = sorted(
-        key
-        for key, value in given.items()
-        if key not in RESUMABLE and _setting(stored, key) != value
-    )
-    if changed:
-        options = ", ".join(_option(key) for key in changed)
-        raise UserError(
-            f"--resume continues run {run.path.name} as it was defined: {options} cannot change "
-            f"(only {', '.join(_option(key) for key in RESUMABLE)} can)"
-        )
-    updates = {key: value for key, value in given.items() if key in RESUMABLE}
-    settings = stored.model_copy(
-        update={**updates, "results_dir": str(run.path.parent), "name": run.path.name}
-    )
-    _validated(settings)  # model_copy does not run the validators on the changed options
+    settings = resumed_settings(run, overrides)
     space = space_from_yaml(run.space_yaml.read_text(), str(run.space_yaml))
     with ray_cluster(settings.address, console) as address, run.lock(force):
         check_gpus(settings.gpus_per_trial, gpu_resource, resuming=True)
@@ -151,14 +116,25 @@ def resume_run(
         return _session(run, settings, space, argv, score, console, address, gpu_resource)
 
 
-def _validated(settings: SearchSettings) -> None:
-    """UserError, in one line, when options changed on resume break a settings rule."""
-    from pydantic import ValidationError
-
-    try:
-        SearchSettings.model_validate(settings.model_dump())
-    except ValidationError as err:
-        raise UserError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
+def resumed_settings(run: RunFolder, overrides: Mapping[str, Any]) -> SearchSettings:
+    """The settings of `run` with the options a resume may change, after the resume rule
+    (neonas/options.py): any other option given must equal the recorded value."""
+    stored = run.settings()
+    given = {key: value for key, value in overrides.items() if value is not None}
+    recorded = {option.setting: _setting(stored, option.setting) for option in SEARCH_OPTIONS}
+    check_resumed(
+        given,
+        recorded,
+        SEARCH_OPTIONS,
+        run=f"run {run.path.name}",
+        instead="start a new run without --resume",
+    )
+    fields = stored.model_dump()
+    for setting in resumable(SEARCH_OPTIONS):
+        if setting in given:
+            put(fields, setting, given[setting])
+    fields.update(results_dir=str(run.path.parent), name=run.path.name)
+    return validated(fields)
 
 
 def check_gpus(gpus_per_trial: float, resource: str, resuming: bool = False) -> None:
@@ -182,10 +158,6 @@ def check_gpus(gpus_per_trial: float, resource: str, resuming: bool = False) -> 
         f"({sum(n['Alive'] for n in ray.nodes())} node(s), {int(resources.get('CPU', 0))} CPUs); "
         + fix
     )
-
-
-def _option(key: str) -> str:
-    return OPTION_NAMES.get(key, "--" + key.split(".")[-1].replace("_", "-"))
 
 
 def _setting(settings: SearchSettings, path: str) -> Any:
