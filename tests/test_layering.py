@@ -48,6 +48,7 @@ LAYERS: dict[int, tuple[str, tuple[str, ...]]] = {
             "neonas/lazy.py",
             "neonas/si.py",
             "neonas/memory.py",
+            "neonas/options.py",
         ),
     ),
     2: ("Operator", ("neonas/ops/",)),
