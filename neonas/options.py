@@ -118,13 +118,15 @@ def check_resumed(
     run: str = "this training",
     instead: str = "start a new --output",
     names: Mapping[str, str] | None = None,
+    list_resumable: bool = False,
 ) -> None:
     """The resume rule (module docstring): refuse the first given option that differs from the
     recorded value and may not change, in one line naming it.
 
     given / recorded: setting -> value. options: the declarations (flags, `resumable`);
     `names` overrides how a setting is named (default its flag, else --setting-name).
-    run: how the message names the run; instead: what to do to use the new value.
+    run: how the message names the run; instead: what to do to use the new value;
+    list_resumable: name the options a resume may change (when every one is declared).
     """
     declared = list(options)
     may_change = set(resumable(declared))
@@ -139,7 +141,7 @@ def check_resumed(
         hint = f" (a resume may change only {', '.join(named[k] for k in sorted(may_change))})"
         raise UserError(
             f"{flag} {shown(value)} differs from {was}{started}: leave it out to continue, or "
-            f"{instead}" + (hint if may_change else "")
+            f"{instead}" + (hint if list_resumable and may_change else "")
         )
 
 

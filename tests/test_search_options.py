@@ -108,7 +108,9 @@ def other_value(setting: str):
 def test_a_defining_option_changed_on_resume_is_refused_in_one_line(option) -> None:
     given = {option.setting: other_value(option.setting)}
     with pytest.raises(UserError) as refused:
-        check_resumed(given, recorded_defaults(), SEARCH_OPTIONS, run="run old")
+        check_resumed(
+            given, recorded_defaults(), SEARCH_OPTIONS, run="run old", list_resumable=True
+        )
     message = str(refused.value)
     assert message.startswith(f"{option.flag} ") and "\n" not in message
     assert "a resume may change only" in message

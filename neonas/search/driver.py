@@ -128,6 +128,7 @@ def resumed_settings(run: RunFolder, overrides: Mapping[str, Any]) -> SearchSett
         SEARCH_OPTIONS,
         run=f"run {run.path.name}",
         instead="start a new run without --resume",
+        list_resumable=True,
     )
     fields = stored.model_dump()
     for setting in resumable(SEARCH_OPTIONS):

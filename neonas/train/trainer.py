@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from neonas.errors import UserError
 from neonas.io import copy_atomic, write_json_atomic, write_text_atomic
+from neonas.options import check_resumed, plain
 from neonas.train.augment import (
     build_mixup,
     data_config,
@@ -46,8 +47,9 @@ from neonas.train.model_spec import (
     rebuild_model,
 )
 from neonas.train.optim import build_optimizer, build_scheduler
+from neonas.train.options import RESUMED_OPTIONS, TRAIN_OPTIONS
 from neonas.train.recipe import Recipe, coerce_field, get_recipe
-from neonas.train.resume import check_resumed_options, plain, stopped_note
+from neonas.train.resume import stopped_note
 
 # Largest per-device micro-batch chosen by default; gradient accumulation makes up the rest.
 DEFAULT_MAX_DEVICE_BATCH = 128
@@ -240,12 +242,6 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     return summary
 
 
-# Options recorded with a run, which a resume reuses and refuses to change: those that decide
-# which images and micro-batches an epoch sees, and the weights it started from (--init).
-RESUMED_OPTIONS = ("max_train_images", "max_val_images", "device_batch", "init_path")
-FLAGS = {"init_path": "--init"}
-
-
 def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistContext) -> TrainJob:
     """The job with the data options of the run it resumes; a conflicting option is a UserError."""
     if int(state.get("world_size", context.world_size)) != context.world_size:
@@ -255,7 +251,7 @@ def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistCont
         )
     stored = state.get("run_options") or {}
     given = {key: getattr(job, key) for key in RESUMED_OPTIONS if getattr(job, key) is not None}
-    check_resumed_options(given, stored, FLAGS)
+    check_resumed(given, stored, TRAIN_OPTIONS)
     return replace(job, **{key: stored.get(key, getattr(job, key)) for key in RESUMED_OPTIONS})
 
 
@@ -268,7 +264,7 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
     recorded = Recipe.from_dict(state["recipe"])
     given = {key: coerce_field(key, value) for key, value in job.recipe_given.items()}
     flags = {key: "--recipe" if key == "name" else f"recipe {key}" for key in given}
-    check_resumed_options(given, recorded.to_dict(), flags)
+    check_resumed(given, recorded.to_dict(), names=flags)
     if job.model_name is None and job.config_path is None:
         return
     _, spec = build_training_model(
