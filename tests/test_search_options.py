@@ -169,3 +169,23 @@ def test_a_rule_broken_by_a_resumed_option_is_one_line(old_run) -> None:
 
     with pytest.raises(UserError, match=r"^--gpus-per-trial 1.5: Ray gives a trial a share"):
         resumed_settings(old_run, {"gpus_per_trial": 1.5})
+
+
+def test_defaults_that_depend_on_other_options_are_decided_by_the_model(tmp_path) -> None:
+    from neonas.commands.search import settings_from_args
+    from neonas.signals import DEFAULT_WITH_DATA, DEFAULT_ZERO_COST
+
+    scalar = EvalSettings(objective="scalar", latency_budget_ms=2.0)
+    assert scalar.latency_target_ms == 2.0  # the scalar reward's T: the latency budget
+    assert (
+        EvalSettings(
+            objective="scalar", latency_budget_ms=2.0, latency_target_ms=1.0
+        ).latency_target_ms
+        == 1.0
+    )
+    args = build_parser().parse_args(["search", "--latency-budget", "3ms", "--data", str(tmp_path)])
+    settings = settings_from_args(args)
+    assert settings.eval.latency_target_ms == 3.0 and settings.eval.signal == DEFAULT_WITH_DATA
+    assert (
+        settings_from_args(build_parser().parse_args(["search"])).eval.signal == DEFAULT_ZERO_COST
+    )
