@@ -210,7 +210,10 @@ SUPERNET_OWN_OPTIONS: tuple[Option, ...] = (
         type=non_negative_int,
     ),
 )
-SUPERNET_TRAIN_OPTIONS: tuple[Option, ...] = TRAINING_OPTIONS + SUPERNET_OWN_OPTIONS
+# --space first in the help: it names what is trained.
+SUPERNET_TRAIN_OPTIONS: tuple[Option, ...] = (
+    SUPERNET_OWN_OPTIONS[:1] + TRAINING_OPTIONS + SUPERNET_OWN_OPTIONS[1:]
+)
 # SupernetJob fields recorded in the checkpoint: they decide every batch and subnet, so a resume
 # uses the recorded ones and refuses others. The space is recorded as the network (checked by
 # its spec); calib_images has no option.
