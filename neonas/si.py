@@ -1,4 +1,4 @@
-"""Parsing and printing of sizes with SI suffixes (4.4G FLOPs, 30M params, 2ms)."""
+"""Parsing and printing of sizes with SI suffixes (4.4G FLOPs, 30M params, 2ms) and durations."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def parse_ms(text: str | int | float, what: str = "latency") -> float:
     if not match or float(match.group(1)) <= 0:
         raise UserError(f"bad {what} {text!r}: use a positive time such as 2ms, 500us or 0.1s")
     return float(match.group(1)) * _TIME[match.group(2) or "ms"]
+
+
+def parse_duration(text: str, what: str = "--time-budget") -> float:
+    """'90s', '20m', '2h' or plain seconds -> seconds; UserError otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(f"bad {what} {text!r}: use a positive duration such as 90s, 20m or 2h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def format_si(value: float, digits: int = 2) -> str:

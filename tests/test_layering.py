@@ -49,6 +49,7 @@ LAYERS: dict[int, tuple[str, tuple[str, ...]]] = {
             "neonas/si.py",
             "neonas/memory.py",
             "neonas/cluster.py",
+            "neonas/options.py",
         ),
     ),
     2: ("Operator", ("neonas/ops/",)),

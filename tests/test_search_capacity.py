@@ -77,9 +77,11 @@ def test_a_trial_without_a_gpu_computes_on_the_cpu(ray_session) -> None:
 
 
 def test_the_gpu_share_can_change_on_resume() -> None:
-    from neonas.search.driver import RESUMABLE, _option
+    from neonas.options import resumable
+    from neonas.search.settings import OPTION_FLAGS, SEARCH_OPTIONS
 
-    assert "gpus_per_trial" in RESUMABLE and _option("gpus_per_trial") == "--gpus-per-trial"
+    assert "gpus_per_trial" in resumable(SEARCH_OPTIONS)
+    assert OPTION_FLAGS["gpus_per_trial"] == "--gpus-per-trial"
 
 
 # --- can a waiting trial ever start? ----------------------------------------------------------

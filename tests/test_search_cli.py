@@ -83,7 +83,7 @@ def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(existing_run) -> No
         (["--space", "tiny", "--data", "/no/such/folder"], "does not exist"),
         (["--resume", "ghost"], "no search run 'ghost'"),
         (["--name", "old"], "run 'old' already exists"),
-        (["--resume", "old", "--budget", "5M"], "--budget cannot change"),
+        (["--resume", "old", "--budget", "5M"], "--budget 5000000 differs from run old, which"),
         (["--resume", "old", "--name", "new"], "leave out --name"),
         (
             ["--space", "tiny", "--latency-budget", "0.0001ms"],

@@ -342,8 +342,8 @@ def test_tpe_learns_the_feasible_region_from_pruned_infeasible_trials() -> None:
 def test_a_run_whose_scores_are_all_at_chance_says_what_to_raise(tmp_path) -> None:
     from PIL import Image
 
-    from neonas.search.driver import chance_warning
     from neonas.search.settings import EvalSettings, SearchSettings
+    from neonas.search.summary import chance_warning
 
     for split, count in (("train", 2), ("val", 100)):
         for label in range(4):

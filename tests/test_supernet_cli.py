@@ -22,13 +22,13 @@ from test_train_fixtures import (
 
 from neonas.arch import ArchConfig
 from neonas.cli import main
-from neonas.commands.supernet import SAMPLINGS as CLI_SAMPLINGS
 from neonas.space import load_space
 from neonas.supernet import SuperNet
 from neonas.supernet.layers import ratio_key
 from neonas.supernet.scoring import SIGNAL, SubnetScorer
 from neonas.supernet.training import SAMPLINGS, default_epochs, step_subnets, train_supernet
 from neonas.train.checkpoint import load_checkpoint, save_checkpoint
+from neonas.train.options import SAMPLINGS as CLI_SAMPLINGS
 from neonas.train.trainer import seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,7 +220,11 @@ def test_without_epochs_a_small_data_set_trains_for_the_measured_number_of_steps
 
 
 def test_the_cli_offers_the_sampling_rules_the_training_knows() -> None:
+    from neonas.cli import build_parser
+
     assert CLI_SAMPLINGS == SAMPLINGS
+    for rule in SAMPLINGS:
+        assert build_parser().parse_args(["supernet", "train", "--sampling", rule]).sampling == rule
 
 
 def _columns(path: Path, names: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -1,42 +1,19 @@
-"""argparse value types and options shared by the commands; a bad value becomes argparse's
-one-line error."""
+"""Options shared by the commands that are not settings of a run (the device ones), and the
+argparse value types (declared in neonas/options.py, offered here too)."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
+from neonas.options import non_negative_float, non_negative_int, positive_float, positive_int
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    value = _parse(text, int, "an integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = _parse(text, int, "an integer")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A number >= 0."""
-    value = _parse(text, float, "a number")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A number > 0."""
-    value = _parse(text, float, "a number")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
+__all__ = [
+    "add_device_options",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+]
 
 
 def add_device_options(parser: Any, *, what: str) -> None:
@@ -54,10 +31,3 @@ def add_device_options(parser: Any, *, what: str) -> None:
         default=4,
         help=f"data loading processes{what} (default 4, at most the CPUs available)",
     )
-
-
-def _parse(text: str, kind: type, what: str):  # noqa: ANN202 (int or float, as `kind`)
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None

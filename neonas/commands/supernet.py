@@ -14,15 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from neonas.commands.arguments import (
-    add_device_options,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
+from neonas.commands.arguments import add_device_options
 from neonas.errors import UserError
-
-SAMPLINGS = ("uniform", "sandwich")  # neonas.supernet.training.SAMPLINGS (torch-free here)
+from neonas.options import add_options
+from neonas.train.options import SUPERNET_DEFAULTS, SUPERNET_TRAIN_OPTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,53 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "train",
         help="train the supernet of a space (random subnets per step, or the sandwich rule)",
     )
-    train.add_argument(
-        "--space", metavar="NAME|FILE", help="search space: tiny, neonext or a YAML file"
-    )
-    train.add_argument("--data", metavar="DIR", help="ImageFolder tree or CIFAR-10 python folder")
-    train.add_argument(
-        "--epochs",
-        type=positive_int,
-        help="epochs (default 10, more on a small data set: at least 450 optimizer steps)",
-    )
-    train.add_argument(
-        "--output", metavar="DIR", help="training folder (default results/supernet/<space>)"
-    )
+    # Declared once, with the options `train` shares, in neonas/train/options.py.
+    add_options(train, SUPERNET_TRAIN_OPTIONS, SUPERNET_DEFAULTS)
     train.add_argument("--resume", action="store_true", help="continue the training in --output")
-    train.add_argument("--batch-size", type=positive_int, help="global batch (default 64)")
-    train.add_argument("--lr", type=positive_float, help="peak LR (default 2e-3 at batch 64)")
-    train.add_argument("--seed", type=int, help="seed (default 0)")
-    train.add_argument(
-        "--sampling",
-        choices=SAMPLINGS,
-        help="subnets of a step: uniform = random ones on the labels (default); sandwich = "
-        "largest on the labels, smallest and random ones distilled from it",
-    )
-    train.add_argument(
-        "--random-subnets",
-        type=non_negative_int,
-        help="random subnets per step (default 4 uniform; sandwich: 2 besides the largest "
-        "and smallest)",
-    )
-    train.add_argument(
-        "--max-train-images", type=positive_int, help="train on a fixed random subset"
-    )
-    train.add_argument(
-        "--max-val-images", type=positive_int, help="validate on a fixed random subset"
-    )
     add_device_options(train, what="")
-    train.add_argument(
-        "--stop-after", type=positive_int, metavar="N", help="stop after N epochs (then --resume)"
-    )
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument(
-        "--address",
-        help="train with Ray Train on this Ray cluster (HOST:PORT, auto, ray://host:10001; local: "
-        "a Ray of its own); default: RAY_ADDRESS if set, else no Ray",
-    )
-    train.add_argument(
-        "--ray-workers", type=positive_int, default=1, help="Ray Train workers (default 1)"
-    )
 
     extract = actions.add_parser("extract", help="one subnet's weights as a normal checkpoint")
     extract.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
@@ -147,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
             train_with_ray(
                 job,
                 address=args.address,
-                num_workers=args.ray_workers,
+                num_workers=args.ray_workers or 1,
                 use_gpu=args.device.startswith("cuda"),
                 run=run_supernet_training,
                 check=preflight_supernet,

@@ -13,61 +13,27 @@ import os
 import sys
 from pathlib import Path
 
-from neonas.commands.arguments import add_device_options, positive_int
+from neonas.commands.arguments import add_device_options
 from neonas.errors import UserError
-
-# Named options that set the Recipe field of the same name; `--set KEY=VALUE` covers the rest.
-RECIPE_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "warmup_epochs",
-    "weight_decay",
-    "opt",
-    "drop_path",
-    "image_size",
-    "seed",
-    "ema",
-)
+from neonas.options import Option, add_options
+from neonas.train.options import RECIPE_FIELDS, TRAIN_DEFAULTS, TRAIN_OPTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `neonas train`: those that set the run are declared once, with those it shares
+    with `supernet train`, in neonas/train/options.py."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", help="ArchConfig YAML file, e.g. from `neonas export`")
     source.add_argument(
         "--model", help="registered NeoNeXt (neonext_tiny, ...) or any timm model name"
     )
-    parser.add_argument("--data", help="ImageFolder tree (train/, val/) or CIFAR-10 python folder")
-    parser.add_argument(
-        "--output", help="training folder (default: results/train/<model>-<recipe>)"
-    )
+    add_options(parser, _declared("data_dir", "output_dir"), TRAIN_DEFAULTS)
     parser.add_argument("--resume", action="store_true", help="continue the training in --output")
-    parser.add_argument(
-        "--init",
-        metavar="CKPT",
-        help="start from this checkpoint's weights, e.g. from `neonas supernet extract`",
-    )
+    add_options(parser, _declared("init_path"), TRAIN_DEFAULTS)
 
     recipe = parser.add_argument_group("recipe (defaults: the preset's values)")
     recipe.add_argument("--recipe", help="preset: full (Table 2, default), cifar or short")
-    recipe.add_argument("--epochs", type=positive_int)
-    recipe.add_argument(
-        "--batch-size", type=positive_int, help="global batch (LR scales linearly with it)"
-    )
-    recipe.add_argument("--lr", type=float, help="peak LR, instead of base_lr scaled to the batch")
-    recipe.add_argument("--warmup-epochs", type=float)
-    recipe.add_argument("--weight-decay", type=float)
-    recipe.add_argument("--opt", help="timm optimiser name (adamw, momentum, sgd, lamb, ...)")
-    recipe.add_argument(
-        "--drop-path", type=float, help="stochastic depth rate (default: the config's)"
-    )
-    recipe.add_argument(
-        "--image-size", type=positive_int, help="training resolution (default: the model's)"
-    )
-    recipe.add_argument("--seed", type=int)
-    recipe.add_argument(
-        "--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA"
-    )
+    add_options(recipe, _declared(*RECIPE_FIELDS), TRAIN_DEFAULTS)
     recipe.add_argument(
         "--set",
         action="append",
@@ -83,33 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: on GPU",
     )
-    run.add_argument(
-        "--device-batch",
-        type=positive_int,
-        help="micro-batch per device; accumulation makes up the batch",
-    )
-    run.add_argument("--max-train-images", type=positive_int, help="train on a fixed random subset")
-    run.add_argument(
-        "--max-val-images", type=positive_int, help="validate on a fixed random subset"
-    )
-    run.add_argument(
-        "--stop-after",
-        type=positive_int,
-        metavar="N",
-        help="stop after N epochs (continue with --resume)",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument(
-        "--address",
-        help="train with Ray Train on this Ray cluster (HOST:PORT, auto, ray://host:10001; local: "
-        "a Ray of its own); default: RAY_ADDRESS if set, else no Ray",
-    )
-    run.add_argument(
-        "--ray-workers",
-        type=positive_int,
-        help="Ray Train workers with --address or RAY_ADDRESS (default 1)",
-    )
+    add_options(run, _declared(*RUN_SETTINGS), TRAIN_DEFAULTS)
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
+# The declared options of the "where and how it runs" group, in the order of the help.
+RUN_SETTINGS = (
+    "device_batch",
+    "max_train_images",
+    "max_val_images",
+    "stop_after",
+    "no_progress",
+    "address",
+    "ray_workers",
+)
+
+
+def _declared(*settings: str) -> list[Option]:
+    by_setting = {option.setting: option for option in TRAIN_OPTIONS}
+    return [by_setting[setting] for setting in settings]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         )
     overrides = parse_assignments(args.set)
     overrides.update(
-        {key: getattr(args, key) for key in RECIPE_OPTIONS if getattr(args, key) is not None}
+        {key: getattr(args, key) for key in RECIPE_FIELDS if getattr(args, key) is not None}
     )
     given = {**overrides, **({"name": args.recipe} if args.recipe else {})}
     recipe = None

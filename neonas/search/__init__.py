@@ -3,7 +3,8 @@ run folder, the Pareto front and export. The search space and the accuracy signa
 one layer below (neonas/space.py, neonas/signals.py; README, "Architecture"), used by the
 supernet too; their public names are offered here as well.
 
-    settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json
+    settings.py    SearchSettings / EvalSettings: a run's options, stored in run.json, and
+                   the options of `neonas search`, each declared once (SEARCH_OPTIONS)
     trial.py       the driver-side screen (FLOPs, params) and the per-trial evaluation
     searcher.py    Ray's Searcher over the study: screens, tells, ends the run
     capacity.py    trials' Ray resources; whether the cluster can still run a trial
@@ -15,7 +16,10 @@ supernet too; their public names are offered here as well.
     pareto.py      Pareto front, pareto.json, pareto.png
     export.py      best/*.yaml (`neonas export`)
     progress.py    progress lines and the final summary table
-    driver.py      start_run / resume_run
+    checks.py      input checks before any file (budgets, target, images, GPUs)
+    tune_run.py    one session's Ray Tune run and the latency-measuring stations
+    summary.py     how a session ends: Pareto front, best configs, the summary printed
+    driver.py      start_run / resume_run: a session from the checks to the summary
 
 The names below are imported on first use (PEP 562): importing this package, or any one module
 of it, runs none of the others (the driver would load rich, Ray and Optuna).
@@ -27,7 +31,7 @@ from neonas.lazy import lazy_getattr
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "SearchOutcome": "neonas.search.driver",
+    "SearchOutcome": "neonas.search.summary",
     "resume_run": "neonas.search.driver",
     "start_run": "neonas.search.driver",
     "export_run": "neonas.search.export",

@@ -1,17 +1,28 @@
-"""Everything a search run is configured by, as one validated, serialisable object.
+"""Everything a search run is configured by, as one validated, serialisable object, and the
+options of `neonas search` that set it, each declared once.
 
 `SearchSettings` is written to `run.json` and read back on `--resume`; `EvalSettings` is the
-part that travels to every Ray trial. Defaults here are the defaults of `neonas search`.
+part that travels to every Ray trial. Defaults here are the defaults of `neonas search`:
+`SEARCH_OPTIONS` (below the models) declares each option's flag, setting, help and whether a
+resume may change it, and the command's argparse options, the help's defaults, the resume rule
+and the option names of error messages all derive from it (neonas/options.py).
+`settings_from_options` is the one place a command line's values are validated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neonas.errors import UserError
+from neonas.options import Option, flags, non_negative_float, positive_int
+from neonas.si import parse_duration, parse_ms, parse_si
 from neonas.signals import (
+    DEFAULT_WITH_DATA,
     DEFAULT_ZERO_COST,
     SHORT_TRAINING,
     SUPERNET,
@@ -24,7 +35,7 @@ from neonas.train.recipe import SHORT_TRAINING_DEFAULTS
 MNAS_WEIGHT = -0.07
 DEFAULT_TRIALS = 32
 DEFAULT_MAX_FAILURES = 10  # a sweep in which every trial fails ends after this many
-PROXY_RESOLUTION = 64  # zero-cost proxy and proxy-training resolution cap (pixels)
+PROXY_RESOLUTION = 64  # zero-cost proxy and short-training resolution cap (pixels)
 
 
 class EvalSettings(BaseModel):
@@ -80,21 +91,33 @@ class EvalSettings(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_signal(cls, values: Any) -> Any:
-        """Fill in the signal a run without one uses; read run.json files written before the
-        signal had its own field (their `proxy` applied without data only)."""
-        if not isinstance(values, dict) or values.get("signal") is not None:
+    def _defaults_of_other_fields(cls, values: Any) -> Any:
+        """Fill in the defaults that depend on other fields: the signal (signal_of) and the
+        scalar reward's latency target (the latency budget)."""
+        if not isinstance(values, dict):
             return values
         values = dict(values)
-        legacy = values.pop("proxy", None)
-        has_data = values.get("data") is not None
-        if values.get("supernet") is not None:
-            values["signal"] = SUPERNET
-        elif legacy is not None:
-            values["signal"] = SHORT_TRAINING if has_data else legacy  # what it meant then
-        else:
-            values["signal"] = default_signal(has_data)
+        values["signal"] = cls.signal_of(values)
+        values.pop("proxy", None)
+        if values.get("latency_target_ms") is None:
+            values["latency_target_ms"] = values.get("latency_budget_ms")
         return values
+
+    @staticmethod
+    def signal_of(values: Mapping[str, Any]) -> str:
+        """The signal of a run with these fields: the one given, else SUPERNET with a supernet
+        checkpoint, else default_signal() of whether there is data. The one place this is
+        decided. Reads run.json files written before the signal had its own field (their
+        `proxy` applied without data only)."""
+        if values.get("signal") is not None:
+            return values["signal"]
+        has_data = values.get("data") is not None
+        legacy = values.get("proxy")
+        if values.get("supernet") is not None:
+            return SUPERNET
+        if legacy is not None:
+            return SHORT_TRAINING if has_data else legacy  # what it meant then
+        return default_signal(has_data)
 
     @model_validator(mode="after")
     def _signal_has_what_it_reads(self) -> EvalSettings:
@@ -160,3 +183,322 @@ class SearchSettings(BaseModel):
     @property
     def seed(self) -> int:
         return self.eval.seed
+
+
+# --- the options of `neonas search`, each declared once ------------------------------------
+
+
+def absolute(path: str | None, uri_ok: bool = False) -> str | None:
+    """Trials run in their own folders (and maybe on other nodes): paths must not be relative.
+
+    With `uri_ok`, a URI such as s3://bucket/prefix (Ray Tune storage) is kept as it is.
+    """
+    if not path or (uri_ok and "://" in path):
+        return path
+    return str(Path(path).expanduser().resolve())
+
+
+def _signal_help() -> str:
+    default = (
+        f"{DEFAULT_ZERO_COST}, with or without --data"
+        if DEFAULT_WITH_DATA == DEFAULT_ZERO_COST
+        else f"{DEFAULT_ZERO_COST}; with --data {DEFAULT_WITH_DATA}"
+    )
+    return (
+        f"accuracy signal of each trial: {', '.join(TRIAL_SIGNALS)} (default {default}; "
+        "docs/search.md, 'Accuracy signals')"
+    )
+
+
+TARGET = "target and budgets"
+WHAT = "what to search and how"
+RUN = "run folder and cluster"
+
+# Order: the order of `neonas search --help`. `resumable`: what `--resume` may change; every
+# other option defines the run and must stay as it was. --name, --results-dir, --resume and
+# --force name the run folder rather than set it (neonas/commands/search.py).
+SEARCH_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--hw",
+        "eval.hw",
+        "latency target: ascend (predicted Ascend 310), cpu, cuda, npu, ... (default {default})",
+        group=TARGET,
+    ),
+    Option(
+        "--budget",
+        "budget_flops",
+        "hard FLOPs limit (multiply-adds, as `profile`), e.g. 4.4G",
+        convert=partial(parse_si, what="--budget"),
+        metavar="FLOPS",
+        group=TARGET,
+    ),
+    Option(
+        "--params-budget",
+        "budget_params",
+        "hard parameter limit, e.g. 30M",
+        convert=partial(parse_si, what="--params-budget"),
+        metavar="N",
+        group=TARGET,
+    ),
+    Option(
+        "--latency-budget",
+        "eval.latency_budget_ms",
+        "hard latency limit on --hw, e.g. 2ms",
+        convert=partial(parse_ms, what="--latency-budget"),
+        metavar="TIME",
+        group=TARGET,
+    ),
+    Option(
+        "--space",
+        "space",
+        "search space: neonext, tiny, or a YAML file (default {default})",
+        metavar="NAME|FILE",
+        group=WHAT,
+    ),
+    Option(
+        "--trials",
+        "trials",
+        "completed trials to reach (default {default})",
+        type=positive_int,
+        metavar="N",
+        resumable=True,
+        group=WHAT,
+    ),
+    Option(
+        "--max-failures",
+        "max_failures",
+        "end the run after N trials in a row failed (default {default})",
+        type=positive_int,
+        metavar="N",
+        resumable=True,
+        group=WHAT,
+    ),
+    Option(
+        "--time-budget",
+        "time_budget_s",
+        "stop this invocation after e.g. 90s, 20m, 2h",
+        convert=parse_duration,
+        metavar="DURATION",
+        resumable=True,
+        group=WHAT,
+    ),
+    Option(
+        "--objective",
+        "eval.objective",
+        "pareto: accuracy signal vs latency; scalar: MnasNet reward (default {default})",
+        choices=("pareto", "scalar"),
+        group=WHAT,
+    ),
+    Option(
+        "--latency-target",
+        "eval.latency_target_ms",
+        "T of the scalar reward acc*(lat/T)^w (default: --latency-budget)",
+        convert=partial(parse_ms, what="--latency-target"),
+        metavar="TIME",
+        group=WHAT,
+    ),
+    Option(
+        "--latency-weight",
+        "eval.latency_weight",
+        "w of the scalar reward (default {default}, MnasNet)",
+        type=float,
+        metavar="W",
+        group=WHAT,
+    ),
+    Option(
+        "--sampler",
+        "sampler",
+        "Optuna sampler (default {default})",
+        choices=("tpe", "nsga2"),
+        group=WHAT,
+    ),
+    Option(
+        "--signal",
+        "eval.signal",
+        _signal_help(),
+        choices=TRIAL_SIGNALS,
+        metavar="NAME",
+        aliases=("--proxy",),  # its name before short training became one of the choices
+        group=WHAT,
+    ),
+    Option(
+        "--signal-draws",
+        "eval.signal_draws",
+        "score each network by the mean of a zero-cost signal over K seeded weight draws "
+        "(default {default}; K times the signal's cost)",
+        type=positive_int,
+        metavar="K",
+        group=WHAT,
+    ),
+    Option(
+        "--data",
+        "eval.data",
+        "ImageFolder or CIFAR-10 python folder: the images signals read and train on",
+        convert=absolute,
+        metavar="DIR",
+        group=WHAT,
+    ),
+    Option(
+        "--supernet",
+        "eval.supernet",
+        "score each trial by its weights in this `supernet train` checkpoint (needs --data)",
+        convert=absolute,
+        metavar="CKPT",
+        group=WHAT,
+    ),
+    Option(
+        "--epochs",
+        "eval.epochs",
+        "epochs of --signal short-training (default {default}; ASHA may stop weak trials "
+        "from half-way)",
+        type=positive_int,
+        metavar="N",
+        group=WHAT,
+    ),
+    Option(
+        "--train-images",
+        "eval.max_train_images",
+        "training images per trial of --signal short-training (default {default})",
+        type=positive_int,
+        metavar="N",
+        group=WHAT,
+    ),
+    Option(
+        "--image-size",
+        "eval.image_size",
+        f"resolution of --signal short-training (default min(input, {PROXY_RESOLUTION}))",
+        type=positive_int,
+        metavar="PX",
+        group=WHAT,
+    ),
+    Option(
+        "--seed",
+        "eval.seed",
+        "seed of the sampler and of every network's weights (default {default})",
+        type=int,
+        group=WHAT,
+    ),
+    Option(
+        "--concurrency",
+        "concurrency",
+        "trials at a time (default: CPUs in the Ray cluster)",
+        type=positive_int,
+        metavar="N",
+        resumable=True,
+        group=RUN,
+    ),
+    Option(
+        "--gpus-per-trial",
+        "gpus_per_trial",
+        "share of a GPU each trial asks Ray for, e.g. 0.25 or 1 (default {default}: trials on "
+        "CPUs); short training and --supernet scoring then run on it",
+        type=non_negative_float,
+        metavar="X",
+        resumable=True,
+        group=RUN,
+    ),
+    Option(
+        "--address",
+        "address",
+        "an existing Ray cluster, e.g. 10.0.0.1:6379 (default: RAY_ADDRESS if set, else a "
+        "local Ray; local: a Ray of its own)",
+        resumable=True,
+        group=RUN,
+    ),
+    Option(
+        "--storage",
+        "storage",
+        "shared storage for the Ray Tune experiment on a multi-node cluster",
+        convert=partial(absolute, uri_ok=True),
+        metavar="PATH",
+        resumable=True,
+        group=RUN,
+    ),
+)
+OPTION_FLAGS = flags(SEARCH_OPTIONS)  # setting -> flag
+
+
+def setting_default(setting: str) -> Any:
+    """The model's default of a setting by dotted path, e.g. 'eval.epochs' -> 6."""
+    model: Any = SearchSettings
+    *parents, last = setting.split(".")
+    for part in parents:
+        model = model.model_fields[part].annotation
+    return model.model_fields[last].default
+
+
+def search_defaults() -> dict[str, Any]:
+    """setting -> default, for the help of each declared option."""
+    return {option.setting: setting_default(option.setting) for option in SEARCH_OPTIONS}
+
+
+def settings_from_options(given: Mapping[str, Any], name: str, results_dir: str) -> SearchSettings:
+    """SearchSettings of a new run from the options given (setting -> value, as
+    neonas.options.given_settings returns); UserError, in one line, for values that break a
+    rule or would silently do nothing."""
+    refuse_inapplicable(given)
+    fields: dict[str, Any] = {"name": name, "results_dir": results_dir}
+    for setting, value in given.items():
+        put(fields, setting, value)
+    return validated(fields)
+
+
+def put(fields: dict[str, Any], setting: str, value: Any) -> None:
+    """fields[setting] = value for a dotted setting ('eval.hw' -> fields['eval']['hw'])."""
+    *parents, last = setting.split(".")
+    for part in parents:
+        fields = fields.setdefault(part, {})
+    fields[last] = value
+
+
+def validated(fields: Mapping[str, Any]) -> SearchSettings:
+    """SearchSettings.model_validate(fields), a broken rule as one line naming the option."""
+    try:
+        return SearchSettings.model_validate(dict(fields))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if where in OPTION_FLAGS:
+            where = OPTION_FLAGS[where]
+        elif where in ("", "eval"):  # a rule of a whole model names its options itself
+            where = ""
+        raise UserError(f"{where + ': ' if where else ''}{message}") from None
+
+
+# Options that set short training, and those that set the scalar reward.
+SHORT_TRAINING_SETTINGS = ("eval.epochs", "eval.image_size", "eval.max_train_images")
+SCALAR_SETTINGS = ("eval.latency_target_ms", "eval.latency_weight")
+
+
+def refuse_inapplicable(given: Mapping[str, Any]) -> None:
+    """UserError for an option that would silently do nothing in this run."""
+    has_data = given.get("eval.data") is not None
+    supernet = given.get("eval.supernet") is not None
+    chosen = given.get("eval.signal")
+    if supernet and chosen is not None:
+        raise UserError("--supernet scores each trial by its inherited weights: leave out --signal")
+    if chosen == SHORT_TRAINING and not has_data:
+        raise UserError(f"--signal {SHORT_TRAINING} trains each network: add --data DIR")
+    signal = EvalSettings.signal_of({k.removeprefix("eval."): v for k, v in given.items()})
+    for setting in SHORT_TRAINING_SETTINGS:
+        if setting not in given:
+            continue
+        flag = OPTION_FLAGS[setting]
+        if supernet:
+            raise UserError(
+                f"{flag} sets short training: with --supernet each trial is scored by its "
+                "inherited weights; leave it out"
+            )
+        if signal != SHORT_TRAINING:
+            raise UserError(
+                f"{flag} sets short training, and this run's signal is {signal}: add "
+                f"--signal {SHORT_TRAINING}{'' if has_data else ' --data DIR'} or leave it out"
+            )
+    if given.get("eval.objective", setting_default("eval.objective")) == "pareto":
+        for setting in SCALAR_SETTINGS:
+            if setting in given:
+                raise UserError(
+                    f"{OPTION_FLAGS[setting]} sets the scalar reward: add --objective scalar "
+                    "or leave it out (the Pareto objective keeps latency as its own axis)"
+                )

@@ -44,6 +44,7 @@ from torch import nn
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
 from neonas.io import write_json_atomic
+from neonas.options import check_resumed
 from neonas.space import SearchSpace, load_space, space_from_yaml
 from neonas.supernet.checkpoint import SPEC_KEY
 from neonas.supernet.coverage import sandwich
@@ -69,33 +70,23 @@ from neonas.train.engine import (
 )
 from neonas.train.epoch import DivergedError, Losses, TrainStep
 from neonas.train.logs import EpochProgress
+from neonas.train.options import (
+    MIN_STEPS,
+    RANDOM_SUBNETS,
+    SAMPLINGS,
+    SUPERNET_BATCH,
+    SUPERNET_EPOCHS,
+    SUPERNET_RUN_OPTIONS,
+    SUPERNET_SEED,
+    SUPERNET_TRAIN_OPTIONS,
+)
 from neonas.train.recipe import Recipe, get_recipe
-from neonas.train.resume import check_resumed_options
 from neonas.train.trainer import plan_batches, preflight
 
-DEFAULT_EPOCHS = 10
-# Without --epochs, a small data set trains for more epochs, up to this many optimizer steps:
-# on digits (500 images) the uniform supernet ranked at tau +0.27 after 70 steps and +0.73
-# after 450 (benchmarks/README.md, "Accuracy signals").
-MIN_STEPS = 450
-SAMPLINGS = ("uniform", "sandwich")  # the first is the default (benchmarks/README.md)
-# Random subnets per step: BigNAS samples 2 besides the largest and smallest; uniform draws 4,
-# the sandwich's 4 networks per step, as measured.
-RANDOM_SUBNETS = {"sandwich": 2, "uniform": 4}
-# SupernetJob fields recorded in the checkpoint: they decide every batch and subnet, so a
-# resume uses the recorded ones and refuses others (`supernet train` has a flag for each but
-# calib_images).
-RUN_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "seed",
-    "random_subnets",
-    "sampling",
-    "max_train_images",
-    "max_val_images",
-    "calib_images",
-)
+DEFAULT_EPOCHS = SUPERNET_EPOCHS
+# SupernetJob fields recorded in the checkpoint (declared in neonas/train/options.py): they
+# decide every batch and subnet, so a resume uses the recorded ones and refuses others.
+RUN_OPTIONS = SUPERNET_RUN_OPTIONS
 
 
 @dataclass
@@ -106,9 +97,9 @@ class SupernetJob:
     space: str | None = None  # name or YAML file; on resume, the checkpoint's space is used
     data_dir: str | None = None
     epochs: int | None = None  # None: default_epochs(optimizer steps per epoch)
-    batch_size: int = 64
+    batch_size: int = SUPERNET_BATCH
     lr: float | None = None
-    seed: int = 0
+    seed: int = SUPERNET_SEED
     random_subnets: int | None = None  # None: RANDOM_SUBNETS[sampling]
     sampling: str = SAMPLINGS[0]
     max_train_images: int | None = None
@@ -482,7 +473,7 @@ def _stored_job(job: SupernetJob, state: dict[str, Any]) -> SupernetJob:
     Options given again are accepted when equal to the recorded ones and refused otherwise,
     as `neonas train --resume` does; so is a --space that is another space.
     """
-    check_resumed_options(job.given, state["run_options"])
+    check_resumed(job.given, state["run_options"], SUPERNET_TRAIN_OPTIONS)
     options = {"sampling": "sandwich", **state["run_options"]}  # older runs: the sandwich
     info = state["model_spec"][SPEC_KEY]
     if job.space and load_space(job.space).spec != space_from_yaml(info["space_text"]).spec:

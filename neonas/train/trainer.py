@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from neonas.errors import UserError
 from neonas.io import write_json_atomic, write_text_atomic
+from neonas.options import check_resumed, plain
 from neonas.train.augment import build_mixup, data_config, eval_transform, train_transform
 from neonas.train.checkpoint import LAST, load_checkpoint
 from neonas.train.data import (
@@ -46,8 +47,8 @@ from neonas.train.model_spec import (
     model_label,
     rebuild_model,
 )
+from neonas.train.options import RESUMED_OPTIONS, TRAIN_OPTIONS
 from neonas.train.recipe import Recipe, canonical_name, coerce_field, get_recipe
-from neonas.train.resume import check_resumed_options, plain
 
 # seed_everything, epoch_seed, resolve_amp and AMP_DTYPES live in the engine; imported from
 # here by older code.
@@ -229,12 +230,6 @@ def _train(job: TrainJob, context: DistContext) -> dict[str, Any]:
     return summary
 
 
-# Options recorded with a run, which a resume reuses and refuses to change: those that decide
-# which images and micro-batches an epoch sees, and the weights it started from (--init).
-RESUMED_OPTIONS = ("max_train_images", "max_val_images", "device_batch", "init_path")
-FLAGS = {"init_path": "--init"}
-
-
 def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistContext) -> TrainJob:
     """The job with the data options of the run it resumes; a conflicting option is a UserError."""
     if int(state.get("world_size", context.world_size)) != context.world_size:
@@ -244,7 +239,7 @@ def _with_stored_options(job: TrainJob, state: dict[str, Any], context: DistCont
         )
     stored = state.get("run_options") or {}
     given = {key: getattr(job, key) for key in RESUMED_OPTIONS if getattr(job, key) is not None}
-    check_resumed_options(given, stored, FLAGS)
+    check_resumed(given, stored, TRAIN_OPTIONS)
     return replace(job, **{key: stored.get(key, getattr(job, key)) for key in RESUMED_OPTIONS})
 
 
@@ -260,9 +255,7 @@ def _check_same_training(job: TrainJob, state: dict[str, Any]) -> None:
     # A preset's old name is the preset: a run recorded as `proxy` continues with --recipe short.
     if "name" in given:
         given["name"] = canonical_name(given["name"])
-    check_resumed_options(
-        given, {**recorded.to_dict(), "name": canonical_name(recorded.name)}, flags
-    )
+    check_resumed(given, {**recorded.to_dict(), "name": canonical_name(recorded.name)}, names=flags)
     if job.model_name is None and job.config_path is None:
         return
     _, spec = build_training_model(
