@@ -169,7 +169,10 @@ def quiet_tune() -> Iterator[None]:
     settings = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
     previous = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
-    loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.train", "ray.air")]
+    # tensorboardX (Tune's TensorBoard logger, when installed) warns "NaN or Inf found in input
+    # tensor" for every rejected trial, whose objectives are reported as -inf by design.
+    names = ("ray.tune", "ray.train", "ray.air", "tensorboardX.x2num")
+    loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
