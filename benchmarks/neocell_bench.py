@@ -257,14 +257,18 @@ def supernet_path(cache: Path, dataset: str, training: str, index: int) -> Path:
     return cache / dataset / "supernet" / training / f"net{index:03d}.json"
 
 
-def score_with_supernet(cache: Path, name: str) -> None:
+def score_with_supernet(
+    cache: Path, name: str, calib_images: int | None = None, val_images: int | None = None
+) -> None:
     """The supernet signal of every network of a built-in data set's table: one supernet
     trained as accuracy_signals trains it (uniform4-b32-e30-lr0.002), each network scored as
-    `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer defaults)."""
+    `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer defaults), or
+    with `calib_images` BatchNorm images and `val_images` validation images (0: all), a signal
+    of its own (`-c<calib>-v<val>` after the recipe's name)."""
     import torch
 
     from neonas.arch import ArchConfig
-    from neonas.supernet.scoring import SubnetScorer
+    from neonas.supernet.scoring import CALIB_IMAGES, VAL_IMAGES, SubnetScorer
 
     if name not in PROTOCOLS:
         raise UserError(f"the supernet signal is for built-in data sets ({', '.join(PROTOCOLS)})")
@@ -275,10 +279,16 @@ def score_with_supernet(cache: Path, name: str) -> None:
     recipe = SupernetRecipe()
     data = make_data(cache, name)
     train_supernets(cache, [name], recipe)
-    scorer = SubnetScorer(cache / recipe.training / name / "last.pt", data, seed=0)
+    calib = CALIB_IMAGES if calib_images is None else calib_images
+    val = VAL_IMAGES if val_images is None else val_images
+    signal = recipe.training
+    if (calib, val) != (CALIB_IMAGES, VAL_IMAGES):
+        signal += f"-c{calib}-v{val or 'all'}"
+    checkpoint = cache / recipe.training / name / "last.pt"
+    scorer = SubnetScorer(checkpoint, data, calib_images=calib, max_val_images=val or None, seed=0)
     networks = load_networks(cache, json.loads(info_path.read_text())["networks"])
     for index, network in enumerate(networks):
-        path = supernet_path(cache, name, recipe.training, index)
+        path = supernet_path(cache, name, signal, index)
         if path.is_file():
             continue
         start = time.perf_counter()
@@ -646,6 +656,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     score.add_argument("--cache", type=Path, required=True)
     score.add_argument("--dataset", default="digits", help="a built-in data set (digits)")
+    score.add_argument(
+        "--calib-images", type=int, help="BatchNorm re-estimation images (default: search's)"
+    )
+    score.add_argument(
+        "--val-images", type=int, help="validation images scored, 0: all (default: search's)"
+    )
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -671,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
             train(args.cache, sets, seeds, args.draws, args.device, args.limit)
         elif args.command == "supernet":
-            score_with_supernet(args.cache, args.dataset)
+            score_with_supernet(args.cache, args.dataset, args.calib_images, args.val_images)
         elif args.command == "collect":
             for name, count, planned in collect(args.cache, args.dataset, args.out):
                 print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")
