@@ -144,6 +144,14 @@ def flaky_score(config: ArchConfig, settings: EvalSettings, report) -> None:
     score_candidate(config, settings, report)
 
 
+def test_the_gp_sampler_runs_a_search_past_its_random_start(ray_session, tmp_path) -> None:
+    from neonas.search.run_folder import RunFolder
+
+    outcome = start_run(settings(tmp_path, "gp", trials=8, sampler="gp"), console=quiet())
+    assert outcome.completed == load_trials(outcome.run_dir).count("completed") == 8
+    assert RunFolder(outcome.run_dir).settings().sampler == "gp"  # 4 random, then GP's
+
+
 def test_crashed_oom_and_nan_trials_are_failed_with_reasons_and_the_sweep_goes_on(
     ray_session, tmp_path
 ) -> None:

@@ -162,7 +162,7 @@ class SearchSettings(BaseModel):
     # A share of a GPU each trial asks Ray for (0: none); short training and supernet scoring
     # then run on cuda (zero-cost signals stay on the CPU).
     gpus_per_trial: float = Field(default=0.0, ge=0)
-    sampler: Literal["tpe", "nsga2"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "gp"] = "tpe"
     address: str | None = None
     storage: str | None = None
     eval: EvalSettings = EvalSettings()
@@ -309,7 +309,7 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--sampler",
         "sampler",
         "Optuna sampler (default {default})",
-        choices=("tpe", "nsga2"),
+        choices=("tpe", "nsga2", "gp"),
         group=WHAT,
     ),
     Option(

@@ -73,18 +73,25 @@ def load_trials(run_dir: str | Path) -> TrialTable:
 
 
 def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
-    """TPE (default; constant liar so concurrent trials spread out) or NSGA-II.
+    """TPE (default; constant liar so concurrent trials spread out), NSGA-II or GP.
 
     Random start-up trials: a third of the run, 4 to 10. NSGA-II's population: a quarter of
-    the run, 4 to 50, so that a short run still sees a few generations.
+    the run, 4 to 50, so that a short run still sees a few generations. GP (Gaussian-process
+    Bayesian optimisation, expected hypervolume improvement) models the parameters every
+    network has and draws a cell's size and shift, which exist only for some share patterns,
+    at random; it accounts for trials still running. benchmarks/README.md, "Samplers against
+    random", compares the three.
     """
+    startup = max(4, min(10, trials // 3))
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(
             seed=seed, population_size=max(4, min(50, trials // 4))
         )
-    return optuna.samplers.TPESampler(
-        seed=seed, constant_liar=True, n_startup_trials=max(4, min(10, trials // 3))
-    )
+    if kind == "gp":
+        return optuna.samplers.GPSampler(
+            seed=seed, n_startup_trials=startup, warn_independent_sampling=False
+        )
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=startup)
 
 
 def tell_record(
