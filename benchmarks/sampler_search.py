@@ -4,11 +4,13 @@
         [--seeds 10] [--trials 256]
     python benchmarks/sampler_search.py collect --cache /work/bench-cache
     python benchmarks/sampler_search.py report [--json]
+    python benchmarks/sampler_search.py ask-cost [--space neonext] [--trials 32]
 
 `run` fills a resumable cache (one file per finished search; every network it scores kept in
 `samplers/oracle.jsonl`, so a search stopped half-way replays its seeded proposals for free);
 `collect` writes the committed summary (neonas/bench/data/tiny-digits-samplers.json); `report`
-prints the figures from that file in seconds. `neocell_bench.py report --json` carries the same
+prints the figures from that file in seconds. `ask-cost` times each sampler's own work per
+proposal in the driver (seeded random objective values, no network built or scored). `neocell_bench.py report --json` carries the same
 figures under "samplers".
 
 Protocol:
@@ -36,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -194,6 +198,40 @@ def run(cache: Path, names: list[str], seeds: int, trials: int) -> None:
             )
 
 
+def ask_cost(space_name: str, names: list[str], trials: int) -> dict[str, dict[str, float]]:
+    """Seconds per proposal (ask and the space's define-by-run walk) of each sampler over a run
+    of `trials`, told seeded random values: the sampler's own cost in the driver, apart from
+    any trial's."""
+    import optuna
+
+    from neonas.search.objectives import study_directions
+    from neonas.space import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space(space_name)
+    costs = {}
+    for name in names:
+        study = optuna.create_study(
+            directions=study_directions("pareto"), sampler=make_sampler(name, 0, trials)
+        )
+        rng = random.Random(0)
+        seconds = []
+        for _ in range(trials):
+            start = time.perf_counter()
+            trial = study.ask()
+            space.suggest(trial)
+            seconds.append(time.perf_counter() - start)
+            study.tell(trial, [rng.uniform(50.0, 90.0), rng.uniform(1.0, 10.0)])
+        late = seconds[trials // 2 :]
+        costs[name] = {"median_s": statistics.median(late), "max_s": max(seconds)}
+        print(
+            f"{name}: {statistics.median(late):.3g} s per proposal (median of trials "
+            f"{trials // 2 + 1}-{trials}), at most {max(seconds):.3g} s",
+            flush=True,
+        )
+    return costs
+
+
 # --- figures ------------------------------------------------------------------------------------
 
 
@@ -314,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--samplers", default="tpe,random,nsga2", help=f"of {', '.join(SAMPLERS)}")
     go.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per sampler (10)")
     go.add_argument("--trials", type=int, default=256, help="networks per search (256)")
+    cost = commands.add_parser("ask-cost", help="seconds per proposal of each sampler")
+    cost.add_argument("--space", default="neonext", help="search space (default neonext)")
+    cost.add_argument("--samplers", default="tpe,nsga2,gp,random")
+    cost.add_argument("--trials", type=int, default=32, help="proposals per sampler (32)")
     gather = commands.add_parser("collect", help="write the committed summary from the cache")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--out", type=Path, help=f"folder (default {DATA})")
@@ -331,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.seeds < 1 or args.trials < EVERY:
                 raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
             run(args.cache, names, args.seeds, args.trials)
+        elif args.command == "ask-cost":
+            names = [n for n in args.samplers.split(",") if n]
+            if not names or set(names) - set(SAMPLERS) or args.trials < 2:
+                raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}; --trials >= 2")
+            ask_cost(args.space, names, args.trials)
         elif args.command == "collect":
             print(f"wrote {collect(args.cache, args.out, args.trials)}")
         else:

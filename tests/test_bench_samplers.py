@@ -109,6 +109,12 @@ def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_pa
     assert neocell_bench.report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
 
 
+def test_ask_cost_times_each_sampler(samplers):
+    costs = samplers.ask_cost("tiny", ["tpe", "random"], trials=4)
+    assert set(costs) == {"tpe", "random"}
+    assert all(0.0 < c["median_s"] <= c["max_s"] for c in costs.values())
+
+
 def test_bad_sampler_exits_2(samplers, tmp_path, capsys):
     code = samplers.main(["run", "--cache", str(tmp_path), "--samplers", "tpe,annealing"])
     assert code == 2
