@@ -92,12 +92,20 @@ def test_collect_and_figures_follow_the_contract(samplers, tmp_path, capsys):
     assert tpe["default"] and not random["default"] and tpe["seeds"] == 3
     assert tpe["hv_at_64"] > random["hv_at_64"]
     assert tpe["trials_to_random_256_hv"] == 40  # reached at trial 40, kept every 4th
-    assert random["trials_to_random_256_hv"] == 200
+    assert random["trials_to_random_256_hv"] == 200  # random reaches its own, by definition
     assert tpe["best_within_budget_at_64"] == 85.0
     assert random["best_within_budget_at_64"] is None  # none within 0.48 ms by trial 64
     assert samplers.main(["report", "--folder", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| tpe (default) | 3 |" in text and "| 40 |" in text
+
+
+def test_random_reaches_its_own_256_trial_hypervolume_at_256(samplers, tmp_path):
+    # A last-trial hypervolume whose fifth decimal rounds up: the target is not rounded.
+    points = [[0.59, 55.0]] * 255 + [[0.45, 80.1265]]
+    _fake_run(tmp_path / "cache", "random", 0, points)
+    samplers.collect(tmp_path / "cache", tmp_path)
+    assert sampler_figures("digits", tmp_path)["random"]["trials_to_random_256_hv"] == 256
 
 
 def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_path, capsys):
