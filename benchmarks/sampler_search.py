@@ -174,14 +174,15 @@ def run_path(cache: Path, name: str, seed: int, trials: int) -> Path:
     return cache / "samplers" / "runs" / f"{name}-t{trials}-s{seed}.json"
 
 
-def run(cache: Path, names: list[str], seeds: int, trials: int) -> None:
-    """Every missing search, seed-major so that each sampler's seeds grow together."""
+def run(cache: Path, names: list[str], seeds: int, trials: int, first_seed: int = 0) -> None:
+    """Every missing search, seed-major so that each sampler's seeds grow together; from
+    `first_seed`, so that a second process can take later seeds."""
     import torch
 
     torch.set_num_threads(1)
     oracle = Oracle(cache)
     started = time.perf_counter()
-    for seed in range(seeds):
+    for seed in range(first_seed, seeds):
         for name in names:
             path = run_path(cache, name, seed, trials)
             if path.is_file():
@@ -352,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--samplers", default="tpe,random,nsga2", help=f"of {', '.join(SAMPLERS)}")
     go.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per sampler (10)")
     go.add_argument("--trials", type=int, default=256, help="networks per search (256)")
+    go.add_argument("--first-seed", type=int, default=0, help="start at this seed (0)")
     cost = commands.add_parser("ask-cost", help="seconds per proposal of each sampler")
     cost.add_argument("--space", default="neonext", help="search space (default neonext)")
     cost.add_argument("--samplers", default="tpe,nsga2,gp,random")
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
             if args.seeds < 1 or args.trials < EVERY:
                 raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
-            run(args.cache, names, args.seeds, args.trials)
+            run(args.cache, names, args.seeds, args.trials, args.first_seed)
         elif args.command == "ask-cost":
             names = [n for n in args.samplers.split(",") if n]
             if not names or set(names) - set(SAMPLERS) or args.trials < 2:
