@@ -22,7 +22,7 @@ Protocol:
   - latency: predicted Ascend 310 latency, batch 1 (`neonas profile --hw ascend`);
   both are deterministic per network, so every search sees the same landscape;
 - each search is the product's ask/tell walk without Ray: the sampler of
-  neonas.search.study.make_sampler (tpe, nsga2) or Optuna's RandomSampler / GPSampler, seeded
+  neonas.search.study.make_sampler (tpe, nsga2, gp) or Optuna's RandomSampler, seeded
   0..seeds-1, the space's define-by-run suggest, a repeated network told PRUNED and asked
   again as the searcher does; one trial at a time; `trials` distinct networks scored;
 - figures, for every search after n trials: the hypervolume of its (latency, top-1) points
@@ -115,17 +115,14 @@ class Oracle:
 
 
 def make_sampler(name: str, seed: int, trials: int) -> Any:
-    """The product's samplers by their `search --sampler` names, and Optuna's random and GP."""
+    """The product's samplers by their `search --sampler` names (tpe, nsga2, gp), and Optuna's
+    random sampler."""
     import optuna
 
     from neonas.search.study import make_sampler as product_sampler
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if name == "gp":
-        # GPSampler models the parameters every trial has; a cell's size and shift exist only
-        # for some share patterns (define-by-run), and it draws those at random, as it warns.
-        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
     return product_sampler(name, seed, trials)
 
 
