@@ -60,10 +60,21 @@ def open_study(storage: optuna.storages.BaseStorage, objective: str) -> optuna.S
 
 def load_study(db_path: str | Path) -> optuna.Study:
     """An existing run's study, opened read-only: a reader (export, a test watching a live run)
-    never writes, not even the tables a new database would get while the driver creates them."""
-    url = f"sqlite:///file:{Path(db_path).resolve()}?mode=ro&uri=true"
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    never writes, not even the tables a new database would get while the driver creates them.
+
+    A driver killed in the middle of a write leaves a journal that only a writer may roll
+    back, and a read-only open then fails; the study is opened for writing then, which
+    rolls the unfinished write back (the run's tables exist by then, so nothing is created).
+    """
+    path = Path(db_path).resolve()
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    except Exception:  # SQLAlchemy's OperationalError, wrapped differently by its versions
+        if not Path(str(path) + "-journal").is_file():
+            raise
+    return optuna.load_study(study_name=STUDY_NAME, storage=open_storage(path))
 
 
 def load_trials(run_dir: str | Path) -> TrialTable:
