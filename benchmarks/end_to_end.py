@@ -51,7 +51,7 @@ from accuracy_signals import (
     train_supernets,
     truth_job,
 )
-from neocell_bench import _now, _write, code_commit, for_data, machine
+from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
 from neonas.bench.end_to_end import GROUPS, end_to_end_figures, summary_path
 from neonas.errors import UserError
@@ -74,15 +74,6 @@ def _cli(*args: str) -> None:
     command = [sys.executable, str(ROOT / "cli.py"), *args]
     print("$ " + " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
-
-
-def predicted_latency(config: Any) -> float:
-    from evaluators import get_hw
-    from neonas.models import build_model
-
-    model = build_model(config).eval()
-    chw = (config.in_chans, config.input_size, config.input_size)
-    return get_hw("ascend").latency(model, chw, 1).median_ms
 
 
 def search_step(cache: Path, dataset: str) -> list[dict[str, Any]]:

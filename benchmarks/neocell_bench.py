@@ -253,6 +253,17 @@ def signals_path(cache: Path, dataset: str, index: int) -> Path:
     return cache / dataset / "signals" / f"net{index:03d}.json"
 
 
+def predicted_latency(config: Any, batch: int = 1) -> float:
+    """Predicted Ascend 310 latency (ms) of one forward of `config` (an ArchConfig), as the
+    table's `latency_ms` is measured: the benchmarks that compare with the table use this."""
+    from evaluators import get_hw
+    from neonas.models import build_model
+
+    model = build_model(config).eval()
+    chw = (config.in_chans, config.input_size, config.input_size)
+    return get_hw(HW).latency(model, chw, batch).median_ms
+
+
 def supernet_path(cache: Path, dataset: str, training: str, index: int) -> Path:
     return cache / dataset / "supernet" / training / f"net{index:03d}.json"
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from accuracy_signals import SPACE, SupernetRecipe, make_data, train_supernets
-from neocell_bench import _now, _write, code_commit, machine
+from neocell_bench import _now, _write, code_commit, machine, predicted_latency
 
 from neonas.bench import metrics
 from neonas.bench.samplers import sampler_figures, summary_path
@@ -72,7 +72,6 @@ class Oracle:
     and kept in a JSON Lines file (appended as they come, so a killed run loses nothing)."""
 
     def __init__(self, cache: Path) -> None:
-        from evaluators import get_hw
         from neonas.supernet.scoring import SubnetScorer
 
         recipe = SupernetRecipe()
@@ -80,7 +79,6 @@ class Oracle:
         train_supernets(cache, [DATASET], recipe)
         checkpoint = cache / recipe.training / DATASET / "last.pt"
         self.scorer = SubnetScorer(checkpoint, data, seed=0)
-        self.target = get_hw("ascend")
         self.path = cache / "samplers" / "oracle.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.known: dict[str, tuple[float, float]] = {}
@@ -95,12 +93,8 @@ class Oracle:
         """(latency ms, top-1 %) of `config`, whose canonical key is `key`."""
         if key in self.known:
             return self.known[key]
-        from neonas.models import build_model
-
         start = time.perf_counter()
-        model = build_model(config).eval()
-        chw = (config.in_chans, config.input_size, config.input_size)
-        latency = self.target.latency(model, chw, 1).median_ms
+        latency = predicted_latency(config)
         top1 = self.scorer.score(config)
         entry = {"key": key, "latency_ms": latency, "top1": top1}
         entry["seconds"] = round(time.perf_counter() - start, 3)
