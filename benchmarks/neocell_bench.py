@@ -3,6 +3,7 @@
     python benchmarks/neocell_bench.py train --cache /work/bench-cache \
         --dataset digits --dataset shapes-large [--dataset NAME=DIR] [--networks N]
     python benchmarks/neocell_bench.py supernet --cache /work/bench-cache [--dataset digits]
+    python benchmarks/neocell_bench.py short --cache /work/bench-cache [--dataset digits]
     python benchmarks/neocell_bench.py collect --cache /work/bench-cache [--dataset digits]
     python benchmarks/neocell_bench.py report [--json]
 
@@ -30,7 +31,12 @@ Protocol (the ground truth of benchmarks/accuracy_signals.py, reused from it):
   FLOPs; the supernet signal: one supernet per built-in data set, trained as
   benchmarks/accuracy_signals.py trains uniform4-b32-e30-lr0.002, each network scored as
   `search --supernet` scores a candidate (BatchNorm re-estimated on 256 training images, top-1
-  on 500 validation images).
+  on 500 validation images); the short-training signal (`short`): each network trained as
+  `search --signal short-training` trains a candidate (accuracy_signals.short_job: the search's
+  default 6 epochs, batch 64, up to 2000 / 500 images, weights and data order seeded 0), its
+  validation top-1 after 3 and after 6 epochs, and its ASHA form (successive halving over the
+  table's networks with the search's grace of 3 epochs and reduction 2: a network ASHA keeps
+  ranks above every one it stopped).
 Figures: Kendall tau-b against the mean top-1 of the seeds with its standard error (1000
 bootstrap resamples of the networks), Spearman's rho, top-10 % recall (of the table's best
 10 %, the share in the signal's best 10 %), and tau over the pairs of networks whose predicted
@@ -57,12 +63,15 @@ from pathlib import Path
 from typing import Any
 
 from accuracy_signals import (
+    MONITOR_VAL_IMAGES,
     PROTOCOLS,
     SPACE,
     Protocol,
     SupernetRecipe,
     make_data,
+    short_job,
     spanning_networks,
+    successive_halving,
     train_supernets,
     truth_job,
     zero_job,
@@ -269,16 +278,25 @@ def supernet_path(cache: Path, dataset: str, training: str, index: int) -> Path:
 
 
 def score_with_supernet(
-    cache: Path, name: str, calib_images: int | None = None, val_images: int | None = None
+    cache: Path,
+    name: str,
+    calib_images: int | None = None,
+    val_images: int | None = None,
+    recipe: SupernetRecipe | None = None,
+    few_shot_epochs: int | None = None,
 ) -> None:
     """The supernet signal of every network of a built-in data set's table: one supernet
-    trained as accuracy_signals trains it (uniform4-b32-e30-lr0.002), each network scored as
-    `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer defaults), or
-    with `calib_images` BatchNorm images and `val_images` validation images (0: all), a signal
-    of its own (`-c<calib>-v<val>` after the recipe's name)."""
+    trained as accuracy_signals trains `recipe` (default uniform4-b32-e30-lr0.002), each network
+    scored as `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer
+    defaults), or with `calib_images` BatchNorm images and `val_images` validation images (0:
+    all), a signal of its own (`-c<calib>-v<val>` after the recipe's name). With
+    `few_shot_epochs`, the supernet is split by transition plan (Zhao et al., ICML 2021): one
+    sub-supernet per plan starts from its weights and trains that many epochs on the plan's
+    networks alone, and each network is scored by its plan's sub-supernet (`-fewshot<plans>x<E>`)."""
     import torch
 
     from neonas.arch import ArchConfig
+    from neonas.space import ratio_plan_text
     from neonas.supernet.scoring import CALIB_IMAGES, VAL_IMAGES, SubnetScorer
 
     if name not in PROTOCOLS:
@@ -287,25 +305,91 @@ def score_with_supernet(
     if not info_path.is_file():
         raise UserError(f"no table of {name!r} in {cache}: run `train` first")
     torch.set_num_threads(1)
-    recipe = SupernetRecipe()
+    recipe = recipe or SupernetRecipe()
     data = make_data(cache, name)
     train_supernets(cache, [name], recipe)
     calib = CALIB_IMAGES if calib_images is None else calib_images
     val = VAL_IMAGES if val_images is None else val_images
     signal = recipe.training
+    checkpoints = {None: cache / recipe.training / name / "last.pt"}  # plan -> supernet
+    if few_shot_epochs:
+        checkpoints = train_few_shot(cache, name, recipe, few_shot_epochs)
+        signal += f"-fewshot{len(checkpoints)}x{few_shot_epochs}"
     if (calib, val) != (CALIB_IMAGES, VAL_IMAGES):
         signal += f"-c{calib}-v{val or 'all'}"
-    checkpoint = cache / recipe.training / name / "last.pt"
-    scorer = SubnetScorer(checkpoint, data, calib_images=calib, max_val_images=val or None, seed=0)
+    scorers: dict[str | None, Any] = {}
     networks = load_networks(cache, json.loads(info_path.read_text())["networks"])
     for index, network in enumerate(networks):
         path = supernet_path(cache, name, signal, index)
         if path.is_file():
             continue
+        config = ArchConfig.from_dict(for_data(network["config"], data))
+        plan = ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
+        part = plan if few_shot_epochs else None
+        if part not in scorers:
+            scorers[part] = SubnetScorer(
+                checkpoints[part], data, calib_images=calib, max_val_images=val or None, seed=0
+            )
         start = time.perf_counter()
-        top1 = scorer.score(ArchConfig.from_dict(for_data(network["config"], data)))
+        top1 = scorers[part].score(config)
         _write(path, {"top1": top1, "seconds": time.perf_counter() - start, "finished": _now()})
         print(f"{name} net{index:03d}: supernet top-1 {top1:.1f} %", flush=True)
+
+
+def plan_space_text(plan: tuple[tuple[int, int, int, int], ...]) -> str:
+    """search_spaces/tiny.yaml with one transition plan: a few-shot sub-supernet's space."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
+    spec["name"] = f"{SPACE}-plan"
+    for stage, ratio in zip(spec["stages"][1:], plan, strict=True):
+        stage["sampling"] = [list(ratio)]
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def train_few_shot(
+    cache: Path, name: str, recipe: SupernetRecipe, epochs: int
+) -> dict[str | None, Path]:
+    """One sub-supernet per transition plan of the space, each started from the trained
+    supernet of `recipe` (`supernet train --init`) and trained `epochs` epochs with the same
+    recipe on its plan's networks alone (resumable); plan name -> its last.pt."""
+    import torch
+
+    from neonas.space import load_space
+    from neonas.supernet.training import train_supernet
+
+    torch.set_num_threads(1)
+    base = cache / recipe.training / name / "last.pt"
+    root = cache / f"{recipe.training}-fewshot-e{epochs}" / name
+    checkpoints: dict[str | None, Path] = {}
+    space = load_space(SPACE)
+    for plan, plan_name in zip(space.plans, space.plan_names, strict=True):
+        folder = root / plan_name.replace(" ", "_").replace(":", "-")
+        checkpoints[plan_name] = folder / "last.pt"
+        record = folder / "train.json"
+        if record.is_file():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "space.yaml").write_text(plan_space_text(plan))
+        start = time.perf_counter()
+        train_supernet(
+            folder / "space.yaml",
+            make_data(cache, name),
+            epochs=epochs,
+            output_dir=folder,
+            resume=(folder / "last.pt").is_file(),
+            init_path=str(base),
+            max_val_images=MONITOR_VAL_IMAGES,
+            sampling=recipe.sampling,
+            random_subnets=recipe.random_subnets,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            seed=recipe.seed,
+        )
+        seconds = time.perf_counter() - start
+        record.write_text(json.dumps({"plan": plan_name, "epochs": epochs, "seconds": seconds}))
+        print(f"few-shot sub-supernet {plan_name}: {epochs} epochs, {seconds:.0f} s", flush=True)
+    return checkpoints
 
 
 def supernet_signals(cache: Path, name: str, indices: list[int]) -> dict[str, dict[int, Any]]:
@@ -317,6 +401,54 @@ def supernet_signals(cache: Path, name: str, indices: list[int]) -> dict[str, di
             found[f"supernet, {folder.name}"] = {
                 i: json.loads(path.read_text()) for i, path in records.items()
             }
+    return found
+
+
+def short_path(cache: Path, dataset: str, index: int) -> Path:
+    return cache / dataset / "short" / f"net{index:03d}.json"
+
+
+def short_train_table(cache: Path, name: str) -> None:
+    """The short-training curve of every network of a data set's table (resumable): top-1 and
+    elapsed seconds after each epoch, trained as a search's trial trains its candidate."""
+    info_path = cache / name / "dataset.json"
+    if not info_path.is_file():
+        raise UserError(f"no table of {name!r} in {cache}: run `train` first")
+    info = json.loads(info_path.read_text())
+    dataset = parse_dataset(f"{name}={info['folder']}" if info["folder"] else name, None, None)
+    data = dataset.data(cache)
+    for index, network in enumerate(load_networks(cache, info["networks"])):
+        path = short_path(cache, name, index)
+        if path.is_file():
+            continue
+        result = short_job(for_data(network["config"], data), data, dataset.protocol, 0)
+        _write(path, {**result, "commit": code_commit(), "finished": _now()})
+        curve = " ".join(f"{epoch['top1']:.0f}" for epoch in result["per_epoch"])
+        print(f"{name} net{index:03d}: short training top-1 {curve} ({result['seconds']:.0f} s)")
+
+
+def short_signals(cache: Path, name: str, indices: list[int]) -> dict[str, dict[int, Any]]:
+    """The short-training signals of `indices` once every one has its curve: signal name ->
+    index -> {"top1": score, "seconds": cost}. ASHA's score ranks the networks it kept above
+    the ones it stopped (accuracy_signals.successive_halving), so it exists for the whole set."""
+    paths = {i: short_path(cache, name, i) for i in indices}
+    if not paths or not all(path.is_file() for path in paths.values()):
+        return {}
+    runs = {i: json.loads(path.read_text())["per_epoch"] for i, path in paths.items()}
+    epochs = min(len(run) for run in runs.values())
+    grace = max(1, epochs // 2)  # EvalSettings.asha_grace_epochs
+    found: dict[str, dict[int, Any]] = {}
+    for at in sorted({grace, epochs}):
+        found[f"short training, {at} epochs"] = {
+            i: {"top1": run[at - 1]["top1"], "seconds": run[at - 1]["seconds"]}
+            for i, run in runs.items()
+        }
+    curves = [[epoch["top1"] for epoch in runs[i][:epochs]] for i in indices]
+    scores, stopped = successive_halving(curves, grace=grace)
+    found[f"short training, {epochs} epochs, ASHA"] = {
+        i: {"top1": score, "seconds": runs[i][stop - 1]["seconds"]}
+        for i, score, stop in zip(indices, scores, stopped, strict=True)
+    }
     return found
 
 
@@ -483,7 +615,8 @@ def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, 
             )
             rows.append(row_to_dict(row))
         indices = [row["index"] for row in rows]
-        for signal, records in supernet_signals(cache, name, indices).items():
+        computed = {**supernet_signals(cache, name, indices), **short_signals(cache, name, indices)}
+        for signal, records in computed.items():
             for row in rows:
                 row["signals"][signal] = [records[row["index"]]["top1"]]
                 row["signal_seconds"][signal] = records[row["index"]]["seconds"]
@@ -673,6 +806,22 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument(
         "--val-images", type=int, help="validation images scored, 0: all (default: search's)"
     )
+    score.add_argument(
+        "--sampling", default="uniform", help="supernet sampling rule: uniform, sandwich, fair"
+    )
+    score.add_argument("--epochs", type=int, default=30, help="supernet epochs (default 30)")
+    score.add_argument(
+        "--few-shot",
+        type=int,
+        metavar="EPOCHS",
+        help="split the supernet by transition plan, each part trained EPOCHS more epochs",
+    )
+    short = commands.add_parser(
+        "short", help="short-train every network of a table as a search's trial does"
+    )
+    short.add_argument("--cache", type=Path, required=True)
+    short.add_argument("--dataset", default="digits", help="a data set of the cache (digits)")
+    short.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -698,7 +847,20 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
             train(args.cache, sets, seeds, args.draws, args.device, args.limit)
         elif args.command == "supernet":
-            score_with_supernet(args.cache, args.dataset, args.calib_images, args.val_images)
+            recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs)
+            score_with_supernet(
+                args.cache,
+                args.dataset,
+                args.calib_images,
+                args.val_images,
+                recipe=recipe,
+                few_shot_epochs=args.few_shot,
+            )
+        elif args.command == "short":
+            import torch
+
+            torch.set_num_threads(args.threads)
+            short_train_table(args.cache, args.dataset)
         elif args.command == "collect":
             for name, count, planned in collect(args.cache, args.dataset, args.out):
                 print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")

@@ -222,6 +222,27 @@ class _ParamsChooser:
         return value
 
 
+class _BalancedChooser:
+    """Draws several points so that each parameter's values come up equally often: a value is
+    drawn from a shuffled round of all the parameter's values, a new round once one is used up."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.rounds: dict[str, list[Any]] = {}
+
+    def categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._next(name, list(choices))
+
+    def integer(self, name: str, values: IntRange) -> int:
+        return self._next(name, values.values())
+
+    def _next(self, name: str, values: list[Any]) -> Any:
+        left = self.rounds.get(name)
+        if not left:
+            left = self.rounds[name] = self.rng.sample(values, len(values))
+        return left.pop()
+
+
 class _SmallestChooser:
     """The cheapest point: fewest, narrowest, smallest (plans are listed cheapest first)."""
 
@@ -273,6 +294,14 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> ArchConfig:
         """A drawn network (each choice uniform), in canonical form, reproducible from `rng`."""
         return self.canonical(self._walk(_RandomChooser(rng)))
+
+    def sample_balanced(self, rng: random.Random, count: int) -> list[ArchConfig]:
+        """`count` drawn networks in which every parameter takes each of its values equally often
+        (within one, per parameter; FairNAS's strict fairness when `count` is a multiple of every
+        parameter's number of values), reproducible from `rng`. A parameter that exists only in
+        some networks (a second NeoCell group's size) is balanced over the networks that have it."""
+        chooser = _BalancedChooser(rng)
+        return [self.canonical(self._walk(chooser)) for _ in range(count)]
 
     def from_params(self, params: dict[str, Any]) -> ArchConfig:
         """The network recorded Optuna params describe (canonical); UserError if not in the space."""

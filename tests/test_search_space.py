@@ -300,3 +300,23 @@ stages:
     assert counted["points"] == 6
     assert counted["networks"] == 3
     assert counted["stages"] == [{"cell_choices": 6, "distinct": 3}]
+
+
+def test_balanced_draws_take_every_value_equally_often() -> None:
+    space = load_space("tiny")
+    configs = space.sample_balanced(random.Random(5), 20)  # 20: a multiple of 2, 4, 10 values
+    assert all(space.contains(config) for config in configs)
+    plans = [tuple(tuple(stage.sampling) for stage in config.stages[1:]) for config in configs]
+    assert sorted(plans.count(plan) for plan in set(plans)) == [2] * len(space.plans)
+    for index in range(3):
+        depths = [config.stages[index].depth for config in configs]
+        assert depths.count(1) == depths.count(2) == 10
+    widths = [config.stages[2].width for config in configs]  # 48, 64, 80, 96
+    assert sorted(widths.count(width) for width in (48, 64, 80, 96)) == [5, 5, 5, 5]
+    # Uniform draws of the same count leave some value under-represented.
+    uniform = [space.sample(random.Random(seed)) for seed in range(20)]
+    assert (
+        any([c.stages[i].depth for c in uniform].count(1) != 10 for i in range(3))
+        or len({tuple(tuple(s.sampling) for s in c.stages[1:]) for c in uniform}) < 10
+    )
+    assert space.sample_balanced(random.Random(5), 20) == configs  # reproducible

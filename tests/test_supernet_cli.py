@@ -195,6 +195,77 @@ def test_uniform_sampling_trains_only_the_drawn_subnets_on_the_labels(data, tmp_
     assert len(rows) == 1 and "distill_loss" not in rows[0]  # every subnet on the labels
 
 
+def test_fair_sampling_draws_every_transition_plan_once_per_step_of_ten(data, tmp_path) -> None:
+    space = load_space("tiny")
+    for step in range(3):
+        drawn = step_subnets(space, "fair", 10, 6, 0, step)
+        plans = {tuple(tuple(stage.sampling) for stage in c.stages[1:]) for c in drawn}
+        assert len(plans) == len(space.plans) == 10
+    assert step_subnets(space, "fair", 10, 6, 0, 1) != step_subnets(space, "fair", 10, 6, 0, 2)
+    output = tmp_path / "fair"  # 24 images, batch 8: 3 steps of 2 balanced subnets each
+    options = {"batch_size": 8, "random_subnets": 2, "seed": 6, "sampling": "fair"}
+    train_supernet("tiny", data, output_dir=output, epochs=1, **options)
+    trained = load_checkpoint(output / "last.pt")
+    assert trained["run_options"]["sampling"] == "fair" and trained["epoch"] == 1
+    rows = list(csv.DictReader(open(output / "metrics.csv", newline="")))  # noqa: SIM115
+    assert len(rows) == 1 and "distill_loss" not in rows[0]
+
+
+def one_plan_space(tmp_path: Path, first: list[int], second: list[int]) -> Path:
+    """The tiny space with one transition plan: a few-shot sub-supernet's space."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "search_spaces" / "tiny.yaml").read_text())
+    spec["name"] = "tiny-one-plan"
+    spec["stages"][1]["sampling"], spec["stages"][2]["sampling"] = [first], [second]
+    path = tmp_path / "one_plan.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_sub_supernet_starts_from_the_shared_weights(trained, data, tmp_path, capsys) -> None:
+    from neonas.supernet.training import load_shared_weights
+
+    part = one_plan_space(tmp_path, [4, 3], [1, 1])
+    shared = load_checkpoint(trained)["model"]
+    fresh = SuperNet(load_space(str(part)), num_classes=4)
+    count = len(fresh.state_dict())
+    assert count < len(shared)  # the other plans' transition matrices are left behind
+    assert load_shared_weights(fresh, trained) == count
+    for name, tensor in fresh.state_dict().items():
+        assert torch.equal(tensor, shared[name]), name
+    output = tmp_path / "part"
+    command = ["supernet", "train", "--space", str(part), "--data", str(data), "--epochs", "2"]
+    command += ["--init", str(trained), "--output", str(output), "--no-progress", *TRAIN_OPTIONS]
+    assert main([*command, "--stop-after", "1"]) == 0
+    assert f"initialised {count} of {count} tensors" in capsys.readouterr().out
+    after_one = load_checkpoint(output / "last.pt")["model"]
+    # A resume continues from its own weights, whatever --init says (as `train --resume`).
+    other = [arg if arg != str(trained) else str(output / "last.pt") for arg in command]
+    assert main([*other, "--resume"]) == 0
+    assert "initialised" not in capsys.readouterr().out
+    assert load_checkpoint(output / "last.pt")["epoch"] == 2
+    resumed = load_checkpoint(output / "last.pt")["model"]["head.fc.weight"]
+    assert not torch.equal(resumed, after_one["head.fc.weight"])
+
+
+def test_init_from_a_supernet_of_another_space_is_one_line(data, tmp_path, capsys) -> None:
+    other = tmp_path / "other"
+    options = {"batch_size": 8, "random_subnets": 1, "seed": 4}
+    import yaml
+
+    wide = yaml.safe_load((ROOT / "search_spaces" / "tiny.yaml").read_text())
+    wide["stages"][0]["width"] = [16, 48]  # the first stage's tensors are wider
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(wide))
+    train_supernet(tmp_path / "wide.yaml", data, output_dir=other, epochs=1, **options)
+    command = ["supernet", "train", "--space", "tiny", "--data", str(data), "--epochs", "1"]
+    command += ["--output", str(tmp_path / "run"), "--no-progress", *TRAIN_OPTIONS]
+    for init, words in ((other / "last.pt", "another space"), (tmp_path / "no.pt", "no such")):
+        assert main([*command, "--init", str(init)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], lines
+
+
 def test_a_run_from_before_the_sampling_option_resumes_with_the_sandwich(data, tmp_path) -> None:
     output = tmp_path / "older"
     options = {"batch_size": 8, "random_subnets": 1, "seed": 5, "sampling": "sandwich"}

@@ -88,6 +88,7 @@ def _train(args: argparse.Namespace) -> int:
         amp=args.amp,
         workers=args.workers,
         stop_after=args.stop_after,
+        init_path=args.init,
         progress=not args.no_progress,
         given=dict(fields) if args.resume else {},
         **fields,

@@ -1,4 +1,4 @@
-"""Training the supernet, on the parts of `neonas train`. Two sampling rules:
+"""Training the supernet, on the parts of `neonas train`. Three sampling rules:
 
 - `sandwich` (BigNAS): each step runs the largest subnet on the labels, then the smallest and
   `random_subnets` random subnets on the largest's (detached) predictions, summing their
@@ -7,6 +7,10 @@
 - `uniform` (single-path one-shot, Guo et al., ECCV 2020): each step runs `random_subnets`
   subnets drawn uniformly from the space, each on the labels, one update from the summed
   gradients. No network is favoured: each is trained as often as a uniform draw picks it.
+- `fair` (FairNAS strict fairness, Chu et al., ICCV 2021): as `uniform`, but the step's subnets
+  are drawn together so that every choice (each depth, width, matrix size, transition plan...)
+  comes up equally often within the step, not only on average
+  (`SearchSpace.sample_balanced`).
 
 The sandwich trains the largest and smallest networks' choices (their transition ratios among
 them) at every step and the others only through the random draws; on the tiny space that bias
@@ -105,6 +109,7 @@ class SupernetJob:
     max_train_images: int | None = None
     max_val_images: int | None = None
     calib_images: int = CALIB_IMAGES
+    init_path: str | None = None  # a supernet checkpoint to start from (few-shot sub-supernets)
     resume: bool = False
     stop_after: int | None = None  # epochs to run in this invocation (then --resume continues)
     device: str = "auto"
@@ -188,7 +193,7 @@ def checked_sampling(job: SupernetJob) -> SupernetJob:
     if job.sampling not in SAMPLINGS:
         raise UserError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {job.sampling!r}")
     count = RANDOM_SUBNETS[job.sampling] if job.random_subnets is None else job.random_subnets
-    least = 1 if job.sampling == "uniform" else 0  # the sandwich has its largest and smallest
+    least = 0 if job.sampling == "sandwich" else 1  # the sandwich has its largest and smallest
     if count < least:
         raise UserError(
             f"--random-subnets must be {least} or more with --sampling {job.sampling}"
@@ -273,6 +278,11 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
         raise UserError(f"{job.data_dir} has other classes than the supernet was trained on")
     seed_everything(recipe.seed)  # the same initial weights on every rank
     supernet = SuperNet(space, len(layout.classes))
+    if job.init_path and not state:  # a resume restores its own weights
+        copied = load_shared_weights(supernet, job.init_path)
+        if context.is_main:
+            total = len(supernet.state_dict())
+            print(f"initialised {copied} of {total} tensors from {job.init_path}", flush=True)
     inputs = dict(data_config(supernet, recipe))
     datasets = build_datasets(
         layout,
@@ -343,6 +353,35 @@ def _prepare(job: SupernetJob, context: DistContext, state: dict[str, Any] | Non
     )
 
 
+def load_shared_weights(supernet: SuperNet, checkpoint: str | Path) -> int:
+    """Copy every tensor of `checkpoint`'s supernet that `supernet` has under the same name;
+    returns how many. The few-shot split (Zhao et al., ICML 2021): a sub-supernet over a part
+    of the space (one transition plan) starts from the shared supernet's weights, and a
+    tensor the part does not use (another plan's transition matrices) is left behind. A
+    tensor of another shape means another space: a UserError naming it."""
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise UserError(f"--init {checkpoint}: no such checkpoint")
+    state = load_checkpoint(path)
+    if SPEC_KEY not in state.get("model_spec", {}):
+        raise UserError(f"--init {checkpoint} is not a supernet checkpoint")
+    source, target = state["model"], supernet.state_dict()
+    copied = 0
+    for name, tensor in target.items():
+        if name not in source:
+            continue
+        if source[name].shape != tensor.shape:
+            raise UserError(
+                f"--init {checkpoint} is a supernet of another space: {name} is "
+                f"{tuple(source[name].shape)} there and {tuple(tensor.shape)} here"
+            )
+        tensor.copy_(source[name])
+        copied += 1
+    if not copied:
+        raise UserError(f"--init {checkpoint} shares no tensor with this supernet")
+    return copied
+
+
 def step_subnets(
     space: SearchSpace, sampling: str, random_subnets: int, seed: int, epoch: int, step: int
 ) -> list[ArchConfig]:
@@ -351,6 +390,8 @@ def step_subnets(
     rng = random.Random(f"{seed}-{epoch}-{step}")
     if sampling == "uniform":
         return [space.sample(rng) for _ in range(random_subnets)]
+    if sampling == "fair":
+        return space.sample_balanced(rng, random_subnets)
     return sandwich(space, rng, random_subnets)
 
 
@@ -455,6 +496,8 @@ def preflight_supernet(job: SupernetJob) -> None:
     checked_sampling(job)
     if job.space and not job.resume:
         load_space(job.space)
+    if job.init_path and not job.resume and not Path(job.init_path).expanduser().is_file():
+        raise UserError(f"--init {job.init_path}: no such checkpoint")
 
 
 def _resume_state(job: SupernetJob, output: Path) -> dict[str, Any] | None:
@@ -488,6 +531,8 @@ def _start_line(run: _Run, context: DistContext, start_epoch: int) -> str:
     params = sum(p.numel() for p in run.supernet.parameters())
     if run.job.sampling == "uniform":
         rule = f"{run.job.random_subnets} uniformly drawn subnets per step on the labels"
+    elif run.job.sampling == "fair":
+        rule = f"{run.job.random_subnets} balanced subnets per step on the labels"
     else:
         rule = f"sandwich of largest + smallest + {run.job.random_subnets} random per step"
     text = (

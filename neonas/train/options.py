@@ -169,10 +169,10 @@ RESUMED_OPTIONS = tuple(
 
 # --- neonas supernet train --------------------------------------------------------------------
 
-SAMPLINGS = ("uniform", "sandwich")  # the first is the default (benchmarks/README.md)
+SAMPLINGS = ("uniform", "sandwich", "fair")  # the first is the default (benchmarks/README.md)
 # Random subnets per step: BigNAS samples 2 besides the largest and smallest; uniform draws 4,
-# the sandwich's 4 networks per step, as measured.
-RANDOM_SUBNETS = {"sandwich": 2, "uniform": 4}
+# the sandwich's 4 networks per step, as measured; fair draws 4 balanced ones (FairNAS).
+RANDOM_SUBNETS = {"sandwich": 2, "uniform": 4, "fair": 4}
 SUPERNET_EPOCHS = 10
 # Without --epochs, a small data set trains for more epochs, up to this many optimizer steps:
 # on digits (500 images) the uniform supernet ranked at tau +0.27 after 70 steps and +0.73
@@ -200,13 +200,23 @@ SUPERNET_OWN_OPTIONS: tuple[Option, ...] = (
         "--sampling",
         "sampling",
         "subnets of a step: uniform = random ones on the labels; sandwich = largest on the "
-        "labels, smallest and random ones distilled from it (default {default})",
+        "labels, smallest and random ones distilled from it; fair = random ones in which every "
+        "choice comes up equally often (FairNAS) (default {default})",
         choices=SAMPLINGS,
+    ),
+    Option(
+        "--init",
+        "init_path",
+        "start from another supernet's weights, every tensor of the same name (a few-shot "
+        "sub-supernet: --space a part of that supernet's space, e.g. one transition plan); "
+        "a resume continues from its own",
+        metavar="CKPT",
+        resumable=True,
     ),
     Option(
         "--random-subnets",
         "random_subnets",
-        f"random subnets per step (default {RANDOM_SUBNETS['uniform']} uniform; sandwich: "
+        f"random subnets per step (default {RANDOM_SUBNETS['uniform']} uniform and fair; sandwich: "
         f"{RANDOM_SUBNETS['sandwich']} besides the largest and smallest)",
         type=non_negative_int,
     ),
