@@ -350,21 +350,30 @@ def supernet_job(
     return {"top1": top1, "seconds": time.perf_counter() - start}
 
 
-def train_supernets(cache: Path, datasets: list[str], recipe: SupernetRecipe) -> None:
-    """One supernet per data set (in this process, resumable), its training time recorded."""
+def supernet_folder(cache: Path, dataset: str, recipe: SupernetRecipe, space: str = SPACE) -> Path:
+    """Where the supernet of `recipe` on `dataset` trains (last.pt, train.json)."""
+    name = recipe.training if space == SPACE else f"{recipe.training}-{space}"
+    return cache / name / dataset
+
+
+def train_supernets(
+    cache: Path, datasets: list[str], recipe: SupernetRecipe, space: str = SPACE
+) -> None:
+    """One supernet of `space` per data set (in this process, resumable), its training time
+    recorded."""
     import torch
 
     from neonas.supernet.training import train_supernet
 
     torch.set_num_threads(1)
     for dataset in datasets:
-        folder = cache / recipe.training / dataset
+        folder = supernet_folder(cache, dataset, recipe, space)
         record = folder / "train.json"
         if record.is_file():
             continue
         start = time.perf_counter()
         train_supernet(
-            SPACE,
+            space,
             make_data(cache, dataset),
             epochs=recipe.epochs,
             output_dir=folder,
@@ -379,7 +388,7 @@ def train_supernets(cache: Path, datasets: list[str], recipe: SupernetRecipe) ->
         seconds = time.perf_counter() - start
         info = {**dataclasses.asdict(recipe), "seconds": seconds, "threads": 1}
         record.write_text(json.dumps(info))
-        print(f"supernet on {dataset}: {recipe.training}, {seconds:.0f} s", flush=True)
+        print(f"supernet of {space} on {dataset}: {recipe.training}, {seconds:.0f} s", flush=True)
 
 
 # kind, data set, network index, seed, network, cache folder, supernet recipe, truth epochs

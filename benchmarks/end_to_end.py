@@ -1,18 +1,24 @@
 """End to end: networks found by `search --supernet`, retrained, against random ones and the hand design.
 
-    python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits]
-    python benchmarks/end_to_end.py collect --cache /work/bench-cache
+    python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits] [--space tiny-wide]
+    python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide]
     python benchmarks/end_to_end.py report [--json]
 
 `run` is resumable step by step (each step leaves a file in CACHE/e2e/DATASET/ and is skipped
 once it is there; the search resumes with `search --resume`). `collect` writes the committed
-summary (neonas/bench/data/tiny-DATASET-end-to-end.json); `report` prints it in seconds, and
-`neocell_bench.py report --json` carries it under "end_to_end".
+summary (neonas/bench/data/SPACE-DATASET-end-to-end.json); `report` prints it in seconds, and
+`neocell_bench.py report --json` carries it under "end_to_end" (keyed DATASET for the table's
+space, tiny, and "DATASET, SPACE" for another).
+
+`--space tiny-wide` (search_spaces/tiny-wide.yaml) runs the same protocol in the tiny space
+widened to hold the hand design (widths up to 48-96-192, 7x7 matrices in the first two
+stages), with a supernet of that space trained with the same recipe; it has no table, so no
+context row.
 
 Protocol, per data set of NeoCell-Bench with a supernet (digits):
 - latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, about the median of
   the data set's table;
-- searched: `python cli.py search --space tiny --hw ascend --latency-budget BUDGET --supernet
+- searched: `python cli.py search --space SPACE --hw ascend --latency-budget BUDGET --supernet
   CKPT --data DATA --seed 0` with every other option at its default (sampler, trials), on the
   supernet benchmarks/accuracy_signals.py trains (uniform4-b32-e30-lr0.002, seed 0), then
   `python cli.py export RUN --by accuracy --top 3`: the best 3 by the supernet signal;
@@ -48,12 +54,13 @@ from accuracy_signals import (
     SPACE,
     SupernetRecipe,
     make_data,
+    supernet_folder,
     train_supernets,
     truth_job,
 )
 from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
-from neonas.bench.end_to_end import GROUPS, end_to_end_figures, summary_path
+from neonas.bench.end_to_end import GROUPS, OTHER_SPACES, end_to_end_results, summary_path
 from neonas.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,10 +70,11 @@ PER_GROUP = 3
 SEEDS = (0, 1)
 HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
 DATASETS = ("digits",)  # the data sets with a supernet recipe and a table
+SPACES = (SPACE, *OTHER_SPACES)
 
 
-def folder_of(cache: Path, dataset: str) -> Path:
-    return cache / "e2e" / dataset
+def folder_of(cache: Path, dataset: str, space: str = SPACE) -> Path:
+    return cache / "e2e" / (dataset if space == SPACE else f"{dataset}-{space}")
 
 
 def _cli(*args: str) -> None:
@@ -76,30 +84,31 @@ def _cli(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def search_step(cache: Path, dataset: str) -> list[dict[str, Any]]:
+def search_step(cache: Path, dataset: str, space: str) -> list[dict[str, Any]]:
     """The supernet, the search and its export; the best PER_GROUP networks."""
     from neonas.arch import ArchConfig
 
-    folder = folder_of(cache, dataset)
+    folder = folder_of(cache, dataset, space)
     done = folder / "search.json"
     if not done.is_file():
         recipe = SupernetRecipe()
         data = make_data(cache, dataset)
-        train_supernets(cache, [dataset], recipe)
-        supernet = json.loads((cache / recipe.training / dataset / "train.json").read_text())
+        train_supernets(cache, [dataset], recipe, space)
+        supernet_dir = supernet_folder(cache, dataset, recipe, space)
+        supernet = json.loads((supernet_dir / "train.json").read_text())
         name, runs = "search", folder / "runs"
         start = time.perf_counter()
         resume = ["--resume", name] if (runs / name).is_dir() else ["--name", name]
         _cli(
             "search",
             "--space",
-            SPACE,
+            space,
             "--hw",
             "ascend",
             "--latency-budget",
             f"{BUDGET_MS}ms",
             "--supernet",
-            str(cache / recipe.training / dataset / "last.pt"),
+            str(supernet_dir / "last.pt"),
             "--data",
             str(data),
             "--seed",
@@ -132,11 +141,13 @@ def search_step(cache: Path, dataset: str) -> list[dict[str, Any]]:
     return json.loads(done.read_text())["configs"]
 
 
-def random_networks(count: int, budget_ms: float, seed: int = RANDOM_SEED) -> list[dict[str, Any]]:
+def random_networks(
+    count: int, budget_ms: float, seed: int = RANDOM_SEED, space_name: str = SPACE
+) -> list[dict[str, Any]]:
     """The first `count` distinct networks drawn as the search draws them within the budget."""
     from neonas.space import load_space
 
-    space = load_space(SPACE)
+    space = load_space(space_name)
     rng = random.Random(seed)
     found, keys = [], set()
     for _ in range(10_000):
@@ -149,24 +160,26 @@ def random_networks(count: int, budget_ms: float, seed: int = RANDOM_SEED) -> li
             found.append(config.model_copy(update={"name": f"random{len(found)}"}).to_dict())
             if len(found) == count:
                 return found
-    raise UserError(f"fewer than {count} networks of {SPACE} within {budget_ms} ms")
+    raise UserError(f"fewer than {count} networks of {space_name} within {budget_ms} ms")
 
 
-def groups(cache: Path, dataset: str) -> dict[str, list[dict[str, Any]]]:
+def groups(cache: Path, dataset: str, space: str = SPACE) -> dict[str, list[dict[str, Any]]]:
     from neonas.arch import ArchConfig
 
     return {
-        "searched": search_step(cache, dataset),
-        "random": random_networks(PER_GROUP, BUDGET_MS),
+        "searched": search_step(cache, dataset, space),
+        "random": random_networks(PER_GROUP, BUDGET_MS, space_name=space),
         "hand": [ArchConfig.load(HAND).to_dict()],
     }
 
 
-def truth_file(cache: Path, dataset: str, group: str, index: int, seed: int) -> Path:
-    return folder_of(cache, dataset) / "truth" / f"{group}{index}-seed{seed}.json"
+def truth_file(
+    cache: Path, dataset: str, group: str, index: int, seed: int, space: str = SPACE
+) -> Path:
+    return folder_of(cache, dataset, space) / "truth" / f"{group}{index}-seed{seed}.json"
 
 
-def run(cache: Path, dataset: str) -> None:
+def run(cache: Path, dataset: str, space: str = SPACE) -> None:
     """Every missing step: search and export, the random draws, each retraining."""
     import torch
 
@@ -174,12 +187,12 @@ def run(cache: Path, dataset: str) -> None:
 
     torch.set_num_threads(1)
     data = make_data(cache, dataset)
-    for group, configs in groups(cache, dataset).items():
+    for group, configs in groups(cache, dataset, space).items():
         for index, config in enumerate(configs):
             config = for_data(config, data)
             latency = predicted_latency(ArchConfig.from_dict(config))
             for seed in SEEDS:
-                path = truth_file(cache, dataset, group, index, seed)
+                path = truth_file(cache, dataset, group, index, seed, space)
                 if path.is_file():
                     continue
                 result = truth_job(config, data, PROTOCOLS[dataset], seed)
@@ -201,9 +214,9 @@ def run(cache: Path, dataset: str) -> None:
                 )
 
 
-def collect(cache: Path, dataset: str, out: Path | None = None) -> Path:
+def collect(cache: Path, dataset: str, out: Path | None = None, space: str = SPACE) -> Path:
     """The committed summary: every retrained network's top-1 per seed and latency."""
-    folder = folder_of(cache, dataset)
+    folder = folder_of(cache, dataset, space)
     search = json.loads((folder / "search.json").read_text())
     networks: dict[tuple[str, int], dict[str, Any]] = {}
     for path in sorted((folder / "truth").glob("*.json")):
@@ -223,8 +236,9 @@ def collect(cache: Path, dataset: str, out: Path | None = None) -> Path:
         entry["seconds"][str(result["seed"])] = round(result["seconds"], 1)
     summary = {
         "dataset": dataset,
-        "space": SPACE,
-        "command": "python benchmarks/end_to_end.py run --cache CACHE",
+        "space": space,
+        "command": "python benchmarks/end_to_end.py run --cache CACHE"
+        + ("" if space == SPACE else f" --space {space}"),
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
         "budget_ms": BUDGET_MS,
         "seeds": list(SEEDS),
@@ -233,7 +247,7 @@ def collect(cache: Path, dataset: str, out: Path | None = None) -> Path:
         "search_seconds": round(search["search_seconds"], 1),
         "networks": sorted(networks.values(), key=lambda e: (GROUPS.index(e["group"]), e["index"])),
     }
-    path = summary_path(dataset, out)
+    path = summary_path(dataset, out, space)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, separators=(",", ":")) + "\n")
     return path
@@ -245,7 +259,7 @@ def report_text(figures: dict[str, Any]) -> str:
     lines = []
     for dataset, entry in figures.items():
         lines += [
-            f"## {dataset}: predicted Ascend 310 latency budget {entry['budget_ms']} ms; search "
+            f"## {dataset} (space {entry.get('space', SPACE)}): predicted Ascend 310 latency budget {entry['budget_ms']} ms; search "
             f"cost {entry['search_cost_seconds']:.0f} s (supernet training and search)",
             "",
             "| networks | n | top-1 % (mean +- SE) | predicted latency ms |",
@@ -270,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     go = commands.add_parser("run", help="search, draw and retrain what is missing (resumable)")
     go.add_argument("--cache", type=Path, required=True)
     go.add_argument("--dataset", default="digits", choices=DATASETS)
+    go.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
     gather = commands.add_parser("collect", help="write the committed summary")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", default="digits", choices=DATASETS)
+    gather.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
     gather.add_argument("--out", type=Path)
     show = commands.add_parser("report", help="print the committed figures")
     show.add_argument("--json", action="store_true")
@@ -280,12 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            run(args.cache, args.dataset)
+            run(args.cache, args.dataset, args.space)
         elif args.command == "collect":
-            print(f"wrote {collect(args.cache, args.dataset, args.out)}")
+            print(f"wrote {collect(args.cache, args.dataset, args.out, args.space)}")
         else:
-            figures = {d: end_to_end_figures(d, args.folder) for d in DATASETS}
-            figures = {d: f for d, f in figures.items() if f}
+            figures = end_to_end_results(args.folder)
             print(json.dumps(figures) if args.json else report_text(figures))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -78,7 +78,7 @@ from accuracy_signals import (
 )
 
 from neonas.bench import metrics
-from neonas.bench.end_to_end import end_to_end_figures
+from neonas.bench.end_to_end import end_to_end_results
 from neonas.bench.samplers import sampler_figures
 from neonas.bench.table import DATA, BenchRow, datasets, load_table, provenance, row_to_dict
 from neonas.errors import UserError
@@ -717,9 +717,7 @@ def report(folder: Path | None = None) -> dict[str, Any]:
     return {
         "datasets": {name: dataset_report(load_table(name, folder)) for name in datasets(folder)},
         "samplers": sampler_figures("digits", folder),
-        "end_to_end": {
-            name: figures for name in ("digits",) if (figures := end_to_end_figures(name, folder))
-        },
+        "end_to_end": end_to_end_results(folder),
     }
 
 

@@ -58,7 +58,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     monkeypatch.setattr(e2e, "make_data", lambda cache, name: data)
     small = ArchConfig.load(e2e.HAND).to_dict()
     searched = [dict(small, name=f"s{i}") for i in range(3)]
-    monkeypatch.setattr(e2e, "search_step", lambda cache, dataset: searched)
+    monkeypatch.setattr(e2e, "search_step", lambda cache, dataset, space: searched)
     folder = e2e.folder_of(tmp_path, "digits")
     folder.mkdir(parents=True)
     e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0})
@@ -75,7 +75,15 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     assert len(trained) == 14
     e2e.collect(tmp_path, "digits", tmp_path)
     figures = end_to_end_figures("digits", tmp_path)
-    assert set(figures) == {"budget_ms", "search_cost_seconds", "searched", "random", "hand"}
+    assert set(figures) == {
+        "space",
+        "budget_ms",
+        "search_cost_seconds",
+        "searched",
+        "random",
+        "hand",
+    }
+    assert figures["space"] == "tiny"
     assert figures["search_cost_seconds"] == 120.0
     assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
     assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
@@ -92,3 +100,29 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e, tmp_path):
+    from neonas.bench.end_to_end import end_to_end_results
+    from neonas.space import load_space
+
+    hand = ArchConfig.load(e2e.HAND)
+    assert load_space("tiny-wide").contains(hand) and not load_space("tiny").contains(hand)
+    drawn = e2e.random_networks(1, e2e.BUDGET_MS, space_name="tiny-wide")
+    assert load_space("tiny-wide").contains(ArchConfig.from_dict(drawn[0]))
+    assert e2e.folder_of(tmp_path, "digits", "tiny-wide") != e2e.folder_of(tmp_path, "digits")
+    summary = {
+        "space": "tiny-wide",
+        "budget_ms": 0.48,
+        "search_cost_seconds": 1.0,
+        "seeds": [0, 1],
+        "networks": [
+            {"group": "hand", "index": 0, "latency_ms": 0.47, "top1": {"0": 80.0, "1": 82.0}}
+        ],
+    }
+    path = e2e.summary_path("digits", tmp_path, "tiny-wide")
+    path.write_text(json.dumps(summary))
+    results = end_to_end_results(tmp_path)
+    assert list(results) == ["digits, tiny-wide"]  # no table context for another space
+    assert results["digits, tiny-wide"]["hand"]["top1_mean"] == 81.0
+    assert "table_sampled_within_budget" not in results["digits, tiny-wide"]

@@ -17,6 +17,18 @@ from typing import Any
 from neonas.bench.table import DATA, SPACE, datasets, load_table
 
 GROUPS = ("searched", "random", "hand")
+OTHER_SPACES = ("tiny-wide",)  # searched beside the table's space, under their own names
+
+
+def end_to_end_results(folder: Path | None = None) -> dict[str, Any]:
+    """Every committed end-to-end result, as the contract's "end_to_end" carries them: keyed by
+    data set for the table's space, by "DATASET, SPACE" for another space."""
+    found = {}
+    for dataset in ("digits",):
+        for space in (SPACE, *OTHER_SPACES):
+            if figures := end_to_end_figures(dataset, folder, space):
+                found[dataset if space == SPACE else f"{dataset}, {space}"] = figures
+    return found
 
 
 def summary_path(dataset: str, folder: Path | None = None, space: str = SPACE) -> Path:
@@ -38,16 +50,20 @@ def group_figures(networks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def end_to_end_figures(dataset: str, folder: Path | None = None) -> dict[str, Any]:
+def end_to_end_figures(
+    dataset: str, folder: Path | None = None, space: str = SPACE
+) -> dict[str, Any]:
     """The contract's entry of one data set ("searched", "random", "hand": top1_mean, top1_se,
-    latency_ms) with the budget and the search's cost; empty when nothing is committed.
-    Only networks retrained with every seed count."""
-    path = summary_path(dataset, folder)
+    latency_ms) with the budget and the search's cost, searched in `space` (the table's, or
+    tiny-wide, which holds the hand design); empty when nothing is committed. Only networks
+    retrained with every seed count."""
+    path = summary_path(dataset, folder, space)
     if not path.is_file():
         return {}
     summary = json.loads(path.read_text())
     seeds = len(summary["seeds"])
     entry: dict[str, Any] = {
+        "space": summary.get("space", SPACE),
         "budget_ms": summary["budget_ms"],
         "search_cost_seconds": summary["search_cost_seconds"],
     }
@@ -57,7 +73,7 @@ def end_to_end_figures(dataset: str, folder: Path | None = None) -> dict[str, An
         ]
         if networks:
             entry[group] = group_figures(networks)
-    if dataset in datasets(folder):
+    if space == SPACE and dataset in datasets(folder):
         # Context with more than 3 draws: the table's networks drawn as the search draws,
         # within the budget, trained with the same recipe and seeds.
         drawn = [
