@@ -189,3 +189,15 @@ def test_defaults_that_depend_on_other_options_are_decided_by_the_model(tmp_path
     assert (
         settings_from_args(build_parser().parse_args(["search"])).eval.signal == DEFAULT_ZERO_COST
     )
+
+
+def test_the_default_sampler_follows_the_signal_and_a_given_one_wins() -> None:
+    zero_cost = SearchSettings(name="a")
+    supernet = SearchSettings(name="b", eval={"supernet": "last.pt", "data": "data"})
+    short = SearchSettings(name="c", eval=EvalSettings(signal="short-training", data="data"))
+    assert (zero_cost.sampler, supernet.sampler, short.sampler) == ("tpe", "gp", "gp")
+    given = SearchSettings(name="d", sampler="nsga2", eval={"supernet": "x", "data": "y"})
+    assert given.sampler == "nsga2"
+    # A run records the sampler it used: a resume reads it back, whatever today's default.
+    recorded = SearchSettings.model_validate({**supernet.model_dump(), "sampler": "tpe"})
+    assert recorded.sampler == "tpe"

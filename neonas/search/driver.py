@@ -151,7 +151,8 @@ def _session(
     console.print(
         f"run {run.path} (session {session}): {done}/{settings.trials} completed, "
         f"space {space.name}, hw {settings.eval.hw}, objective {settings.eval.objective}, "
-        f"accuracy signal {settings.eval.accuracy_signal}, budget {budget_text(settings)}"
+        f"accuracy signal {settings.eval.accuracy_signal}, sampler {settings.sampler}, "
+        f"budget {budget_text(settings)}"
     )
     note = ignored_data_note(settings.eval.signal, settings.eval.data is not None)
     if note:

@@ -145,6 +145,18 @@ class EvalSettings(BaseModel):
         return self
 
 
+def sampler_for(signal: str) -> str:
+    """The default sampler of a run scoring with `signal`: GP where the trials learn from data
+    (the supernet, short training), TPE for the zero-cost signals.
+
+    On the supernet signal GP reached random sampling's 256-trial hypervolume in 36 trials
+    and TPE in 108 (10 seeds each; benchmarks/README.md, "Samplers against random"), and GP's
+    own work per proposal (about 1-2 s, growing with the trials) is small beside such a trial;
+    beside a zero-cost trial of about a second it would double the run, so TPE stays there.
+    """
+    return "gp" if signal in (SUPERNET, SHORT_TRAINING) else "tpe"
+
+
 class SearchSettings(BaseModel):
     """One run: where it lives, the space, the budgets, how many trials and how they run."""
 
@@ -162,10 +174,23 @@ class SearchSettings(BaseModel):
     # A share of a GPU each trial asks Ray for (0: none); short training and supernet scoring
     # then run on cuda (zero-cost signals stay on the CPU).
     gpus_per_trial: float = Field(default=0.0, ge=0)
-    sampler: Literal["tpe", "nsga2", "gp"] = "tpe"
+    # None: filled in from the signal (sampler_for), so a validated run always names its own.
+    sampler: Literal["tpe", "nsga2", "gp"] | None = None
     address: str | None = None
     storage: str | None = None
     eval: EvalSettings = EvalSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sampler_of_the_signal(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("sampler") is not None:
+            return values
+        evaluation = values.get("eval", {})
+        if isinstance(evaluation, EvalSettings):
+            signal = evaluation.signal
+        else:
+            signal = EvalSettings.signal_of(evaluation)
+        return {**values, "sampler": sampler_for(signal)}
 
     @model_validator(mode="after")
     def _gpus_ray_can_give(self) -> SearchSettings:
@@ -308,7 +333,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
     Option(
         "--sampler",
         "sampler",
-        "Optuna sampler (default {default})",
+        "Optuna sampler (default: gp when trials learn from data, --supernet or "
+        "short-training; tpe for zero-cost signals)",
         choices=("tpe", "nsga2", "gp"),
         group=WHAT,
     ),
