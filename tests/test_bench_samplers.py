@@ -59,10 +59,11 @@ def test_a_search_is_seeded_and_scores_distinct_networks(samplers, name):
     assert other["points"] != first["points"]
 
 
-def test_the_default_sampler_is_the_search_default(samplers):
+def test_the_default_sampler_is_the_supernet_search_default(samplers):
     from neonas.search.settings import SearchSettings
 
-    assert samplers.DEFAULT_SAMPLER == SearchSettings.model_fields["sampler"].default
+    searched = SearchSettings(name="x", eval={"supernet": "last.pt", "data": "data"})
+    assert samplers.DEFAULT_SAMPLER == searched.sampler == "gp"
 
 
 def _fake_run(cache: Path, name: str, seed: int, points: list[list[float]]) -> None:
@@ -84,12 +85,14 @@ def test_collect_and_figures_follow_the_contract(samplers, tmp_path, capsys):
     for seed in range(3):
         _fake_run(cache, "random", seed, random_points)
         _fake_run(cache, "tpe", seed, tpe_points)
+        _fake_run(cache, "gp", seed, tpe_points)
     _fake_run(cache, "tpe", 9, tpe_points[:8])  # a run of another length is left out
     samplers.collect(cache, out)
     figures = sampler_figures("digits", out)
-    assert set(figures) == {"random", "tpe"}
+    assert set(figures) == {"random", "tpe", "gp"}
     tpe, random = figures["tpe"], figures["random"]
-    assert tpe["default"] and not random["default"] and tpe["seeds"] == 3
+    assert figures["gp"]["default"] and not tpe["default"] and not random["default"]
+    assert tpe["seeds"] == 3
     assert tpe["hv_at_64"] > random["hv_at_64"]
     assert tpe["trials_to_random_256_hv"] == 40  # reached at trial 40, kept every 4th
     assert random["trials_to_random_256_hv"] == 200  # random reaches its own, by definition
@@ -97,7 +100,7 @@ def test_collect_and_figures_follow_the_contract(samplers, tmp_path, capsys):
     assert random["best_within_budget_at_64"] is None  # none within 0.48 ms by trial 64
     assert samplers.main(["report", "--folder", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "| tpe (default) | 3 |" in text and "| 40 |" in text
+    assert "| gp (default) | 3 |" in text and "| tpe | 3 |" in text and "| 40 |" in text
 
 
 def test_random_reaches_its_own_256_trial_hypervolume_at_256(samplers, tmp_path):
