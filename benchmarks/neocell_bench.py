@@ -709,7 +709,36 @@ def dataset_report(rows: list[BenchRow]) -> dict[str, Any]:
             averaged["seconds"] = round(figures["seconds"] * count, 4)
             signals[f"{name}, mean of {count} draws"] = averaged
     entry["signals"] = signals
+    entry["band_over_zero_cost"] = band_over_zero_cost(rows, signals, truth, latency)
     return entry
+
+
+TRAINED_SIGNALS = ("supernet", "short training")  # signals that learn from the data set
+
+
+def band_over_zero_cost(
+    rows: list[BenchRow], figures: dict[str, Any], truth: list[float], latency: list[float]
+) -> dict[str, Any]:
+    """For each signal that trains (supernet, short training): its band tau minus that of the
+    zero-cost proxy (one weight draw; params and FLOPs count too) with the highest band tau,
+    and the paired bootstrap SE of that difference (issue 18, section 3: above every proxy
+    by more than 2 SE)."""
+    zero_cost = [
+        name
+        for name in rows[0].signals
+        if not name.startswith(TRAINED_SIGNALS) and figures[name]["band_tau"] is not None
+    ]
+    if not zero_cost:
+        return {}
+    best = max(zero_cost, key=lambda name: figures[name]["band_tau"])
+    found = {}
+    for name in rows[0].signals:
+        if name.startswith(TRAINED_SIGNALS):
+            scores = [row.signals[name][0] for row in rows]
+            proxy = [row.signals[best][0] for row in rows]
+            difference, se = metrics.paired_band_difference(scores, proxy, truth, latency)
+            found[name] = {"versus": best, "difference": _num(difference), "se": _num(se)}
+    return found
 
 
 def report(folder: Path | None = None) -> dict[str, Any]:
@@ -761,6 +790,21 @@ def report_text(result: dict[str, Any], folder: Path | None = None) -> str:
                 f"{f['seconds']:.2g} |"
             )
         lines.append("")
+        over = entry.get("band_over_zero_cost", {})
+        if over:
+            lines += [
+                "Band tau of each trained signal minus the best zero-cost proxy's "
+                f"({next(iter(over.values()))['versus']}), paired bootstrap SE:",
+                "",
+                "| signal | band tau difference | SE | difference / SE |",
+                "|---|---|---|---|",
+            ]
+            for signal, f in over.items():
+                ratio = "-" if not f["se"] else f"{f['difference'] / f['se']:+.1f}"
+                lines.append(
+                    f"| {signal} | {_fmt(f['difference'])} | {_fmt(f['se'], '.2f')} | {ratio} |"
+                )
+            lines.append("")
     return "\n".join(lines) if lines else "no NeoCell-Bench tables"
 
 

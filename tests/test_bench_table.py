@@ -93,6 +93,20 @@ def test_spearman_and_top_recall_known_values():
     assert metrics.top_recall([-t for t in truth], truth) == 0.0
 
 
+def test_paired_band_difference_and_its_standard_error():
+    rng = np.random.default_rng(1)
+    truth = list(range(40))
+    latency = [1.0 + 0.01 * (i % 5) for i in range(40)]  # five close latencies: one band
+    noisy = [t + rng.normal(0, 8) for t in truth]
+    difference, se = metrics.paired_band_difference(truth, noisy, truth, latency, draws=200)
+    expected = metrics.band_tau(truth, truth, latency) - metrics.band_tau(noisy, truth, latency)
+    assert difference == pytest.approx(expected) and difference > 0 and se > 0
+    back, back_se = metrics.paired_band_difference(noisy, truth, truth, latency, draws=200)
+    assert back == pytest.approx(-difference) and back_se == pytest.approx(se)
+    same, same_se = metrics.paired_band_difference(noisy, noisy, truth, latency, draws=200)
+    assert same == 0.0 and same_se == 0.0  # a signal against itself differs on no resample
+
+
 def test_band_tau_counts_only_pairs_of_similar_latency():
     latency = [1.0, 1.05, 2.0, 2.1, 5.0]  # bands: (0, 1) and (2, 3); 2.1 / 2.0 is within 10 %
     truth = [1, 2, 3, 4, 5]
@@ -217,6 +231,18 @@ def test_report_json_follows_the_contract(bench, tmp_path, capsys):
     assert bench.main(["report", "--tables", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "| perfect | +1.00 | 0.00 |" in text and "20 of 30 networks" in text
+    assert entry["band_over_zero_cost"] == {}  # no supernet or short-training column
+
+
+def test_a_trained_signal_is_compared_with_the_best_zero_cost_proxy(bench, tmp_path):
+    rows = _hand_table(tmp_path)
+    for i, row in enumerate(rows):  # a supernet column ranking the truth in reverse
+        row.signals["supernet, test"] = (-float(i),)
+        row.signal_seconds["supernet, test"] = 1.0
+    entry = bench.dataset_report(rows)
+    over = entry["band_over_zero_cost"]["supernet, test"]
+    assert over["versus"] in ("perfect", "params")  # both rank perfectly: band tau +1
+    assert over["difference"] == -2.0  # -1 against +1
 
 
 # --- train and collect -----------------------------------------------------------------------------

@@ -201,3 +201,18 @@ def test_the_default_sampler_follows_the_signal_and_a_given_one_wins() -> None:
     # A run records the sampler it used: a resume reads it back, whatever today's default.
     recorded = SearchSettings.model_validate({**supernet.model_dump(), "sampler": "tpe"})
     assert recorded.sampler == "tpe"
+
+
+def test_short_training_with_too_few_steps_is_warned_about(tmp_path) -> None:
+    from test_train_fixtures import make_image_folder
+
+    from neonas.search.checks import SHORT_TRAINING_MIN_STEPS, short_training_note
+
+    data = str(make_image_folder(tmp_path / "images", classes=2, train_per_class=20))
+    short = {"signal": "short-training", "data": data}  # 40 images: 1 step of 64 per epoch
+    note = short_training_note(SearchSettings(name="a", eval=short))
+    assert note is not None and note.startswith("warning: short training makes 6 optimizer steps")
+    assert "40 training images, batch 64, 6 epochs" in note
+    enough = {**short, "batch_size": 4, "epochs": SHORT_TRAINING_MIN_STEPS // 10}  # 10 a epoch
+    assert short_training_note(SearchSettings(name="b", eval=enough)) is None
+    assert short_training_note(SearchSettings(name="c", eval={"data": data})) is None

@@ -4,6 +4,7 @@ a cluster without GPUs) instead of letting every trial fail on it."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from neonas.arch import ArchConfig
@@ -89,6 +90,33 @@ def check_images(data: str) -> None:
                 where = samples[index][0] if samples else f"{split} image {index}"
                 first = str(err).splitlines()[0] if str(err) else type(err).__name__
                 raise UserError(f"cannot read the images of {data}: {where}: {first}") from None
+
+
+# Short training with fewer optimizer steps per network than this ranks nothing: on digits'
+# 500 training images (48 steps at the defaults) every network of NeoCell-Bench stayed at
+# chance after its 6 epochs; on 1,297 images (21 steps per epoch) networks came apart from
+# the third epoch on (benchmarks/README.md, "NeoCell-Bench"; benchmarks/search_data_defaults.py).
+SHORT_TRAINING_MIN_STEPS = 60
+
+
+def short_training_note(settings: SearchSettings) -> str | None:
+    """A warning when short training would make too few optimizer steps to rank networks
+    (a small data set at the default epochs), else None. Not an error: the user may know."""
+    if not settings.eval.short_training or settings.eval.data is None:
+        return None
+    from neonas.train.data import detect_layout, load_split
+
+    images = len(load_split(detect_layout(settings.eval.data), "train", lambda image: image))
+    images = min(images, settings.eval.max_train_images)
+    steps = math.ceil(images / settings.eval.batch_size) * settings.eval.epochs
+    if steps >= SHORT_TRAINING_MIN_STEPS:
+        return None
+    return (
+        f"warning: short training makes {steps} optimizer steps per network ({images} training "
+        f"images, batch {settings.eval.batch_size}, {settings.eval.epochs} epochs); below "
+        f"{SHORT_TRAINING_MIN_STEPS} the measured networks stayed at chance: raise --epochs, "
+        "lower --batch-size, or score with a supernet (--supernet)"
+    )
 
 
 def check_gpus(gpus_per_trial: float, resource: str, resuming: bool = False) -> None:

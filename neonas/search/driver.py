@@ -25,7 +25,7 @@ from rich.console import Console
 
 from neonas.cluster import ray_cluster
 from neonas.options import check_resumed, resumable
-from neonas.search.checks import check_gpus, check_inputs
+from neonas.search.checks import check_gpus, check_inputs, short_training_note
 from neonas.search.records import CsvLog, TrialTable
 from neonas.search.run_folder import RunFolder
 from neonas.search.settings import SEARCH_OPTIONS, SearchSettings, put, validated
@@ -154,9 +154,13 @@ def _session(
         f"accuracy signal {settings.eval.accuracy_signal}, sampler {settings.sampler}, "
         f"budget {budget_text(settings)}"
     )
-    note = ignored_data_note(settings.eval.signal, settings.eval.data is not None)
-    if note:
-        console.print(note)
+    notes = (
+        ignored_data_note(settings.eval.signal, settings.eval.data is not None),
+        short_training_note(settings),
+    )
+    for note in notes:
+        if note:
+            console.print(note)
     stop_reason = None
     started = time.time()
     if done < settings.trials:
