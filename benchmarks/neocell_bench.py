@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import Any
 
 from accuracy_signals import (
-    MONITOR_VAL_IMAGES,
     PROTOCOLS,
     SPACE,
     Protocol,
@@ -72,6 +71,7 @@ from accuracy_signals import (
     short_job,
     spanning_networks,
     successive_halving,
+    train_recipe_supernet,
     train_supernets,
     truth_job,
     zero_job,
@@ -356,7 +356,6 @@ def train_few_shot(
     import torch
 
     from neonas.space import load_space
-    from neonas.supernet.training import train_supernet
 
     torch.set_num_threads(1)
     base = cache / recipe.training / name / "last.pt"
@@ -371,22 +370,8 @@ def train_few_shot(
             continue
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "space.yaml").write_text(plan_space_text(plan))
-        start = time.perf_counter()
-        train_supernet(
-            folder / "space.yaml",
-            make_data(cache, name),
-            epochs=epochs,
-            output_dir=folder,
-            resume=(folder / "last.pt").is_file(),
-            init_path=str(base),
-            max_val_images=MONITOR_VAL_IMAGES,
-            sampling=recipe.sampling,
-            random_subnets=recipe.random_subnets,
-            batch_size=recipe.batch_size,
-            lr=recipe.lr,
-            seed=recipe.seed,
-        )
-        seconds = time.perf_counter() - start
+        data = make_data(cache, name)
+        seconds = train_recipe_supernet(folder / "space.yaml", data, folder, recipe, epochs, base)
         record.write_text(json.dumps({"plan": plan_name, "epochs": epochs, "seconds": seconds}))
         print(f"few-shot sub-supernet {plan_name}: {epochs} epochs, {seconds:.0f} s", flush=True)
     return checkpoints

@@ -319,3 +319,34 @@ def test_report_reads_the_committed_tables(bench, capsys):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_few_shot_split_trains_one_sub_supernet_per_plan_from_the_shared_one(
+    bench, monkeypatch, tmp_path
+):
+    import accuracy_signals
+    import torch
+    from test_train_fixtures import make_image_folder
+
+    from neonas.space import load_space, space_from_yaml
+    from neonas.train.checkpoint import load_checkpoint
+
+    data = make_image_folder(tmp_path / "images", classes=4, train_per_class=4, size=32)
+    for module in (accuracy_signals, bench):
+        monkeypatch.setattr(module, "make_data", lambda cache, name: data)
+    recipe = accuracy_signals.SupernetRecipe(batch_size=8, epochs=1, random_subnets=1)
+    cache = tmp_path / "cache"
+    accuracy_signals.train_supernets(cache, ["digits"], recipe)
+    shared = load_checkpoint(cache / recipe.training / "digits" / "last.pt")["model"]
+    parts = bench.train_few_shot(cache, "digits", recipe, epochs=1)
+    assert list(parts) == load_space("tiny").plan_names  # one per transition plan
+    for plan, checkpoint in parts.items():
+        state = load_checkpoint(checkpoint)
+        info = state["model_spec"]["supernet"]
+        assert space_from_yaml(info["space_text"]).plan_names == [plan]
+        assert state["epoch"] == 1
+        stem = "stem.conv.weight"  # trained on from the shared weights: close, not equal
+        assert not torch.equal(state["model"][stem], shared[stem])
+        assert torch.allclose(state["model"][stem], shared[stem], atol=0.05)
+    again = bench.train_few_shot(cache, "digits", recipe, epochs=1)  # resumed: nothing to do
+    assert again == parts
