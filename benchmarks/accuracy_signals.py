@@ -273,9 +273,15 @@ def truth_job(
     }
 
 
-def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int) -> dict[str, Any]:
+def short_job(
+    config: dict[str, Any],
+    data: Path,
+    protocol: Protocol,
+    seed: int,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
     """Short training as `search --signal short-training` runs it: its default epochs and image
-    counts, per epoch."""
+    counts (and batch size, unless `batch_size`), per epoch."""
     from neonas.search.settings import EvalSettings
     from neonas.train.short_training import short_train
 
@@ -291,7 +297,7 @@ def short_job(config: dict[str, Any], data: Path, protocol: Protocol, seed: int)
         data,
         epochs=settings.epochs,
         image_size=32,
-        batch_size=settings.batch_size,
+        batch_size=batch_size or settings.batch_size,
         max_train_images=settings.max_train_images,
         max_val_images=settings.max_val_images,
         seed=seed,

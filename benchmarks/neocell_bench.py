@@ -389,13 +389,16 @@ def supernet_signals(cache: Path, name: str, indices: list[int]) -> dict[str, di
     return found
 
 
-def short_path(cache: Path, dataset: str, index: int) -> Path:
-    return cache / dataset / "short" / f"net{index:03d}.json"
+def short_path(cache: Path, dataset: str, index: int, batch_size: int | None = None) -> Path:
+    """A network's short-training curve at the search's batch size, or at `batch_size`."""
+    folder = "short" if batch_size is None else f"short-b{batch_size}"
+    return cache / dataset / folder / f"net{index:03d}.json"
 
 
-def short_train_table(cache: Path, name: str) -> None:
+def short_train_table(cache: Path, name: str, batch_size: int | None = None) -> None:
     """The short-training curve of every network of a data set's table (resumable): top-1 and
-    elapsed seconds after each epoch, trained as a search's trial trains its candidate."""
+    elapsed seconds after each epoch, trained as a search's trial trains its candidate (with
+    `batch_size`: as `--batch-size` makes it, the same images in more, smaller steps)."""
     info_path = cache / name / "dataset.json"
     if not info_path.is_file():
         raise UserError(f"no table of {name!r} in {cache}: run `train` first")
@@ -403,37 +406,42 @@ def short_train_table(cache: Path, name: str) -> None:
     dataset = parse_dataset(f"{name}={info['folder']}" if info["folder"] else name, None, None)
     data = dataset.data(cache)
     for index, network in enumerate(load_networks(cache, info["networks"])):
-        path = short_path(cache, name, index)
+        path = short_path(cache, name, index, batch_size)
         if path.is_file():
             continue
-        result = short_job(for_data(network["config"], data), data, dataset.protocol, 0)
+        config = for_data(network["config"], data)
+        result = short_job(config, data, dataset.protocol, 0, batch_size=batch_size)
         _write(path, {**result, "commit": code_commit(), "finished": _now()})
         curve = " ".join(f"{epoch['top1']:.0f}" for epoch in result["per_epoch"])
         print(f"{name} net{index:03d}: short training top-1 {curve} ({result['seconds']:.0f} s)")
 
 
 def short_signals(cache: Path, name: str, indices: list[int]) -> dict[str, dict[int, Any]]:
-    """The short-training signals of `indices` once every one has its curve: signal name ->
-    index -> {"top1": score, "seconds": cost}. ASHA's score ranks the networks it kept above
-    the ones it stopped (accuracy_signals.successive_halving), so it exists for the whole set."""
-    paths = {i: short_path(cache, name, i) for i in indices}
-    if not paths or not all(path.is_file() for path in paths.values()):
-        return {}
-    runs = {i: json.loads(path.read_text())["per_epoch"] for i, path in paths.items()}
-    epochs = min(len(run) for run in runs.values())
-    grace = max(1, epochs // 2)  # EvalSettings.asha_grace_epochs
+    """The short-training signals of `indices` (each batch size whose curves are complete):
+    signal name -> index -> {"top1": score, "seconds": cost}. ASHA's score ranks the networks
+    it kept above the ones it stopped (accuracy_signals.successive_halving), so it exists for
+    the whole set."""
     found: dict[str, dict[int, Any]] = {}
-    for at in sorted({grace, epochs}):
-        found[f"short training, {at} epochs"] = {
-            i: {"top1": run[at - 1]["top1"], "seconds": run[at - 1]["seconds"]}
-            for i, run in runs.items()
+    for folder in sorted((cache / name).glob("short*")):
+        batch = folder.name.removeprefix("short").removeprefix("-b")
+        paths = {i: folder / f"net{i:03d}.json" for i in indices}
+        if not paths or not all(path.is_file() for path in paths.values()):
+            continue
+        label = "short training" + (f", batch {batch}" if batch else "")
+        runs = {i: json.loads(path.read_text())["per_epoch"] for i, path in paths.items()}
+        epochs = min(len(run) for run in runs.values())
+        grace = max(1, epochs // 2)  # EvalSettings.asha_grace_epochs
+        for at in sorted({grace, epochs}):
+            found[f"{label}, {at} epochs"] = {
+                i: {"top1": run[at - 1]["top1"], "seconds": run[at - 1]["seconds"]}
+                for i, run in runs.items()
+            }
+        curves = [[epoch["top1"] for epoch in runs[i][:epochs]] for i in indices]
+        scores, stopped = successive_halving(curves, grace=grace)
+        found[f"{label}, {epochs} epochs, ASHA"] = {
+            i: {"top1": score, "seconds": runs[i][stop - 1]["seconds"]}
+            for i, score, stop in zip(indices, scores, stopped, strict=True)
         }
-    curves = [[epoch["top1"] for epoch in runs[i][:epochs]] for i in indices]
-    scores, stopped = successive_halving(curves, grace=grace)
-    found[f"short training, {epochs} epochs, ASHA"] = {
-        i: {"top1": score, "seconds": runs[i][stop - 1]["seconds"]}
-        for i, score, stop in zip(indices, scores, stopped, strict=True)
-    }
     return found
 
 
@@ -849,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     short.add_argument("--cache", type=Path, required=True)
     short.add_argument("--dataset", default="digits", help="a data set of the cache (digits)")
     short.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    short.add_argument(
+        "--batch-size", type=int, help="instead of the search's 64: the same images, more steps"
+    )
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -887,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-            short_train_table(args.cache, args.dataset)
+            short_train_table(args.cache, args.dataset, args.batch_size)
         elif args.command == "collect":
             for name, count, planned in collect(args.cache, args.dataset, args.out):
                 print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")
