@@ -148,6 +148,18 @@ def parse_dataset(text: str, networks: int | None, epochs: int | None) -> Datase
     return Dataset(name, path, protocol, networks or OTHER_NETWORKS)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'1/2' -> (1, 2); UserError unless 0 <= K < N."""
+    k, slash, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not slash or not 0 <= shard[0] < shard[1]:
+        raise UserError(f"--shard {text}: K/N with 0 <= K < N, e.g. 1/2")
+    return shard
+
+
 # --- the networks --------------------------------------------------------------------------------
 
 
@@ -509,8 +521,10 @@ def train(
     draws: int,
     device: str,
     limit: int | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> None:
-    """Every missing ground truth and signal of every data set, network by network."""
+    """Every missing ground truth and signal of every data set, network by network; with
+    `shard` (k, n) only the networks whose index is k modulo n, so n processes share a table."""
     started = time.perf_counter()
     code_commit()  # the commit of the code this process loaded
     for dataset in sets:
@@ -521,6 +535,8 @@ def train(
         for index, network in enumerate(networks):
             if limit is not None and done >= limit:
                 break
+            if index % shard[1] != shard[0]:
+                continue
             config = for_data(network["config"], data)
             todo = [
                 seed for seed in seeds if not truth_path(cache, dataset.name, index, seed).is_file()
@@ -826,6 +842,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default="cpu", help="training device, e.g. cuda (default cpu)")
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     run.add_argument("--limit", type=int, help="stop after this many networks per data set")
+    run.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="K/N",
+        help="train only the networks whose index is K modulo N: N processes share a table",
+    )
     gather = commands.add_parser("collect", help="write the committed tables from the cache")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", action="append", help="default: every data set in the cache")
@@ -883,7 +905,8 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-            train(args.cache, sets, seeds, args.draws, args.device, args.limit)
+            shard = parse_shard(args.shard)
+            train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard)
         elif args.command == "supernet":
             recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs)
             score_with_supernet(

@@ -267,8 +267,15 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     data = shapes_folder(tmp_path / "data", train=64, val=32)  # zico: 2 batches of 32
     cache, tables = tmp_path / "cache", tmp_path / "tables"
     command = ["train", "--cache", str(cache), "--dataset", f"toy={data}", "--networks", "2"]
-    assert bench.main([*command, "--epochs", "1", "--draws", "2"]) == 0
+    assert bench.main([*command, "--epochs", "1", "--draws", "2", "--shard", "1/2"]) == 0
+    assert sorted(p.name for p in (cache / "toy" / "truth").glob("*.json")) == [
+        "net001-seed0.json",
+        "net001-seed1.json",
+    ]  # the second of two processes sharing the table
+    assert bench.main([*command, "--epochs", "1", "--draws", "2", "--shard", "0/2"]) == 0
     assert len(list((cache / "toy" / "truth").glob("*.json"))) == 4
+    assert bench.main([*command, "--shard", "2/2"]) == 2
+    assert "--shard 2/2" in capsys.readouterr().err
     assert bench.main(["collect", "--cache", str(cache), "--out", str(tables)]) == 0
     rows = load_table("toy", tables)
     assert [row.name for row in rows] == ["net000", "net001"]
@@ -290,6 +297,16 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     rows = load_table("toy", tables)
     assert [row.signals["supernet, recipe-a"] for row in rows] == [(61.5,), (70.0,)]
     assert rows[1].signal_seconds["supernet, recipe-a"] == 0.5
+    # Short training (the search's trial) joins as a signal, with its ASHA form.
+    short = ["short", "--cache", str(cache), "--dataset", "toy", "--batch-size", "32"]
+    assert bench.main(short) == 0
+    assert len(list((cache / "toy" / "short-b32").glob("net*.json"))) == 2
+    bench.collect(cache, None, tables)
+    signals = load_table("toy", tables)[0].signals
+    assert {"short training, batch 32, 3 epochs", "short training, batch 32, 6 epochs"} < set(
+        signals
+    )
+    assert "short training, batch 32, 6 epochs, ASHA" in signals
     # Only built-in data sets have a supernet recipe.
     assert bench.main(["supernet", "--cache", str(cache), "--dataset", "toy"]) == 2
 
