@@ -868,6 +868,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     score.add_argument("--epochs", type=int, default=30, help="supernet epochs (default 30)")
     score.add_argument(
+        "--seed", type=int, default=0, help="supernet seed: weights, data order, subnets (0)"
+    )
+    score.add_argument(
         "--few-shot",
         type=int,
         metavar="EPOCHS",
@@ -908,7 +911,7 @@ def main(argv: list[str] | None = None) -> int:
             shard = parse_shard(args.shard)
             train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard)
         elif args.command == "supernet":
-            recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs)
+            recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs, seed=args.seed)
             score_with_supernet(
                 args.cache,
                 args.dataset,
