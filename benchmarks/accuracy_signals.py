@@ -362,36 +362,6 @@ def supernet_folder(cache: Path, dataset: str, recipe: SupernetRecipe, space: st
     return cache / name / dataset
 
 
-def train_recipe_supernet(
-    space: str | Path,
-    data: Path,
-    folder: Path,
-    recipe: SupernetRecipe,
-    epochs: int | None = None,
-    init_path: Path | None = None,
-) -> float:
-    """Train (or resume) one supernet of `space` with `recipe` in `folder` (its epochs unless
-    `epochs`, from `init_path`'s weights if given); returns the seconds it took here."""
-    from neonas.supernet.training import train_supernet
-
-    start = time.perf_counter()
-    train_supernet(
-        space,
-        data,
-        epochs=epochs or recipe.epochs,
-        output_dir=folder,
-        resume=(folder / "last.pt").is_file(),
-        init_path=None if init_path is None else str(init_path),
-        max_val_images=MONITOR_VAL_IMAGES,
-        sampling=recipe.sampling,
-        random_subnets=recipe.random_subnets,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        seed=recipe.seed,
-    )
-    return time.perf_counter() - start
-
-
 def train_supernets(
     cache: Path, datasets: list[str], recipe: SupernetRecipe, space: str = SPACE
 ) -> None:
@@ -399,13 +369,29 @@ def train_supernets(
     recorded."""
     import torch
 
+    from neonas.supernet.training import train_supernet
+
     torch.set_num_threads(1)
     for dataset in datasets:
         folder = supernet_folder(cache, dataset, recipe, space)
         record = folder / "train.json"
         if record.is_file():
             continue
-        seconds = train_recipe_supernet(space, make_data(cache, dataset), folder, recipe)
+        start = time.perf_counter()
+        train_supernet(
+            space,
+            make_data(cache, dataset),
+            epochs=recipe.epochs,
+            output_dir=folder,
+            resume=(folder / "last.pt").is_file(),
+            max_val_images=MONITOR_VAL_IMAGES,
+            sampling=recipe.sampling,
+            random_subnets=recipe.random_subnets,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            seed=recipe.seed,
+        )
+        seconds = time.perf_counter() - start
         info = {**dataclasses.asdict(recipe), "seconds": seconds, "threads": 1}
         record.write_text(json.dumps(info))
         print(f"supernet of {space} on {dataset}: {recipe.training}, {seconds:.0f} s", flush=True)

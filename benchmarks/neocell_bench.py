@@ -71,7 +71,6 @@ from accuracy_signals import (
     short_job,
     spanning_networks,
     successive_halving,
-    train_recipe_supernet,
     train_supernets,
     truth_job,
     zero_job,
@@ -348,45 +347,27 @@ def score_with_supernet(
         print(f"{name} net{index:03d}: supernet top-1 {top1:.1f} %", flush=True)
 
 
-def plan_space_text(plan: tuple[tuple[int, int, int, int], ...]) -> str:
-    """search_spaces/tiny.yaml with one transition plan: a few-shot sub-supernet's space."""
-    import yaml
-
-    spec = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
-    spec["name"] = f"{SPACE}-plan"
-    for stage, ratio in zip(spec["stages"][1:], plan, strict=True):
-        stage["sampling"] = [list(ratio)]
-    return yaml.safe_dump(spec, sort_keys=False)
-
-
 def train_few_shot(
     cache: Path, name: str, recipe: SupernetRecipe, epochs: int
 ) -> dict[str | None, Path]:
-    """One sub-supernet per transition plan of the space, each started from the trained
-    supernet of `recipe` (`supernet train --init`) and trained `epochs` epochs with the same
-    recipe on its plan's networks alone (resumable); plan name -> its last.pt."""
+    """`neonas supernet few-shot` of the trained supernet of `recipe` (resumable): one
+    sub-supernet per transition plan, each started from its weights and trained `epochs` epochs
+    with the same recipe on its plan's networks alone; plan name -> its last.pt."""
     import torch
 
-    from neonas.space import load_space
+    from neonas.supernet.few_shot import load_few_shot
+    from neonas.supernet.few_shot import train_few_shot as train_parts
 
     torch.set_num_threads(1)
     base = cache / recipe.training / name / "last.pt"
-    root = cache / f"{recipe.training}-fewshot-e{epochs}" / name
-    checkpoints: dict[str | None, Path] = {}
-    space = load_space(SPACE)
-    for plan, plan_name in zip(space.plans, space.plan_names, strict=True):
-        folder = root / plan_name.replace(" ", "_").replace(":", "-")
-        checkpoints[plan_name] = folder / "last.pt"
-        record = folder / "train.json"
-        if record.is_file():
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "space.yaml").write_text(plan_space_text(plan))
-        data = make_data(cache, name)
-        seconds = train_recipe_supernet(folder / "space.yaml", data, folder, recipe, epochs, base)
-        record.write_text(json.dumps({"plan": plan_name, "epochs": epochs, "seconds": seconds}))
-        print(f"few-shot sub-supernet {plan_name}: {epochs} epochs, {seconds:.0f} s", flush=True)
-    return checkpoints
+    folder = cache / f"{recipe.training}-fewshot-e{epochs}" / name
+    start = time.perf_counter()
+    train_parts(base, folder, epochs=epochs, data_dir=make_data(cache, name), progress=False)
+    if not (folder / "train.json").is_file():
+        (folder / "train.json").write_text(json.dumps({"seconds": time.perf_counter() - start}))
+    parts = load_few_shot(folder)
+    assert parts is not None
+    return dict(parts.parts)
 
 
 def supernet_signals(cache: Path, name: str, indices: list[int]) -> dict[str, dict[int, Any]]:

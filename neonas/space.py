@@ -507,6 +507,21 @@ class SearchSpace:
             networks *= others * distinct
         return {"points": points, "networks": networks, "stages": stages}
 
+    def with_plan(self, plan_name: str) -> SearchSpace:
+        """This space with one transition plan (`plan_names`): the part a few-shot
+        sub-supernet covers. Its YAML lists that plan's ratio for each transition."""
+        if plan_name not in self.plan_names:
+            raise UserError(
+                f"{plan_name!r} is not a transition plan of space {self.name!r} "
+                f"({', '.join(self.plan_names)})"
+            )
+        plan = self.plans[self.plan_names.index(plan_name)]
+        data = yaml.safe_load(self.text)
+        for stage, ratio in zip(data["stages"][1:], plan, strict=True):
+            stage["sampling"] = [list(ratio)]
+        text = yaml.safe_dump(data, sort_keys=False)
+        return space_from_yaml(text, f"{self.source}, plan {plan_name}")
+
     def describe(self) -> dict[str, Any]:
         """Counts that say how large the space is (for run.json and the docs)."""
         return {

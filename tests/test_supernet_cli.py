@@ -22,6 +22,7 @@ from test_train_fixtures import (
 
 from neonas.arch import ArchConfig
 from neonas.cli import main
+from neonas.errors import UserError
 from neonas.space import load_space
 from neonas.supernet import SuperNet
 from neonas.supernet.layers import ratio_key
@@ -511,3 +512,72 @@ def test_search_refuses_short_training_options_with_a_supernet(data, trained, ca
     assert (
         "with --supernet each trial is scored by its inherited weights" in capsys.readouterr().err
     )
+
+
+# --- few-shot supernets -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def few_shot(trained, tmp_path_factory) -> Path:
+    """`supernet few-shot` of the trained supernet: one part per plan, one epoch each."""
+    output = tmp_path_factory.mktemp("few-shot") / "parts"
+    command = ["supernet", "few-shot", str(trained), "--output", str(output), "--epochs", "1"]
+    assert main([*command, "--workers", "0", "--no-progress"]) == 0
+    return output
+
+
+def test_few_shot_trains_one_part_per_plan_from_the_supernet(trained, few_shot) -> None:
+    from neonas.supernet.few_shot import load_few_shot
+
+    parts = load_few_shot(few_shot)
+    space = load_space("tiny")
+    assert parts is not None and list(parts.parts) == space.plan_names
+    shared = load_checkpoint(trained)
+    for plan, checkpoint in parts.parts.items():
+        state = load_checkpoint(checkpoint)
+        assert state["epoch"] == 1
+        # Trained like the whole supernet, on its own plan's networks only.
+        assert state["run_options"]["batch_size"] == shared["run_options"]["batch_size"] == 8
+        part_space = load_space(str(checkpoint.parent / "space.yaml"))
+        assert part_space.plan_names == [plan]
+        assert not torch.equal(state["model"]["head.fc.weight"], shared["model"]["head.fc.weight"])
+    assert load_few_shot(parts.folder / "few_shot.json") == parts
+
+
+def test_few_shot_scores_extracts_and_checks_by_each_networks_plan(
+    data, trained, few_shot, tmp_path, capsys
+) -> None:
+    from neonas.search.settings import EvalSettings
+    from neonas.search.trial import score_candidate
+    from neonas.supernet.checkpoint import check_supernet_for
+    from neonas.supernet.few_shot import load_few_shot
+
+    space = load_space("tiny")
+    check_supernet_for(few_shot, space, data)  # every plan has a part holding it
+    scorer = SubnetScorer(few_shot, data)
+    parts = load_few_shot(few_shot)
+    rng = random.Random(2)
+    configs = [space.sample(rng) for _ in range(3)]
+    for config in configs:
+        part = parts.checkpoint_for(config)
+        assert scorer.score(config) == pytest.approx(SubnetScorer(part, data).score(config))
+    reports = []
+    settings = EvalSettings(hw="ascend", data=str(data), supernet=str(few_shot))
+    score_candidate(configs[0], settings, reports.append)
+    assert reports[0]["accuracy"] == pytest.approx(scorer.score(configs[0]))
+    net = tmp_path / "net.yaml"
+    net.write_text(configs[0].to_yaml())
+    out = tmp_path / "net.pt"
+    assert (
+        main(["supernet", "extract", str(few_shot), "--config", str(net), "--out", str(out)]) == 0
+    )
+    extracted = load_checkpoint(out)["extracted_from"]["checkpoint"]
+    assert extracted == str(parts.checkpoint_for(configs[0]).resolve())
+    # A folder that is not a finished few-shot run, and a space with plans it lacks: one line.
+    (tmp_path / "unfinished").mkdir()
+    command = ["supernet", "score", str(tmp_path / "unfinished"), "--config", str(net)]
+    assert main([*command, "--data", str(data)]) == 2
+    assert "few_shot.json" in capsys.readouterr().err
+    wide = load_space("tiny-wide")
+    with pytest.raises(UserError, match="no part for transition plan|holds"):
+        check_supernet_for(few_shot, wide, data)

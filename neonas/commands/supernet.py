@@ -1,10 +1,12 @@
 """`neonas supernet`: train the weight-sharing supernet of a search space, extract subnets.
 
     neonas supernet train --space tiny --data DIR [--epochs N] [--output DIR] [--resume]
+    neonas supernet few-shot CKPT [--output DIR] [--epochs 3]
     neonas supernet extract CKPT --config FILE --out FILE [--data DIR]
     neonas supernet score CKPT --config FILE --data DIR
 
-Then `neonas search --supernet CKPT --data DIR` scores every trial by its inherited weights.
+Then `neonas search --supernet CKPT --data DIR` scores every trial by its inherited weights
+(CKPT: a supernet's last.pt or a few-shot folder).
 See docs/supernet.md.
 """
 
@@ -16,8 +18,8 @@ from pathlib import Path
 
 from neonas.commands.arguments import add_device_options
 from neonas.errors import UserError
-from neonas.options import add_options
-from neonas.train.options import SUPERNET_DEFAULTS, SUPERNET_TRAIN_OPTIONS
+from neonas.options import add_options, positive_int
+from neonas.train.options import FEW_SHOT_EPOCHS, SUPERNET_DEFAULTS, SUPERNET_TRAIN_OPTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +35,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true", help="continue the training in --output")
     add_device_options(train, what="")
 
+    few_shot = actions.add_parser(
+        "few-shot",
+        help="one sub-supernet per transition plan, each trained on from a trained supernet",
+    )
+    few_shot.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
+    few_shot.add_argument(
+        "--output", metavar="DIR", help="the few-shot folder (default: CKPT's folder + -few-shot)"
+    )
+    few_shot.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=FEW_SHOT_EPOCHS,
+        help=f"epochs per part (default {FEW_SHOT_EPOCHS})",
+    )
+    few_shot.add_argument("--data", metavar="DIR", help="default: the data CKPT trained on")
+    few_shot.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_options(few_shot, what="")
+
     extract = actions.add_parser("extract", help="one subnet's weights as a normal checkpoint")
-    extract.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
+    extract.add_argument(
+        "checkpoint", metavar="CKPT", help="last.pt of `supernet train`, or a few-shot folder"
+    )
     extract.add_argument(
         "--config", required=True, help="ArchConfig YAML of a network of the space"
     )
@@ -46,14 +68,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     score = actions.add_parser("score", help="top-1 of one subnet with inherited weights")
-    score.add_argument("checkpoint", metavar="CKPT", help="last.pt of `supernet train`")
+    score.add_argument(
+        "checkpoint", metavar="CKPT", help="last.pt of `supernet train`, or a few-shot folder"
+    )
     score.add_argument("--config", required=True, help="ArchConfig YAML of a network of the space")
     score.add_argument("--data", required=True, metavar="DIR", help="the data it was trained on")
     score.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"train": _train, "extract": _extract, "score": _score}[args.action](args)
+    actions = {"train": _train, "few-shot": _few_shot, "extract": _extract, "score": _score}
+    return actions[args.action](args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -111,6 +136,33 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(
             f"supernet training diverged ({err}); lower --lr, then start again"
         ) from None
+    return 0
+
+
+def _few_shot(args: argparse.Namespace) -> int:
+    from neonas.supernet.few_shot import train_few_shot
+
+    checkpoint = Path(args.checkpoint).expanduser()
+    output = args.output or str(checkpoint.resolve().parent) + "-few-shot"
+
+    def on_part(plan: str, index: int, count: int) -> None:
+        print(f"part {index + 1}/{count}: transition plan {plan}", flush=True)
+
+    try:
+        folder = train_few_shot(
+            checkpoint,
+            output,
+            epochs=args.epochs,
+            data_dir=args.data,
+            on_part=on_part,
+            device=args.device,
+            amp=args.amp,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+    except FloatingPointError as err:
+        raise UserError(f"a part diverged ({err}); run the same command to resume it") from None
+    print(f"wrote {folder}: search with --supernet {folder}")
     return 0
 
 

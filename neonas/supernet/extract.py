@@ -11,6 +11,7 @@ from pathlib import Path
 
 from neonas.arch import ArchConfig
 from neonas.supernet.checkpoint import load_supernet
+from neonas.supernet.few_shot import checkpoint_for
 from neonas.supernet.scoring import CALIB_IMAGES, load_scoring_data, reestimate_batchnorm
 from neonas.supernet.subnet_weights import extract_subnet
 from neonas.train.checkpoint import save_checkpoint
@@ -24,8 +25,10 @@ def write_subnet_checkpoint(
     data_dir: str | Path | None = None,
     calib_images: int = CALIB_IMAGES,
 ) -> Path:
-    """Extract `config` from a supernet checkpoint into `out`; BatchNorm re-estimated on
-    `data_dir`'s training images when given, else the supernet's shared statistics are kept."""
+    """Extract `config` from a supernet checkpoint (or a few-shot folder: its plan's part) into
+    `out`; BatchNorm re-estimated on `data_dir`'s training images when given, else the
+    supernet's shared statistics are kept."""
+    checkpoint = checkpoint_for(checkpoint, config)
     supernet, state = load_supernet(checkpoint)
     model = extract_subnet(supernet, config)
     if data_dir is not None:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from neonas.arch import ArchConfig
 from neonas.signals import SUPERNET
 from neonas.supernet.checkpoint import load_supernet
+from neonas.supernet.few_shot import load_few_shot
 from neonas.supernet.network import SuperNet
 from neonas.supernet.subnet_weights import extract_subnet
 from neonas.train.augment import eval_transform
@@ -110,7 +111,8 @@ class SubnetScorer:
     """Scores many candidates against one supernet checkpoint, loading it and the data once.
 
     Args:
-        checkpoint: last.pt (or best.pt) of `neonas supernet train`.
+        checkpoint: last.pt (or best.pt) of `neonas supernet train`, or a `neonas supernet
+            few-shot` folder (each candidate scored by its plan's part).
         data_dir: the data folder it was trained on (train/ for BN statistics, val/ to score).
         calib_images: training images for BatchNorm re-estimation.
         max_val_images: held-out images scored (None: the whole validation split).
@@ -130,7 +132,11 @@ class SubnetScorer:
         device: str | None = None,
     ) -> None:
         self.device = device
-        self.supernet, state = load_supernet(checkpoint)
+        self.few_shot = load_few_shot(checkpoint)  # None: one supernet
+        parts = None if self.few_shot is None else self.few_shot.parts
+        first = Path(checkpoint) if parts is None else next(iter(parts.values()))
+        supernet, state = load_supernet(first)
+        self._supernets = {first: supernet}  # a few-shot supernet's parts load when needed
         self.data = load_scoring_data(
             data_dir,
             state["data_config"],
@@ -141,9 +147,18 @@ class SubnetScorer:
             seed=seed,
         )
 
+    def supernet_for(self, config: ArchConfig) -> SuperNet:
+        """The supernet that holds `config`: the one, or the few-shot part of its plan."""
+        if self.few_shot is None:
+            return next(iter(self._supernets.values()))
+        path = self.few_shot.checkpoint_for(config)
+        if path not in self._supernets:
+            self._supernets[path] = load_supernet(path)[0]
+        return self._supernets[path]
+
     def evaluate(self, config: ArchConfig) -> dict[str, float]:
         """Top-1, top-5 (percent), loss and image count of one candidate."""
-        return evaluate_subnet(self.supernet, config, self.data, self.device)
+        return evaluate_subnet(self.supernet_for(config), config, self.data, self.device)
 
     def score(self, config: ArchConfig) -> float:
         """Top-1 (percent) of one candidate on the held-out images."""

@@ -179,6 +179,9 @@ SUPERNET_EPOCHS = 10
 # after 450 (benchmarks/README.md, "Accuracy signals").
 MIN_STEPS = 450
 SUPERNET_BATCH = 64
+# Epochs of each part of `supernet few-shot` (neonas/supernet/few_shot.py): 3 per plan on the
+# tiny space's 10 plans ranked digits at tau +0.71, the whole supernet at +0.61.
+FEW_SHOT_EPOCHS = 3
 SUPERNET_SEED = 0
 _SHORT = RECIPES["short"]  # the supernet's recipe: the short preset renamed
 SUPERNET_DEFAULTS = {
