@@ -1,19 +1,25 @@
 """End to end: networks found by `search --supernet`, retrained, against random ones and the hand design.
 
-    python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits] [--space tiny-wide]
-    python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide]
+    python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits] \
+        [--space tiny-wide] [--few-shot]
+    python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide] [--few-shot]
     python benchmarks/end_to_end.py report [--json]
 
 `run` is resumable step by step (each step leaves a file in CACHE/e2e/DATASET/ and is skipped
 once it is there; the search resumes with `search --resume`). `collect` writes the committed
-summary (neonas/bench/data/SPACE-DATASET-end-to-end.json); `report` prints it in seconds, and
-`neocell_bench.py report --json` carries it under "end_to_end" (keyed DATASET for the table's
-space, tiny, and "DATASET, SPACE" for another).
+summary (neonas/bench/data/LABEL-DATASET-end-to-end.json, LABEL the space, with -few-shot
+for a few-shot supernet); `report` prints it in seconds, and `neocell_bench.py report --json`
+carries it under "end_to_end" (keyed DATASET for the table's space, tiny, with the whole
+supernet, and "DATASET, LABEL" for the others).
 
 `--space tiny-wide` (search_spaces/tiny-wide.yaml) runs the same protocol in the tiny space
 widened to hold the hand design (widths up to 48-96-192, 7x7 matrices in the first two
 stages), with a supernet of that space trained with the same recipe; it has no table, so no
-context row.
+context row. `--few-shot` scores the search's trials with the supernet's few-shot parts
+(`python cli.py supernet few-shot CKPT`, one part per transition plan, 3 epochs each) instead
+of the whole supernet; its cost counts the parts' training. The random and hand networks
+do not depend on the supernet: a run reuses the retraining of the same networks and seeds
+from the run without it when that exists (same code, same seeds: the same numbers).
 
 Protocol, per data set of NeoCell-Bench with a supernet (digits):
 - latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, about the median of
@@ -46,6 +52,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +67,7 @@ from accuracy_signals import (
 )
 from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
-from neonas.bench.end_to_end import GROUPS, OTHER_SPACES, end_to_end_results, summary_path
+from neonas.bench.end_to_end import GROUPS, end_to_end_results, summary_path
 from neonas.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +77,28 @@ PER_GROUP = 3
 SEEDS = (0, 1)
 HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
 DATASETS = ("digits",)  # the data sets with a supernet recipe and a table
-SPACES = (SPACE, *OTHER_SPACES)
+SPACES = (SPACE, "tiny-wide")
 
 
-def folder_of(cache: Path, dataset: str, space: str = SPACE) -> Path:
-    return cache / "e2e" / (dataset if space == SPACE else f"{dataset}-{space}")
+@dataclass(frozen=True)
+class Setup:
+    """Where the search runs (the space) and what scores its trials (the supernet, or its
+    few-shot parts)."""
+
+    space: str = SPACE
+    few_shot: bool = False
+
+    @property
+    def label(self) -> str:
+        """The space, with -few-shot: names the cache folder and the committed summary."""
+        return self.space + ("-few-shot" if self.few_shot else "")
+
+    def without_few_shot(self) -> Setup:
+        return Setup(self.space)
+
+
+def folder_of(cache: Path, dataset: str, setup: Setup = Setup()) -> Path:
+    return cache / "e2e" / (dataset if setup.label == SPACE else f"{dataset}-{setup.label}")
 
 
 def _cli(*args: str) -> None:
@@ -84,18 +108,30 @@ def _cli(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def search_step(cache: Path, dataset: str, space: str) -> list[dict[str, Any]]:
-    """The supernet, the search and its export; the best PER_GROUP networks."""
+def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]:
+    """The supernet (and its few-shot parts), the search and its export; the best PER_GROUP
+    networks."""
     from neonas.arch import ArchConfig
 
-    folder = folder_of(cache, dataset, space)
+    folder = folder_of(cache, dataset, setup)
     done = folder / "search.json"
     if not done.is_file():
         recipe = SupernetRecipe()
         data = make_data(cache, dataset)
+        space = setup.space
         train_supernets(cache, [dataset], recipe, space)
         supernet_dir = supernet_folder(cache, dataset, recipe, space)
-        supernet = json.loads((supernet_dir / "train.json").read_text())
+        supernet_seconds = json.loads((supernet_dir / "train.json").read_text())["seconds"]
+        scorer = supernet_dir / "last.pt"
+        if setup.few_shot:
+            scorer = supernet_dir.parent / f"{supernet_dir.name}-few-shot"
+            if not (scorer / "train.json").is_file():
+                start = time.perf_counter()
+                _cli("supernet", "few-shot", str(supernet_dir / "last.pt"), "--output", str(scorer),
+                     "--workers", "0", "--no-progress")  # fmt: skip
+                record = {"seconds": time.perf_counter() - start}
+                (scorer / "train.json").write_text(json.dumps(record))
+            supernet_seconds += json.loads((scorer / "train.json").read_text())["seconds"]
         name, runs = "search", folder / "runs"
         start = time.perf_counter()
         resume = ["--resume", name] if (runs / name).is_dir() else ["--name", name]
@@ -108,7 +144,7 @@ def search_step(cache: Path, dataset: str, space: str) -> list[dict[str, Any]]:
             "--latency-budget",
             f"{BUDGET_MS}ms",
             "--supernet",
-            str(supernet_dir / "last.pt"),
+            str(scorer),
             "--data",
             str(data),
             "--seed",
@@ -132,8 +168,8 @@ def search_step(cache: Path, dataset: str, space: str) -> list[dict[str, Any]]:
         configs = [ArchConfig.load(p).to_dict() for p in sorted(exported.glob("*.yaml"))]
         record = {
             "configs": configs,
-            "supernet_seconds": supernet["seconds"],
-            "supernet": recipe.training,
+            "supernet_seconds": supernet_seconds,
+            "supernet": recipe.training + ("-few-shot" if setup.few_shot else ""),
             "search_seconds": search_seconds,
             "finished": _now(),
         }
@@ -163,23 +199,23 @@ def random_networks(
     raise UserError(f"fewer than {count} networks of {space_name} within {budget_ms} ms")
 
 
-def groups(cache: Path, dataset: str, space: str = SPACE) -> dict[str, list[dict[str, Any]]]:
+def groups(cache: Path, dataset: str, setup: Setup = Setup()) -> dict[str, list[dict[str, Any]]]:
     from neonas.arch import ArchConfig
 
     return {
-        "searched": search_step(cache, dataset, space),
-        "random": random_networks(PER_GROUP, BUDGET_MS, space_name=space),
+        "searched": search_step(cache, dataset, setup),
+        "random": random_networks(PER_GROUP, BUDGET_MS, space_name=setup.space),
         "hand": [ArchConfig.load(HAND).to_dict()],
     }
 
 
 def truth_file(
-    cache: Path, dataset: str, group: str, index: int, seed: int, space: str = SPACE
+    cache: Path, dataset: str, group: str, index: int, seed: int, setup: Setup = Setup()
 ) -> Path:
-    return folder_of(cache, dataset, space) / "truth" / f"{group}{index}-seed{seed}.json"
+    return folder_of(cache, dataset, setup) / "truth" / f"{group}{index}-seed{seed}.json"
 
 
-def run(cache: Path, dataset: str, space: str = SPACE) -> None:
+def run(cache: Path, dataset: str, setup: Setup = Setup()) -> None:
     """Every missing step: search and export, the random draws, each retraining."""
     import torch
 
@@ -187,13 +223,18 @@ def run(cache: Path, dataset: str, space: str = SPACE) -> None:
 
     torch.set_num_threads(1)
     data = make_data(cache, dataset)
-    for group, configs in groups(cache, dataset, space).items():
+    for group, configs in groups(cache, dataset, setup).items():
         for index, config in enumerate(configs):
             config = for_data(config, data)
             latency = predicted_latency(ArchConfig.from_dict(config))
             for seed in SEEDS:
-                path = truth_file(cache, dataset, group, index, seed, space)
+                path = truth_file(cache, dataset, group, index, seed, setup)
                 if path.is_file():
+                    continue
+                shared = truth_file(cache, dataset, group, index, seed, setup.without_few_shot())
+                if group != "searched" and shared.is_file() and setup.few_shot:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(shared.read_text())  # the same network and seed, retrained
                     continue
                 result = truth_job(config, data, PROTOCOLS[dataset], seed)
                 result.update(
@@ -214,9 +255,9 @@ def run(cache: Path, dataset: str, space: str = SPACE) -> None:
                 )
 
 
-def collect(cache: Path, dataset: str, out: Path | None = None, space: str = SPACE) -> Path:
+def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = Setup()) -> Path:
     """The committed summary: every retrained network's top-1 per seed and latency."""
-    folder = folder_of(cache, dataset, space)
+    folder = folder_of(cache, dataset, setup)
     search = json.loads((folder / "search.json").read_text())
     networks: dict[tuple[str, int], dict[str, Any]] = {}
     for path in sorted((folder / "truth").glob("*.json")):
@@ -236,9 +277,11 @@ def collect(cache: Path, dataset: str, out: Path | None = None, space: str = SPA
         entry["seconds"][str(result["seed"])] = round(result["seconds"], 1)
     summary = {
         "dataset": dataset,
-        "space": space,
+        "space": setup.space,
+        "supernet": search.get("supernet"),
         "command": "python benchmarks/end_to_end.py run --cache CACHE"
-        + ("" if space == SPACE else f" --space {space}"),
+        + ("" if setup.space == SPACE else f" --space {setup.space}")
+        + (" --few-shot" if setup.few_shot else ""),
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
         "budget_ms": BUDGET_MS,
         "seeds": list(SEEDS),
@@ -247,7 +290,7 @@ def collect(cache: Path, dataset: str, out: Path | None = None, space: str = SPA
         "search_seconds": round(search["search_seconds"], 1),
         "networks": sorted(networks.values(), key=lambda e: (GROUPS.index(e["group"]), e["index"])),
     }
-    path = summary_path(dataset, out, space)
+    path = summary_path(dataset, out, setup.label)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, separators=(",", ":")) + "\n")
     return path
@@ -259,7 +302,8 @@ def report_text(figures: dict[str, Any]) -> str:
     lines = []
     for dataset, entry in figures.items():
         lines += [
-            f"## {dataset} (space {entry.get('space', SPACE)}): predicted Ascend 310 latency budget {entry['budget_ms']} ms; search "
+            f"## {dataset} (space {entry['space']}, scored by {entry['supernet']}): predicted "
+            f"Ascend 310 latency budget {entry['budget_ms']} ms; search "
             f"cost {entry['search_cost_seconds']:.0f} s (supernet training and search)",
             "",
             "| networks | n | top-1 % (mean +- SE) | predicted latency ms |",
@@ -285,10 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--cache", type=Path, required=True)
     go.add_argument("--dataset", default="digits", choices=DATASETS)
     go.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
+    go.add_argument("--few-shot", action="store_true", help="score with few-shot parts")
     gather = commands.add_parser("collect", help="write the committed summary")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", default="digits", choices=DATASETS)
     gather.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
+    gather.add_argument("--few-shot", action="store_true", help="the run scored by few-shot parts")
     gather.add_argument("--out", type=Path)
     show = commands.add_parser("report", help="print the committed figures")
     show.add_argument("--json", action="store_true")
@@ -296,9 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            run(args.cache, args.dataset, args.space)
+            run(args.cache, args.dataset, Setup(args.space, args.few_shot))
         elif args.command == "collect":
-            print(f"wrote {collect(args.cache, args.dataset, args.out, args.space)}")
+            setup = Setup(args.space, args.few_shot)
+            print(f"wrote {collect(args.cache, args.dataset, args.out, setup)}")
         else:
             figures = end_to_end_results(args.folder)
             print(json.dumps(figures) if args.json else report_text(figures))

@@ -58,7 +58,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     monkeypatch.setattr(e2e, "make_data", lambda cache, name: data)
     small = ArchConfig.load(e2e.HAND).to_dict()
     searched = [dict(small, name=f"s{i}") for i in range(3)]
-    monkeypatch.setattr(e2e, "search_step", lambda cache, dataset, space: searched)
+    monkeypatch.setattr(e2e, "search_step", lambda cache, dataset, setup: searched)
     folder = e2e.folder_of(tmp_path, "digits")
     folder.mkdir(parents=True)
     e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0})
@@ -77,6 +77,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     figures = end_to_end_figures("digits", tmp_path)
     assert set(figures) == {
         "space",
+        "supernet",
         "budget_ms",
         "search_cost_seconds",
         "searched",
@@ -87,6 +88,18 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     assert figures["search_cost_seconds"] == 120.0
     assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
     assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
+    # Scored by few-shot parts: only the searched networks are new; the random and hand
+    # retrainings are the same networks and seeds, reused.
+    few_shot = e2e.Setup(few_shot=True)
+    e2e._write(e2e.folder_of(tmp_path, "digits", few_shot) / "search.json", {
+        "supernet_seconds": 150.0, "search_seconds": 20.0, "supernet": "x-few-shot"
+    })  # fmt: skip
+    e2e.run(tmp_path, "digits", few_shot)
+    assert len(trained) == 14 + 2 * 3
+    e2e.collect(tmp_path, "digits", tmp_path, few_shot)
+    both = neocell_bench.report(tmp_path)["end_to_end"]
+    assert both["digits, tiny-few-shot"]["supernet"] == "x-few-shot"
+    assert both["digits, tiny-few-shot"]["hand"] == both["digits"]["hand"]
     assert e2e.main(["report", "--folder", str(tmp_path)]) == 0
     assert "| hand | 1 |" in capsys.readouterr().out
     # With a table beside it, its drawn networks within the budget come as context.
@@ -110,7 +123,9 @@ def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e
     assert load_space("tiny-wide").contains(hand) and not load_space("tiny").contains(hand)
     drawn = e2e.random_networks(1, e2e.BUDGET_MS, space_name="tiny-wide")
     assert load_space("tiny-wide").contains(ArchConfig.from_dict(drawn[0]))
-    assert e2e.folder_of(tmp_path, "digits", "tiny-wide") != e2e.folder_of(tmp_path, "digits")
+    wide, few_shot = e2e.Setup("tiny-wide"), e2e.Setup("tiny-wide", few_shot=True)
+    folders = {e2e.folder_of(tmp_path, "digits", s) for s in (wide, few_shot, e2e.Setup())}
+    assert len(folders) == 3 and few_shot.label == "tiny-wide-few-shot"
     summary = {
         "space": "tiny-wide",
         "budget_ms": 0.48,

@@ -17,23 +17,25 @@ from typing import Any
 from neonas.bench.table import DATA, SPACE, datasets, load_table
 
 GROUPS = ("searched", "random", "hand")
-OTHER_SPACES = ("tiny-wide",)  # searched beside the table's space, under their own names
+# The runs beside the table's space searched with the whole supernet, by their labels: the
+# space, with -few-shot when the supernet's few-shot parts scored the trials.
+OTHER_RUNS = ("tiny-few-shot", "tiny-wide", "tiny-wide-few-shot")
 
 
 def end_to_end_results(folder: Path | None = None) -> dict[str, Any]:
     """Every committed end-to-end result, as the contract's "end_to_end" carries them: keyed by
-    data set for the table's space, by "DATASET, SPACE" for another space."""
+    data set for the table's space and whole supernet, by "DATASET, LABEL" for the others."""
     found = {}
     for dataset in ("digits",):
-        for space in (SPACE, *OTHER_SPACES):
-            if figures := end_to_end_figures(dataset, folder, space):
-                found[dataset if space == SPACE else f"{dataset}, {space}"] = figures
+        for label in (SPACE, *OTHER_RUNS):
+            if figures := end_to_end_figures(dataset, folder, label):
+                found[dataset if label == SPACE else f"{dataset}, {label}"] = figures
     return found
 
 
-def summary_path(dataset: str, folder: Path | None = None, space: str = SPACE) -> Path:
-    """The committed end-to-end summary of `dataset`."""
-    return (folder or DATA) / f"{space}-{dataset}-end-to-end.json"
+def summary_path(dataset: str, folder: Path | None = None, label: str = SPACE) -> Path:
+    """The committed end-to-end summary of `dataset` searched as `label` says (OTHER_RUNS)."""
+    return (folder or DATA) / f"{label}-{dataset}-end-to-end.json"
 
 
 def group_figures(networks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -51,19 +53,20 @@ def group_figures(networks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def end_to_end_figures(
-    dataset: str, folder: Path | None = None, space: str = SPACE
+    dataset: str, folder: Path | None = None, label: str = SPACE
 ) -> dict[str, Any]:
     """The contract's entry of one data set ("searched", "random", "hand": top1_mean, top1_se,
-    latency_ms) with the budget and the search's cost, searched in `space` (the table's, or
-    tiny-wide, which holds the hand design); empty when nothing is committed. Only networks
-    retrained with every seed count."""
-    path = summary_path(dataset, folder, space)
+    latency_ms) with the budget and the search's cost, searched as `label` says (the table's
+    space and whole supernet, or one of OTHER_RUNS); empty when nothing is committed. Only
+    networks retrained with every seed count."""
+    path = summary_path(dataset, folder, label)
     if not path.is_file():
         return {}
     summary = json.loads(path.read_text())
     seeds = len(summary["seeds"])
     entry: dict[str, Any] = {
         "space": summary.get("space", SPACE),
+        "supernet": summary.get("supernet", "whole"),
         "budget_ms": summary["budget_ms"],
         "search_cost_seconds": summary["search_cost_seconds"],
     }
@@ -73,7 +76,7 @@ def end_to_end_figures(
         ]
         if networks:
             entry[group] = group_figures(networks)
-    if space == SPACE and dataset in datasets(folder):
+    if entry["space"] == SPACE and dataset in datasets(folder):
         # Context with more than 3 draws: the table's networks drawn as the search draws,
         # within the budget, trained with the same recipe and seeds.
         drawn = [
