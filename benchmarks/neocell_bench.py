@@ -700,7 +700,35 @@ def dataset_report(rows: list[BenchRow]) -> dict[str, Any]:
             signals[f"{name}, mean of {count} draws"] = averaged
     entry["signals"] = signals
     entry["band_over_zero_cost"] = band_over_zero_cost(rows, signals, truth, latency)
+    entry["supernet_recipes"] = supernet_recipes(rows, truth, latency)
     return entry
+
+
+DEFAULT_SUPERNET = "supernet, supernet-uniform4-b32-e30-lr0.002"  # search --supernet's recipe
+
+
+def supernet_recipes(
+    rows: list[BenchRow], truth: list[float], latency: list[float]
+) -> dict[str, Any]:
+    """Each other supernet signal against the default recipe's: tau and band tau differences
+    with their paired bootstrap SEs (a recipe is better only by more than its noise)."""
+    if DEFAULT_SUPERNET not in rows[0].signals:
+        return {}
+    base = [row.signals[DEFAULT_SUPERNET][0] for row in rows]
+    found = {}
+    for name in rows[0].signals:
+        if name.startswith("supernet") and name != DEFAULT_SUPERNET:
+            scores = [row.signals[name][0] for row in rows]
+            tau, tau_se = metrics.paired_tau_difference(scores, base, truth)
+            band, band_se = metrics.paired_tau_difference(scores, base, truth, latency)
+            found[name] = {
+                "versus": DEFAULT_SUPERNET,
+                "tau_difference": _num(tau),
+                "tau_se": _num(tau_se),
+                "band_difference": _num(band),
+                "band_se": _num(band_se),
+            }
+    return found
 
 
 TRAINED_SIGNALS = ("supernet", "short training")  # signals that learn from the data set
@@ -726,7 +754,7 @@ def band_over_zero_cost(
         if name.startswith(TRAINED_SIGNALS):
             scores = [row.signals[name][0] for row in rows]
             proxy = [row.signals[best][0] for row in rows]
-            difference, se = metrics.paired_band_difference(scores, proxy, truth, latency)
+            difference, se = metrics.paired_tau_difference(scores, proxy, truth, latency)
             found[name] = {"versus": best, "difference": _num(difference), "se": _num(se)}
     return found
 
@@ -793,6 +821,21 @@ def report_text(result: dict[str, Any], folder: Path | None = None) -> str:
                 ratio = "-" if not f["se"] else f"{f['difference'] / f['se']:+.1f}"
                 lines.append(
                     f"| {signal} | {_fmt(f['difference'])} | {_fmt(f['se'], '.2f')} | {ratio} |"
+                )
+            lines.append("")
+        recipes = entry.get("supernet_recipes", {})
+        if recipes:
+            lines += [
+                f"Each supernet signal minus the default recipe's ({DEFAULT_SUPERNET}), paired "
+                "bootstrap SE:",
+                "",
+                "| signal | tau difference | SE | band tau difference | SE |",
+                "|---|---|---|---|---|",
+            ]
+            for signal, f in recipes.items():
+                lines.append(
+                    f"| {signal} | {_fmt(f['tau_difference'])} | {_fmt(f['tau_se'], '.2f')} | "
+                    f"{_fmt(f['band_difference'])} | {_fmt(f['band_se'], '.2f')} |"
                 )
             lines.append("")
     return "\n".join(lines) if lines else "no NeoCell-Bench tables"

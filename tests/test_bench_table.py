@@ -93,18 +93,20 @@ def test_spearman_and_top_recall_known_values():
     assert metrics.top_recall([-t for t in truth], truth) == 0.0
 
 
-def test_paired_band_difference_and_its_standard_error():
+def test_paired_tau_difference_and_its_standard_error():
     rng = np.random.default_rng(1)
     truth = list(range(40))
     latency = [1.0 + 0.01 * (i % 5) for i in range(40)]  # five close latencies: one band
     noisy = [t + rng.normal(0, 8) for t in truth]
-    difference, se = metrics.paired_band_difference(truth, noisy, truth, latency, draws=200)
+    difference, se = metrics.paired_tau_difference(truth, noisy, truth, latency, draws=200)
     expected = metrics.band_tau(truth, truth, latency) - metrics.band_tau(noisy, truth, latency)
     assert difference == pytest.approx(expected) and difference > 0 and se > 0
-    back, back_se = metrics.paired_band_difference(noisy, truth, truth, latency, draws=200)
+    back, back_se = metrics.paired_tau_difference(noisy, truth, truth, latency, draws=200)
     assert back == pytest.approx(-difference) and back_se == pytest.approx(se)
-    same, same_se = metrics.paired_band_difference(noisy, noisy, truth, latency, draws=200)
+    same, same_se = metrics.paired_tau_difference(noisy, noisy, truth, latency, draws=200)
     assert same == 0.0 and same_se == 0.0  # a signal against itself differs on no resample
+    whole, _ = metrics.paired_tau_difference(truth, noisy, truth)  # every pair, not bands
+    assert whole == pytest.approx(1.0 - metrics.kendall_tau(noisy, truth))
 
 
 def test_band_tau_counts_only_pairs_of_similar_latency():
@@ -243,6 +245,14 @@ def test_a_trained_signal_is_compared_with_the_best_zero_cost_proxy(bench, tmp_p
     over = entry["band_over_zero_cost"]["supernet, test"]
     assert over["versus"] in ("perfect", "params")  # both rank perfectly: band tau +1
     assert over["difference"] == -2.0  # -1 against +1
+    assert entry["supernet_recipes"] == {}  # no default recipe's column to compare with
+    for i, row in enumerate(rows):
+        row.signals[bench.DEFAULT_SUPERNET] = (float(i),)
+        row.signal_seconds[bench.DEFAULT_SUPERNET] = 1.0
+    recipes = bench.dataset_report(rows)["supernet_recipes"]
+    assert set(recipes) == {"supernet, test"}
+    assert recipes["supernet, test"]["tau_difference"] == -2.0
+    assert recipes["supernet, test"]["band_difference"] == -2.0
 
 
 # --- train and collect -----------------------------------------------------------------------------

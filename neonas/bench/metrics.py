@@ -112,20 +112,20 @@ def band_bootstrap_se(
     return _bootstrap(np.asarray(x, float), np.asarray(y, float), bands, draws, seed)
 
 
-def paired_band_difference(
+def paired_tau_difference(
     a: Sequence[float],
     b: Sequence[float],
     truth: Sequence[float],
-    latency: Sequence[float],
+    latency: Sequence[float] | None = None,
     draws: int = 1000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """band_tau(a) - band_tau(b) against the same `truth`, and its standard error over
-    resamples of the networks in which both signals are ranked on the same networks (a paired
-    bootstrap): whether one signal ranks networks of equal latency better than another by more
-    than the noise of the table's network sample, which the two SEs apart overstate."""
+    """tau(a) - tau(b) against the same `truth` (band tau with `latency`), and its standard
+    error over resamples of the networks in which both signals are ranked on the same networks
+    (a paired bootstrap): whether one signal ranks better than another by more than the noise
+    of the table's network sample, which the two SEs apart overstate."""
     x, y, t = (np.asarray(v, float) for v in (a, b, truth))
-    bands = latency_bands(latency)
+    bands = None if latency is None else latency_bands(latency)
     everything = np.arange(len(t))
     difference = _tau(x, t, bands, everything) - _tau(y, t, bands, everything)
     rng = np.random.default_rng(seed)
