@@ -356,7 +356,7 @@ def train_few_shot(
     import torch
 
     from neonas.supernet.few_shot import load_few_shot
-    from neonas.supernet.few_shot import train_few_shot as train_parts
+    from neonas.supernet.few_shot_training import train_few_shot as train_parts
 
     torch.set_num_threads(1)
     base = cache / recipe.training / name / "last.pt"

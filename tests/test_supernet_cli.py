@@ -549,8 +549,7 @@ def test_few_shot_scores_extracts_and_checks_by_each_networks_plan(
 ) -> None:
     from neonas.search.settings import EvalSettings
     from neonas.search.trial import score_candidate
-    from neonas.supernet.checkpoint import check_supernet_for
-    from neonas.supernet.few_shot import load_few_shot
+    from neonas.supernet.few_shot import check_supernet_for, load_few_shot
 
     space = load_space("tiny")
     check_supernet_for(few_shot, space, data)  # every plan has a part holding it

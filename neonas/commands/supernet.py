@@ -140,7 +140,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _few_shot(args: argparse.Namespace) -> int:
-    from neonas.supernet.few_shot import train_few_shot
+    from neonas.supernet.few_shot_training import train_few_shot
 
     checkpoint = Path(args.checkpoint).expanduser()
     output = args.output or str(checkpoint.resolve().parent) + "-few-shot"

@@ -26,7 +26,7 @@ def check_inputs(space: SearchSpace, settings: SearchSettings) -> None:
     if settings.eval.data is not None:
         check_images(settings.eval.data)
     if settings.eval.supernet is not None:
-        from neonas.supernet.checkpoint import check_supernet_for
+        from neonas.supernet.few_shot import check_supernet_for
 
         check_supernet_for(settings.eval.supernet, space, settings.eval.data)
     smallest = space.smallest()

@@ -38,26 +38,9 @@ def load_supernet(path: str | Path) -> tuple[SuperNet, dict[str, Any]]:
     return supernet, state
 
 
-def check_supernet_for(path: str | Path, space: Any, data_dir: str | Path) -> None:
-    """UserError unless the supernet in `path` holds every network of `space` and was trained
-    on the classes of `data_dir` (checked before a search starts its trials). For a few-shot
-    supernet (neonas/supernet/few_shot.py), each plan of `space` must have a part holding it."""
-    from neonas.supernet.few_shot import load_few_shot
-
-    few_shot = load_few_shot(path)
-    if few_shot is None:
-        _check_one_supernet(path, space, data_dir)
-        return
-    for plan in space.plan_names:
-        if plan not in few_shot.parts:
-            raise UserError(
-                f"the few-shot supernet in {few_shot.folder} has no part for transition plan "
-                f"{plan} of space {space.name!r}"
-            )
-        _check_one_supernet(few_shot.parts[plan], space.with_plan(plan), data_dir)
-
-
-def _check_one_supernet(path: str | Path, space: Any, data_dir: str | Path) -> None:
+def check_one_supernet_for(path: str | Path, space: Any, data_dir: str | Path) -> None:
+    """UserError unless the supernet checkpoint `path` holds every network of `space` and was
+    trained on the classes of `data_dir` (few_shot.check_supernet_for takes parts too)."""
     from neonas.supernet.coverage import SpaceCoverage
     from neonas.train.data import detect_layout
 

@@ -12,9 +12,9 @@ README.md, "NeoCell-Bench").
     neonas search --space tiny --supernet results/supernet/tiny-few-shot --data DIR
 
 A few-shot folder holds `few_shot.json` (written when every part has finished) and one
-`supernet train` run folder per plan. Wherever a supernet checkpoint is read (`search
---supernet`, `supernet score`, `supernet extract`), a few-shot folder can stand in for it:
-`checkpoint_for` names the part that holds a network.
+`supernet train` run folder per plan (trained by few_shot_training.py). Wherever a supernet
+checkpoint is read (`search --supernet`, `supernet score`, `supernet extract`), a few-shot
+folder can stand in for it: `checkpoint_for` names the part that holds a network.
 """
 
 from __future__ import annotations
@@ -26,24 +26,10 @@ from typing import Any
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.io import write_json_atomic
-from neonas.space import SearchSpace, ratio_plan_text
-from neonas.supernet.checkpoint import SPEC_KEY, supernet_space
-from neonas.train.checkpoint import LAST, load_checkpoint
-from neonas.train.options import FEW_SHOT_EPOCHS
+from neonas.space import ratio_plan_text
+from neonas.supernet.checkpoint import check_one_supernet_for
 
 FEW_SHOT_FILE = "few_shot.json"
-# The base training's options each part trains with (the parts have their own epochs).
-PART_OPTIONS = (
-    "batch_size",
-    "lr",
-    "seed",
-    "random_subnets",
-    "sampling",
-    "max_train_images",
-    "max_val_images",
-    "calib_images",
-)
 
 
 @dataclass(frozen=True)
@@ -97,71 +83,18 @@ def checkpoint_for(path: str | Path, config: ArchConfig) -> Path:
     return Path(path).expanduser() if few_shot is None else few_shot.checkpoint_for(config)
 
 
-def part_folder(plan: str) -> str:
-    """'4:3 1:1' -> 'plan-4-3_1-1': a folder name per plan."""
-    return "plan-" + plan.replace(":", "-").replace(" ", "_")
-
-
-def train_few_shot(
-    checkpoint: str | Path,
-    output_dir: str | Path,
-    *,
-    epochs: int = FEW_SHOT_EPOCHS,
-    data_dir: str | Path | None = None,
-    on_part: Any = None,
-    **options: Any,
-) -> Path:
-    """Train (or continue) one sub-supernet per transition plan of `checkpoint`'s space, each
-    started from its weights and trained `epochs` epochs on that plan's networks with the
-    options the base training recorded; returns the few-shot folder once every part is done.
-
-    Run again after a stop, it skips the finished parts and resumes the unfinished one.
-    data_dir: default, the folder the base trained on. options: SupernetJob fields of where
-    and how it runs (device, amp, workers, progress). on_part(plan, index, count): progress.
-    """
-    from neonas.supernet.training import train_supernet
-
-    base = Path(checkpoint).expanduser().resolve()
-    if not base.is_file():
-        raise UserError(f"no supernet checkpoint at {checkpoint}")
-    state = load_checkpoint(base)
-    if SPEC_KEY not in state.get("model_spec", {}):
-        raise UserError(f"{checkpoint} is not a supernet checkpoint (from `neonas supernet train`)")
-    space: SearchSpace = supernet_space(state["model_spec"])
-    if len(space.plans) < 2:
-        raise UserError(f"space {space.name!r} has one transition plan: there is nothing to divide")
-    recorded = state.get("run_options", {})
-    trained_like = {key: recorded[key] for key in PART_OPTIONS if key in recorded}
-    data = data_dir or state["data_dir"]
-    folder = Path(output_dir).expanduser()
-    parts: dict[str, str] = {}
-    for index, plan in enumerate(space.plan_names):
-        part = folder / part_folder(plan)
-        parts[plan] = f"{part.name}/{LAST}"
-        if _finished(part):
-            continue
-        if on_part is not None:
-            on_part(plan, index, len(space.plan_names))
-        part.mkdir(parents=True, exist_ok=True)
-        (part / "space.yaml").write_text(space.with_plan(plan).text)
-        resume = (part / LAST).is_file()
-        train_supernet(
-            part / "space.yaml",
-            data,
-            output_dir=part,
-            epochs=epochs,
-            resume=resume,
-            init_path=None if resume else str(base),
-            **trained_like,
-            **options,
-        )
-    write_json_atomic(
-        folder / FEW_SHOT_FILE,
-        {"base": str(base), "epochs": epochs, "space": space.name, "parts": parts},
-    )
-    return folder
-
-
-def _finished(part: Path) -> bool:
-    summary = part / "metrics.json"
-    return summary.is_file() and bool(json.loads(summary.read_text()).get("finished"))
+def check_supernet_for(path: str | Path, space: Any, data_dir: str | Path) -> None:
+    """UserError unless the supernet in `path` holds every network of `space` and was trained
+    on the classes of `data_dir` (checked before a search starts its trials). For few-shot
+    parts, each plan of `space` must have a part that holds it."""
+    few_shot = load_few_shot(path)
+    if few_shot is None:
+        check_one_supernet_for(path, space, data_dir)
+        return
+    for plan in space.plan_names:
+        if plan not in few_shot.parts:
+            raise UserError(
+                f"the few-shot supernet in {few_shot.folder} has no part for transition plan "
+                f"{plan} of space {space.name!r}"
+            )
+        check_one_supernet_for(few_shot.parts[plan], space.with_plan(plan), data_dir)
