@@ -309,7 +309,7 @@ def report_text(figures: dict[str, Any]) -> str:
             "| networks | n | top-1 % (mean +- SE) | predicted latency ms |",
             "|---|---|---|---|",
         ]
-        for group in (*GROUPS, "table_sampled_within_budget"):
+        for group in (*GROUPS, "table_sampled_within_budget", "table_best_within_budget"):
             f = entry.get(group)
             if f is None:
                 continue

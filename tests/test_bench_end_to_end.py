@@ -107,8 +107,11 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     within = [row for row in rows if row.latency_ms[1] <= e2e.BUDGET_MS]
     lines = "".join(json.dumps(row_to_dict(row)) + "\n" for row in rows)
     (tmp_path / "tiny-digits.jsonl").write_text(lines)
-    context = end_to_end_figures("digits", tmp_path)["table_sampled_within_budget"]
+    figures = end_to_end_figures("digits", tmp_path)
+    context = figures["table_sampled_within_budget"]
     assert context["networks"] == len(within) and 0.0 < context["top1_mean"] < 100.0
+    best = figures["table_best_within_budget"]
+    assert best["networks"] == 1 and best["top1_mean"] >= context["top1_mean"]
 
 
 if __name__ == "__main__":  # pragma: no cover
