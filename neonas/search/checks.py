@@ -94,9 +94,10 @@ def check_images(data: str) -> None:
 
 # Short training with fewer optimizer steps per network than this ranks nothing: on digits'
 # 500 training images (48 steps at the defaults) NeoCell-Bench's 100 networks ended at 8-23 %
-# top-1 (chance 10 %) and ranked at tau -0.02 against their full training; on 1,297 images
-# (21 steps per epoch) networks came apart from the third epoch on (benchmarks/README.md,
-# "NeoCell-Bench"; benchmarks/search_data_defaults.py).
+# top-1 (chance 10 %) and ranked at tau -0.02 against their full training; the same images at
+# batch 16 (192 steps) ranked at +0.67 (benchmarks/README.md, "NeoCell-Bench"). On 1,297
+# images (21 steps per epoch) networks came apart from the third epoch on
+# (benchmarks/search_data_defaults.py).
 SHORT_TRAINING_MIN_STEPS = 60
 
 
