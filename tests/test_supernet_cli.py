@@ -542,6 +542,10 @@ def test_few_shot_trains_one_part_per_plan_from_the_supernet(trained, few_shot) 
         assert part_space.plan_names == [plan]
         assert not torch.equal(state["model"]["head.fc.weight"], shared["model"]["head.fc.weight"])
     assert load_few_shot(parts.folder / "few_shot.json") == parts
+    # Run again, it has nothing to do; with other epochs, it refuses the folder in one line.
+    again = ["supernet", "few-shot", str(trained), "--output", str(few_shot), "--workers", "0"]
+    assert main([*again, "--epochs", "1", "--no-progress"]) == 0
+    assert main([*again, "--epochs", "2", "--no-progress"]) == 2
 
 
 def test_few_shot_scores_extracts_and_checks_by_each_networks_plan(

@@ -7,6 +7,7 @@ them (each part a `supernet train` run started with `--init` from the whole supe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def train_few_shot(
     *,
     epochs: int = FEW_SHOT_EPOCHS,
     data_dir: str | Path | None = None,
-    on_part: Any = None,
+    on_part: Callable[[str, int, int], None] | None = None,
     **options: Any,
 ) -> Path:
     """Train (or continue) one sub-supernet per transition plan of `checkpoint`'s space, each
@@ -71,7 +72,7 @@ def train_few_shot(
     for index, plan in enumerate(space.plan_names):
         part = folder / part_folder(plan)
         parts[plan] = f"{part.name}/{LAST}"
-        if _finished(part):
+        if _finished(part, epochs):
             continue
         if on_part is not None:
             on_part(plan, index, len(space.plan_names))
@@ -95,6 +96,18 @@ def train_few_shot(
     return folder
 
 
-def _finished(part: Path) -> bool:
+def _finished(part: Path, epochs: int) -> bool:
+    """Whether the part in `part` has finished; UserError if it finished with other epochs
+    (the folder holds another few-shot run)."""
     summary = part / "metrics.json"
-    return summary.is_file() and bool(json.loads(summary.read_text()).get("finished"))
+    if not summary.is_file():
+        return False
+    record = json.loads(summary.read_text())
+    if not record.get("finished"):
+        return False
+    if int(record["epochs"]) != epochs:
+        raise UserError(
+            f"{part} finished with {record['epochs']} epochs; --epochs {epochs} differs: "
+            "give another --output"
+        )
+    return True
