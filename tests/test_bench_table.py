@@ -348,7 +348,7 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
 
 
-def test_few_shot_split_trains_one_sub_supernet_per_plan_from_the_shared_one(
+def test_few_shot_trains_one_sub_supernet_per_plan_from_the_shared_one(
     bench, monkeypatch, tmp_path
 ):
     import accuracy_signals
