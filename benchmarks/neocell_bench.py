@@ -307,7 +307,7 @@ def score_with_supernet(
     import torch
 
     from neonas.arch import ArchConfig
-    from neonas.space import ratio_plan_text
+    from neonas.supernet.few_shot import plan_of
     from neonas.supernet.scoring import CALIB_IMAGES, VAL_IMAGES, SubnetScorer
 
     if name not in PROTOCOLS:
@@ -335,7 +335,7 @@ def score_with_supernet(
         if path.is_file():
             continue
         config = ArchConfig.from_dict(for_data(network["config"], data))
-        plan = ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
+        plan = plan_of(config)
         part = plan if few_shot_epochs else None
         if part not in scorers:
             scorers[part] = SubnetScorer(

@@ -18,19 +18,10 @@ from neonas.supernet.checkpoint import SPEC_KEY, supernet_space
 from neonas.supernet.few_shot import FEW_SHOT_FILE
 from neonas.supernet.training import train_supernet
 from neonas.train.checkpoint import LAST, load_checkpoint
-from neonas.train.options import FEW_SHOT_EPOCHS
+from neonas.train.options import FEW_SHOT_EPOCHS, SUPERNET_RUN_OPTIONS
 
-# The base training's options each part trains with (the parts have their own epochs).
-PART_OPTIONS = (
-    "batch_size",
-    "lr",
-    "seed",
-    "random_subnets",
-    "sampling",
-    "max_train_images",
-    "max_val_images",
-    "calib_images",
-)
+# The base training's recorded options each part trains with (the parts have their own epochs).
+PART_OPTIONS = tuple(option for option in SUPERNET_RUN_OPTIONS if option != "epochs")
 
 
 def part_folder(plan: str) -> str:
