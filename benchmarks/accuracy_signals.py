@@ -362,6 +362,15 @@ def supernet_folder(cache: Path, dataset: str, recipe: SupernetRecipe, space: st
     return cache / name / dataset
 
 
+def few_shot_folder(
+    cache: Path, dataset: str, recipe: SupernetRecipe, epochs: int, space: str = SPACE
+) -> Path:
+    """Where the few-shot parts of that supernet train (`neonas supernet few-shot --output`):
+    one folder for the benchmark's signal and the end-to-end search, so they train once."""
+    trained = supernet_folder(cache, dataset, recipe, space).parent.name
+    return cache / f"{trained}-fewshot-e{epochs}" / dataset
+
+
 def train_supernets(
     cache: Path, datasets: list[str], recipe: SupernetRecipe, space: str = SPACE
 ) -> None:

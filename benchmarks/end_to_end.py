@@ -17,13 +17,15 @@ widened to hold the hand design (widths up to 48-96-192, 7x7 matrices in the fir
 stages), with a supernet of that space trained with the same recipe; it has no table, so no
 context row. `--few-shot` scores the search's trials with the supernet's few-shot parts
 (`python cli.py supernet few-shot CKPT`, one part per transition plan, 3 epochs each) instead
-of the whole supernet; its cost counts the parts' training. The random and hand networks
-do not depend on the supernet: a run reuses the retraining of the same networks and seeds
-from the run without it when that exists (same code, same seeds: the same numbers).
+of the whole supernet; its cost counts the parts' training, which `neocell_bench.py supernet
+--few-shot 3` shares (same folder). The random and hand networks do not depend on the
+supernet: a run reuses the retraining of the same networks and seeds from the run scored the
+other way when that exists (same code, same seeds: the same numbers).
 
-Protocol, per data set of NeoCell-Bench with a supernet (digits):
-- latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, about the median of
-  the data set's table;
+Protocol, per data set of NeoCell-Bench with a supernet (digits, shapes-large):
+- latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, the median of the
+  digits table (shapes-large's 64 networks: 0.46 ms); one budget for both data sets, so one
+  hand design serves both;
 - searched: `python cli.py search --space SPACE --hw ascend --latency-budget BUDGET --supernet
   CKPT --data DATA --seed 0` with every other option at its default (sampler, trials), on the
   supernet benchmarks/accuracy_signals.py trains (uniform4-b32-e30-lr0.002, seed 0), then
@@ -60,6 +62,7 @@ from accuracy_signals import (
     PROTOCOLS,
     SPACE,
     SupernetRecipe,
+    few_shot_folder,
     make_data,
     supernet_folder,
     train_supernets,
@@ -69,6 +72,7 @@ from neocell_bench import _now, _write, code_commit, for_data, machine, predicte
 
 from neonas.bench.end_to_end import GROUPS, end_to_end_results, summary_path
 from neonas.errors import UserError
+from neonas.train.options import FEW_SHOT_EPOCHS
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_MS = 0.48  # the median predicted latency of the digits table is 0.48 ms
@@ -76,7 +80,7 @@ RANDOM_SEED = 0
 PER_GROUP = 3
 SEEDS = (0, 1)
 HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
-DATASETS = ("digits",)  # the data sets with a supernet recipe and a table
+DATASETS = ("digits", "shapes-large")  # the data sets with a supernet recipe and a table
 SPACES = (SPACE, "tiny-wide")
 
 
@@ -93,8 +97,10 @@ class Setup:
         """The space, with -few-shot: names the cache folder and the committed summary."""
         return self.space + ("-few-shot" if self.few_shot else "")
 
-    def without_few_shot(self) -> Setup:
-        return Setup(self.space)
+    def other_scorer(self) -> Setup:
+        """The same space scored the other way (whole supernet <-> few-shot parts): its random
+        and hand networks are this setup's."""
+        return Setup(self.space, not self.few_shot)
 
 
 def folder_of(cache: Path, dataset: str, setup: Setup = Setup()) -> Path:
@@ -124,7 +130,7 @@ def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]
         supernet_seconds = json.loads((supernet_dir / "train.json").read_text())["seconds"]
         scorer = supernet_dir / "last.pt"
         if setup.few_shot:
-            scorer = supernet_dir.parent / f"{supernet_dir.name}-few-shot"
+            scorer = few_shot_folder(cache, dataset, recipe, FEW_SHOT_EPOCHS, space)
             if not (scorer / "train.json").is_file():
                 start = time.perf_counter()
                 _cli("supernet", "few-shot", str(supernet_dir / "last.pt"), "--output", str(scorer),
@@ -231,8 +237,8 @@ def run(cache: Path, dataset: str, setup: Setup = Setup()) -> None:
                 path = truth_file(cache, dataset, group, index, seed, setup)
                 if path.is_file():
                     continue
-                shared = truth_file(cache, dataset, group, index, seed, setup.without_few_shot())
-                if group != "searched" and shared.is_file() and setup.few_shot:
+                shared = truth_file(cache, dataset, group, index, seed, setup.other_scorer())
+                if group != "searched" and shared.is_file():
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(shared.read_text())  # the same network and seed, retrained
                     continue
@@ -280,6 +286,7 @@ def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = S
         "space": setup.space,
         "supernet": search.get("supernet"),
         "command": "python benchmarks/end_to_end.py run --cache CACHE"
+        + ("" if dataset == "digits" else f" --dataset {dataset}")
         + ("" if setup.space == SPACE else f" --space {setup.space}")
         + (" --few-shot" if setup.few_shot else ""),
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),

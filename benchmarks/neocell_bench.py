@@ -67,6 +67,7 @@ from accuracy_signals import (
     SPACE,
     Protocol,
     SupernetRecipe,
+    few_shot_folder,
     make_data,
     short_job,
     spanning_networks,
@@ -360,7 +361,7 @@ def train_few_shot(
 
     torch.set_num_threads(1)
     base = cache / recipe.training / name / "last.pt"
-    folder = cache / f"{recipe.training}-fewshot-e{epochs}" / name
+    folder = few_shot_folder(cache, name, recipe, epochs)
     start = time.perf_counter()
     train_parts(base, folder, epochs=epochs, data_dir=make_data(cache, name), progress=False)
     if not (folder / "train.json").is_file():

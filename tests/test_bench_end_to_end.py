@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -50,8 +49,10 @@ def test_group_figures_mean_and_standard_error():
     assert one["top1_mean"] == 62.0 and one["top1_se"] == 2.0  # over the two seeds
 
 
-def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, capsys):
-    import neocell_bench
+@pytest.fixture
+def trained(e2e, monkeypatch, tmp_path) -> list[tuple[str, int]]:
+    """Runs of end_to_end on tiny data whose search and retraining are stand-ins: the list of
+    (network, seed) retrained, in order."""
     from accuracy_signals import shapes_folder
 
     data = shapes_folder(tmp_path / "data", train=16, val=16)
@@ -59,16 +60,22 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     small = ArchConfig.load(e2e.HAND).to_dict()
     searched = [dict(small, name=f"s{i}") for i in range(3)]
     monkeypatch.setattr(e2e, "search_step", lambda cache, dataset, setup: searched)
+    done: list[tuple[str, int]] = []
+
+    def fake_truth(config, data, protocol, seed):
+        done.append((config["name"], seed))
+        return {"top1": 50.0 + 10 * seed + len(done), "loss": 1.0, "seconds": 0.1}
+
+    monkeypatch.setattr(e2e, "truth_job", fake_truth)
+    return done
+
+
+def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsys):
+    import neocell_bench
+
     folder = e2e.folder_of(tmp_path, "digits")
     folder.mkdir(parents=True)
     e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0})
-    trained = []
-
-    def fake_truth(config, data, protocol, seed):
-        trained.append((config["name"], seed))
-        return {"top1": 50.0 + 10 * seed + len(trained), "loss": 1.0, "seconds": 0.1}
-
-    monkeypatch.setattr(e2e, "truth_job", fake_truth)
     e2e.run(tmp_path, "digits")
     assert len(trained) == 2 * (3 + 3 + 1)  # 3 searched, 3 random, the hand design; 2 seeds
     e2e.run(tmp_path, "digits")  # resumed: nothing left to train
@@ -114,10 +121,6 @@ def test_run_retrains_each_group_once_and_collects(e2e, monkeypatch, tmp_path, c
     assert best["networks"] == 1 and best["top1_mean"] >= context["top1_mean"]
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
-
-
 def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e, tmp_path):
     from neonas.bench.end_to_end import end_to_end_results
     from neonas.space import load_space
@@ -144,3 +147,22 @@ def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e
     assert list(results) == ["digits, tiny-wide"]  # no table context for another space
     assert results["digits, tiny-wide"]["hand"]["top1_mean"] == 81.0
     assert "table_sampled_within_budget" not in results["digits, tiny-wide"]
+
+
+def test_the_whole_supernet_run_reuses_a_few_shot_runs_random_and_hand(e2e, trained, tmp_path):
+    e2e.run(tmp_path, "shapes-large", e2e.Setup(few_shot=True))
+    assert len(trained) == 2 * 7
+    e2e.run(tmp_path, "shapes-large")
+    assert len(trained) == 2 * 7 + 2 * 3  # only its own searched networks
+    assert all(name.startswith("s") for name, _ in trained[14:])
+
+
+def test_the_benchmark_and_the_end_to_end_search_share_few_shot_parts(e2e):
+    import neocell_bench
+    from accuracy_signals import SupernetRecipe
+
+    recipe, cache = SupernetRecipe(), Path("/cache")
+    bench = neocell_bench.few_shot_folder(cache, "digits", recipe, 3)
+    assert bench == cache / f"{recipe.training}-fewshot-e3" / "digits"  # the cached digits parts
+    wide = neocell_bench.few_shot_folder(cache, "digits", recipe, 3, "tiny-wide")
+    assert wide != bench and wide.parent.name.startswith(f"{recipe.training}-tiny-wide")
