@@ -308,7 +308,7 @@ def score_with_supernet(
     import torch
 
     from neonas.arch import ArchConfig
-    from neonas.supernet.few_shot import plan_of
+    from neonas.space import plan_of
     from neonas.supernet.scoring import CALIB_IMAGES, VAL_IMAGES, SubnetScorer
 
     if name not in PROTOCOLS:

@@ -333,7 +333,7 @@ class SearchSpace:
 
     def _params_as_written(self, config: ArchConfig) -> dict[str, Any] | None:
         params: dict[str, Any] = {}
-        plan = ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
+        plan = plan_of(config)
         if len(config.stages) != len(self.spec.stages) or plan not in self.plan_names:
             return None
         if len(self.plan_names) > 1:
@@ -542,6 +542,12 @@ class _Cell:
 def ratio_plan_text(plan: Sequence[Sequence[int] | None]) -> str:
     """One transition plan as text, e.g. '2:1 2:1 2:1' ('-' for a network with one stage)."""
     return " ".join(ratio_text(ratio) for ratio in plan if ratio is not None) or "-"
+
+
+def plan_of(config: ArchConfig) -> str:
+    """A network's transition plan (its stages' sampling ratios after the first), as
+    SearchSpace.plan_names writes it: the choice that splits a few-shot supernet."""
+    return ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
 
 
 def available_spaces() -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from neonas.arch import ArchConfig
 from neonas.errors import UserError
-from neonas.space import ratio_plan_text
+from neonas.space import plan_of
 from neonas.supernet.checkpoint import check_one_supernet_for
 
 FEW_SHOT_FILE = "few_shot.json"
@@ -50,11 +50,6 @@ class FewShot:
                 f"({', '.join(self.parts)})"
             )
         return self.parts[plan]
-
-
-def plan_of(config: ArchConfig) -> str:
-    """A network's transition plan, as SearchSpace.plan_names writes it."""
-    return ratio_plan_text(tuple(stage.sampling for stage in config.stages[1:]))
 
 
 def load_few_shot(path: str | Path) -> FewShot | None:
