@@ -68,6 +68,7 @@ from accuracy_signals import (
     train_supernets,
     truth_job,
 )
+from exit_status import reports_user_errors
 from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
 from neonas.bench.end_to_end import GROUPS, end_to_end_results, summary_path
@@ -329,6 +330,7 @@ def report_text(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -356,9 +358,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             figures = end_to_end_results(args.folder)
             print(json.dumps(figures) if args.json else report_text(figures))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except subprocess.CalledProcessError as err:
         print(f"error: {' '.join(err.cmd[1:3])} failed (exit {err.returncode})", file=sys.stderr)
         return 1

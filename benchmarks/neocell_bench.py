@@ -76,6 +76,7 @@ from accuracy_signals import (
     truth_job,
     zero_job,
 )
+from exit_status import reports_user_errors
 
 from neonas.bench import metrics
 from neonas.bench.end_to_end import end_to_end_results
@@ -849,6 +850,7 @@ def _fmt(value: float | None, spec: str = "+.2f") -> str:
 # --- command line --------------------------------------------------------------------------------
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -914,54 +916,46 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "train":
-            for name, value in (("--networks", args.networks), ("--epochs", args.epochs)):
-                if value is not None and value < 1:
-                    raise UserError(f"{name} must be at least 1")
-            if args.draws < 1:
-                raise UserError("--draws must be at least 1")
-            try:
-                seeds = [int(s) for s in args.seeds.split(",") if s]
-            except ValueError:
-                raise UserError(
-                    f"--seeds {args.seeds}: a comma-separated list of integers"
-                ) from None
-            sets = [
-                parse_dataset(t, args.networks, args.epochs) for t in args.dataset or ["digits"]
-            ]
-            import torch
+    if args.command == "train":
+        for name, value in (("--networks", args.networks), ("--epochs", args.epochs)):
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1")
+        if args.draws < 1:
+            raise UserError("--draws must be at least 1")
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s]
+        except ValueError:
+            raise UserError(f"--seeds {args.seeds}: a comma-separated list of integers") from None
+        sets = [parse_dataset(t, args.networks, args.epochs) for t in args.dataset or ["digits"]]
+        import torch
 
-            torch.set_num_threads(args.threads)
-            shard = parse_shard(args.shard)
-            train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard)
-        elif args.command == "supernet":
-            recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs, seed=args.seed)
-            score_with_supernet(
-                args.cache,
-                args.dataset,
-                args.calib_images,
-                args.val_images,
-                recipe=recipe,
-                few_shot_epochs=args.few_shot,
-            )
-        elif args.command == "short":
-            import torch
+        torch.set_num_threads(args.threads)
+        shard = parse_shard(args.shard)
+        train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard)
+    elif args.command == "supernet":
+        recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs, seed=args.seed)
+        score_with_supernet(
+            args.cache,
+            args.dataset,
+            args.calib_images,
+            args.val_images,
+            recipe=recipe,
+            few_shot_epochs=args.few_shot,
+        )
+    elif args.command == "short":
+        import torch
 
-            torch.set_num_threads(args.threads)
-            short_train_table(args.cache, args.dataset, args.batch_size)
-        elif args.command == "collect":
-            for name, count, planned in collect(args.cache, args.dataset, args.out):
-                print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")
+        torch.set_num_threads(args.threads)
+        short_train_table(args.cache, args.dataset, args.batch_size)
+    elif args.command == "collect":
+        for name, count, planned in collect(args.cache, args.dataset, args.out):
+            print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")
+    else:
+        result = report(args.tables)
+        if args.json:
+            print(json.dumps(result))
         else:
-            result = report(args.tables)
-            if args.json:
-                print(json.dumps(result))
-            else:
-                print(report_text(result, args.tables))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+            print(report_text(result, args.tables))
     return 0
 
 

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from accuracy_signals import SPACE, SupernetRecipe, make_data, train_supernets
+from exit_status import reports_user_errors
 from neocell_bench import _now, _write, code_commit, machine, predicted_latency
 
 from neonas.bench import metrics
@@ -339,6 +340,7 @@ def report_text(figures: dict[str, Any], folder: Path | None = None) -> str:
 # --- command line -------------------------------------------------------------------------------
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -360,28 +362,24 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true")
     show.add_argument("--folder", type=Path, help="read the summary here instead")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "run":
-            names = [n for n in args.samplers.split(",") if n]
-            unknown = sorted(set(names) - set(SAMPLERS))
-            if unknown or not names:
-                raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
-            if args.seeds < 1 or args.trials < EVERY:
-                raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
-            run(args.cache, names, args.seeds, args.trials, args.first_seed)
-        elif args.command == "ask-cost":
-            names = [n for n in args.samplers.split(",") if n]
-            if not names or set(names) - set(SAMPLERS) or args.trials < 2:
-                raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}; --trials >= 2")
-            ask_cost(args.space, names, args.trials)
-        elif args.command == "collect":
-            print(f"wrote {collect(args.cache, args.out, args.trials)}")
-        else:
-            figures = sampler_figures(DATASET, args.folder)
-            print(json.dumps(figures) if args.json else report_text(figures, args.folder))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.command == "run":
+        names = [n for n in args.samplers.split(",") if n]
+        unknown = sorted(set(names) - set(SAMPLERS))
+        if unknown or not names:
+            raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
+        if args.seeds < 1 or args.trials < EVERY:
+            raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
+        run(args.cache, names, args.seeds, args.trials, args.first_seed)
+    elif args.command == "ask-cost":
+        names = [n for n in args.samplers.split(",") if n]
+        if not names or set(names) - set(SAMPLERS) or args.trials < 2:
+            raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}; --trials >= 2")
+        ask_cost(args.space, names, args.trials)
+    elif args.command == "collect":
+        print(f"wrote {collect(args.cache, args.out, args.trials)}")
+    else:
+        figures = sampler_figures(DATASET, args.folder)
+        print(json.dumps(figures) if args.json else report_text(figures, args.folder))
     return 0
 
 

@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from accuracy_signals import PROTOCOLS, make_data, truth_job
+from exit_status import reports_user_errors
 from neocell_bench import for_data
 
 from neonas.errors import UserError
@@ -79,6 +80,7 @@ def with_train_command(config: Path, data: Path, seed: int, epochs: int) -> dict
     return {"top1": summary["val_top1"], "loss": summary["val_loss"]}
 
 
+@reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="NeoCell-Bench's cache")
@@ -90,24 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     from neonas.arch import ArchConfig
 
     torch.set_num_threads(1)
-    try:
-        data = make_data(args.cache, DATASET)
-        protocol = PROTOCOLS[DATASET]
-        config = for_data(ArchConfig.load(args.config).to_dict(), data)
-        for seed in (int(s) for s in args.seeds.split(",")):
-            truth = truth_job(config, data, protocol, seed)
-            command = with_train_command(args.config, data, seed, protocol.truth_epochs)
-            loss_gap = abs(truth["loss"] - command["loss"]) / abs(truth["loss"])
-            print(
-                f"{args.config.name} seed {seed}: truth_job top-1 {truth['top1']!r} loss "
-                f"{truth['loss']!r}; train command top-1 {command['top1']!r} loss "
-                f"{command['loss']!r}; top-1 equal: {truth['top1'] == command['top1']}, "
-                f"loss relative difference {loss_gap:.1e}",
-                flush=True,
-            )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    data = make_data(args.cache, DATASET)
+    protocol = PROTOCOLS[DATASET]
+    config = for_data(ArchConfig.load(args.config).to_dict(), data)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        truth = truth_job(config, data, protocol, seed)
+        command = with_train_command(args.config, data, seed, protocol.truth_epochs)
+        loss_gap = abs(truth["loss"] - command["loss"]) / abs(truth["loss"])
+        print(
+            f"{args.config.name} seed {seed}: truth_job top-1 {truth['top1']!r} loss "
+            f"{truth['loss']!r}; train command top-1 {command['top1']!r} loss "
+            f"{command['loss']!r}; top-1 equal: {truth['top1'] == command['top1']}, "
+            f"loss relative difference {loss_gap:.1e}",
+            flush=True,
+        )
     return 0
 
 
