@@ -248,15 +248,16 @@ def _build(config_dict: dict[str, Any], seed: int) -> Any:
     return build_model(ArchConfig.from_dict(config_dict))
 
 
-def truth_job(
+def train_truth(
     config: dict[str, Any], data: Path, protocol: Protocol, seed: int, device: str = "cpu"
-) -> dict[str, Any]:
-    """Stand-alone training from scratch: all training images, `truth_epochs`, one evaluation."""
+) -> tuple[Any, dict[str, Any]]:
+    """Stand-alone training from scratch: all training images, `truth_epochs`, one evaluation;
+    the trained model and short_train's metrics."""
     from neonas.train.short_training import short_train
 
-    start = time.perf_counter()
+    model = _build(config, seed)
     metrics = short_train(
-        _build(config, seed),
+        model,
         data,
         epochs=protocol.truth_epochs,
         image_size=32,
@@ -266,6 +267,15 @@ def truth_job(
         validate_every=protocol.truth_epochs,
         device=device,
     )
+    return model, metrics
+
+
+def truth_job(
+    config: dict[str, Any], data: Path, protocol: Protocol, seed: int, device: str = "cpu"
+) -> dict[str, Any]:
+    """The ground truth of one network and seed: top-1 and loss on the validation images."""
+    start = time.perf_counter()
+    _, metrics = train_truth(config, data, protocol, seed, device)
     return {
         "top1": metrics["val_top1"],
         "loss": metrics["val_loss"],
