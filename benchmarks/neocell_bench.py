@@ -761,6 +761,47 @@ def band_over_zero_cost(
     return found
 
 
+def plan_means(rows: list[BenchRow]) -> dict[str, dict[str, Any]]:
+    """Per transition plan (space.plan_of): its networks and the mean ground truth and mean
+    supernet signal over them, best plan first. A few-shot supernet scores each plan with a
+    part of its own; this shows whether the parts' levels order the plans as training does."""
+    from neonas.arch import ArchConfig
+    from neonas.space import plan_of
+
+    names = sorted({n for row in rows for n in row.signals if n.startswith("supernet")})
+    groups: dict[str, list[BenchRow]] = {}
+    for row in rows:
+        groups.setdefault(plan_of(ArchConfig.from_dict(row.config)), []).append(row)
+    means = {
+        plan: {
+            "networks": len(members),
+            "top1": statistics.fmean(row.top1 for row in members),
+            **{n: statistics.fmean(statistics.fmean(r.signals[n]) for r in members) for n in names},
+        }
+        for plan, members in groups.items()
+    }
+    return dict(sorted(means.items(), key=lambda item: -item[1]["top1"]))
+
+
+def plans_text(rows: list[BenchRow]) -> str:
+    """plan_means as a table, with each signal's Kendall tau over the plan means."""
+    means = plan_means(rows)
+    names = [n for n in next(iter(means.values())) if n.startswith("supernet")]
+    lines = [
+        "| plan | networks | top-1 % | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for plan, entry in means.items():
+        values = " | ".join(f"{entry[n]:.1f}" for n in names)
+        lines.append(f"| {plan} | {entry['networks']} | {entry['top1']:.1f} | {values} |")
+    truth = [entry["top1"] for entry in means.values()]
+    taus = " | ".join(
+        _fmt(metrics.kendall_tau(truth, [e[n] for e in means.values()])) for n in names
+    )
+    lines.append(f"| tau over the plans | | | {taus} |")
+    return "\n".join(lines)
+
+
 def report(folder: Path | None = None) -> dict[str, Any]:
     """The contract's JSON object, from the tables under `folder` (default: the committed)."""
     return {
@@ -912,6 +953,11 @@ def main(argv: list[str] | None = None) -> int:
     short.add_argument(
         "--batch-size", type=int, help="instead of the search's 64: the same images, more steps"
     )
+    by_plan = commands.add_parser(
+        "plans", help="per transition plan: ground truth and supernet signals, averaged"
+    )
+    by_plan.add_argument("--dataset", default="digits", help="a committed table (digits)")
+    by_plan.add_argument("--tables", type=Path, help="read tables here instead of the committed")
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -947,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         short_train_table(args.cache, args.dataset, args.batch_size)
+    elif args.command == "plans":
+        print(plans_text(load_table(args.dataset, args.tables)))
     elif args.command == "collect":
         for name, count, planned in collect(args.cache, args.dataset, args.out):
             print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")

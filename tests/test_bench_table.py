@@ -344,10 +344,6 @@ def test_report_reads_the_committed_tables(bench, capsys):
     assert "synflow" in digits["signals"] and "zico, noise, mean of 3 draws" in digits["signals"]
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
-
-
 def test_few_shot_trains_one_sub_supernet_per_plan_from_the_shared_one(
     bench, monkeypatch, tmp_path
 ):
@@ -377,3 +373,26 @@ def test_few_shot_trains_one_sub_supernet_per_plan_from_the_shared_one(
         assert torch.allclose(state["model"][stem], shared[stem], atol=0.05)
     again = bench.train_few_shot(cache, "digits", recipe, epochs=1)  # resumed: nothing to do
     assert again == parts
+
+
+def test_plan_means_group_the_table_by_transition_plan(bench, capsys):
+    from neonas.arch import ArchConfig
+    from neonas.space import plan_of
+
+    rows = load_table("digits")
+    means = bench.plan_means(rows)
+    assert sum(entry["networks"] for entry in means.values()) == len(rows)
+    tops = [entry["top1"] for entry in means.values()]
+    assert tops == sorted(tops, reverse=True)  # best plan first
+    plan = next(iter(means))
+    members = [r for r in rows if plan_of(ArchConfig.from_dict(r.config)) == plan]
+    signal = "supernet, supernet-uniform4-b32-e30-lr0.002"
+    expected = sum(r.signals[signal][0] for r in members) / len(members)
+    assert means[plan][signal] == pytest.approx(expected)
+    assert bench.main(["plans", "--dataset", "digits"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("| tau over the plans |") and "+" in last
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
