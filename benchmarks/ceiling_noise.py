@@ -2,6 +2,7 @@
 
     python benchmarks/ceiling_noise.py --cache /work/bench-cache [--dataset shapes-large] \
         [--networks 6,8] [--fresh-images 16000]
+    python benchmarks/ceiling_noise.py --project [--dataset shapes-large] [--target 0.85]
 
 The table's ceiling is Kendall tau between the top-1 of seed 0 and seed 1 over its networks.
 Two seeds of one network disagree for two reasons: training (another initialisation and data
@@ -24,6 +25,10 @@ Protocol, per network of `--networks` (indices into the table):
   Gaussian noise of the per-seed variance (half the difference's), Kendall tau between them;
   the same simulation at today's variance is printed beside it as a check on the model (it
   should land near the observed ceiling).
+
+`--project` trains nothing: from the committed table alone it prints the simulated ceiling
+at the observed variance and the variance of the seed difference that would give `--target`
+(bisection over the same simulation), i.e. how much quieter training must become.
 """
 
 from __future__ import annotations
@@ -83,14 +88,45 @@ def simulated_ceiling(means: list[float], seed_variance: float, runs: int = SIMU
     return statistics.median(taus)
 
 
+def variance_for(means: list[float], target: float) -> float:
+    """The variance of the seed difference at which simulated_ceiling reaches `target`."""
+    low, high = 0.0, 10.0
+    for _ in range(20):
+        middle = (low + high) / 2
+        if simulated_ceiling(means, middle / 2, runs=400) >= target:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def project(dataset: str, target: float) -> None:
+    rows = load_table(dataset)
+    observed = statistics.pvariance([r.truth[0].top1 - r.truth[1].top1 for r in rows])
+    means = [r.top1 for r in rows]
+    needed = variance_for(means, target)
+    print(
+        f"{dataset} ({len(rows)} networks): variance of the seed difference {observed:.3f}, "
+        f"simulated ceiling {simulated_ceiling(means, observed / 2):+.2f}; a ceiling of "
+        f"{target:+.2f} needs {needed:.3f} ({needed / observed:.0%} of today's)"
+    )
+
+
 @reports_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, required=True, help="NeoCell-Bench's cache")
+    parser.add_argument("--cache", type=Path, help="NeoCell-Bench's cache (to train)")
+    parser.add_argument("--project", action="store_true", help="simulate only, train nothing")
+    parser.add_argument("--target", type=float, default=0.85, help="--project: ceiling (0.85)")
     parser.add_argument("--dataset", default="shapes-large", choices=["shapes-large"])
     parser.add_argument("--networks", default="6,8", help="table indices (default 6,8)")
     parser.add_argument("--fresh-images", type=int, default=16000)
     args = parser.parse_args(argv)
+    if args.project:
+        project(args.dataset, args.target)
+        return 0
+    if args.cache is None:
+        raise UserError("--cache is required to train (or give --project)")
     import torch
 
     torch.set_num_threads(1)

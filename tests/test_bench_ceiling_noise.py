@@ -1,0 +1,38 @@
+"""benchmarks/ceiling_noise.py: the image-sampling variance and the ceiling simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def noise(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import ceiling_noise
+
+    return ceiling_noise
+
+
+def test_difference_variance_is_the_per_image_variance_over_n(noise):
+    # Differences +1, 0, 0, -1: variance 0.5, over 4 images, in points squared.
+    assert noise.difference_variance([1, 1, 0, 0], [0, 1, 0, 1]) == pytest.approx(0.5 / 4 * 1e4)
+    assert noise.difference_variance([1, 0, 1], [1, 0, 1]) == 0.0  # the same errors: no noise
+
+
+def test_the_simulated_ceiling_falls_with_noise_and_the_bisection_finds_a_target(noise):
+    means = [70.0 + 0.5 * i for i in range(30)]
+    quiet, loud = noise.simulated_ceiling(means, 0.1, 200), noise.simulated_ceiling(means, 4.0, 200)
+    assert 0.9 < quiet <= 1.0 and loud < quiet
+    variance = noise.variance_for(means, 0.8)
+    assert noise.simulated_ceiling(means, variance / 2, 400) == pytest.approx(0.8, abs=0.03)
+
+
+def test_project_reads_the_committed_table_and_training_needs_a_cache(noise, capsys):
+    assert noise.main(["--project", "--dataset", "shapes-large", "--target", "0.9"]) == 0
+    assert "a ceiling of +0.90 needs" in capsys.readouterr().out
+    assert noise.main([]) == 2
+    assert "--cache is required" in capsys.readouterr().err
