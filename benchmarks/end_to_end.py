@@ -71,7 +71,7 @@ from accuracy_signals import (
 from exit_status import reports_user_errors
 from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
-from neonas.bench.end_to_end import GROUPS, end_to_end_results, summary_path
+from neonas.bench.end_to_end import DATASETS, GROUPS, end_to_end_results, summary_path
 from neonas.errors import UserError
 from neonas.train.options import FEW_SHOT_EPOCHS
 
@@ -81,7 +81,6 @@ RANDOM_SEED = 0
 PER_GROUP = 3
 SEEDS = (0, 1)
 HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
-DATASETS = ("digits", "shapes-large")  # the data sets with a supernet recipe and a table
 SPACES = (SPACE, "tiny-wide")
 
 

@@ -166,3 +166,21 @@ def test_the_benchmark_and_the_end_to_end_search_share_few_shot_parts(e2e):
     assert bench == cache / f"{recipe.training}-fewshot-e3" / "digits"  # the cached digits parts
     wide = neocell_bench.few_shot_folder(cache, "digits", recipe, 3, "tiny-wide")
     assert wide != bench and wide.parent.name.startswith(f"{recipe.training}-tiny-wide")
+
+
+def test_results_of_every_data_set_are_read(e2e, tmp_path):
+    from neonas.bench.end_to_end import DATASETS, end_to_end_results
+
+    assert "shapes-large" in DATASETS and set(DATASETS) <= set(e2e.PROTOCOLS)
+    summary = {
+        "space": "tiny",
+        "budget_ms": 0.48,
+        "search_cost_seconds": 1.0,
+        "seeds": [0, 1],
+        "networks": [
+            {"group": "hand", "index": 0, "latency_ms": 0.47, "top1": {"0": 93.0, "1": 95.0}}
+        ],
+    }
+    e2e.summary_path("shapes-large", tmp_path, "tiny-few-shot").write_text(json.dumps(summary))
+    results = end_to_end_results(tmp_path)
+    assert results["shapes-large, tiny-few-shot"]["hand"]["top1_mean"] == 94.0

@@ -20,13 +20,14 @@ GROUPS = ("searched", "random", "hand")
 # The runs beside the table's space searched with the whole supernet, by their labels: the
 # space, with -few-shot when the supernet's few-shot parts scored the trials.
 OTHER_RUNS = ("tiny-few-shot", "tiny-wide", "tiny-wide-few-shot")
+DATASETS = ("digits", "shapes-large")  # the data sets benchmarks/end_to_end.py runs on
 
 
 def end_to_end_results(folder: Path | None = None) -> dict[str, Any]:
     """Every committed end-to-end result, as the contract's "end_to_end" carries them: keyed by
     data set for the table's space and whole supernet, by "DATASET, LABEL" for the others."""
     found = {}
-    for dataset in ("digits",):
+    for dataset in DATASETS:
         for label in (SPACE, *OTHER_RUNS):
             if figures := end_to_end_figures(dataset, folder, label):
                 found[dataset if label == SPACE else f"{dataset}, {label}"] = figures
