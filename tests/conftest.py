@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +29,11 @@ def no_ray_address(monkeypatch):
     """RAY_ADDRESS exported in the shell would send `search`, `train` and `supernet train` to
     that cluster (neonas/cluster.py): tests that want it set it themselves."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+@pytest.fixture
+def benchmark_module(monkeypatch):
+    """Imports a script of benchmarks/ by name: the scripts import each other by name, so their
+    folder goes on sys.path for the test."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture
-def noise(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import ceiling_noise
-
-    return ceiling_noise
+def noise(benchmark_module):
+    return benchmark_module("ceiling_noise")
 
 
 def test_difference_variance_is_the_per_image_variance_over_n(noise):

@@ -12,16 +12,10 @@ from neonas.bench import load_table
 from neonas.bench.end_to_end import end_to_end_figures, group_figures
 from neonas.bench.table import row_to_dict
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture
-def e2e(monkeypatch):
-    """benchmarks/end_to_end.py as a module."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import end_to_end
-
-    return end_to_end
+def e2e(benchmark_module):
+    return benchmark_module("end_to_end")
 
 
 def test_the_hand_design_is_within_the_budget(e2e):
@@ -132,17 +126,8 @@ def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e
     wide, few_shot = e2e.Setup("tiny-wide"), e2e.Setup("tiny-wide", few_shot=True)
     folders = {e2e.folder_of(tmp_path, "digits", s) for s in (wide, few_shot, e2e.Setup())}
     assert len(folders) == 3 and few_shot.label == "tiny-wide-few-shot"
-    summary = {
-        "space": "tiny-wide",
-        "budget_ms": 0.48,
-        "search_cost_seconds": 1.0,
-        "seeds": [0, 1],
-        "networks": [
-            {"group": "hand", "index": 0, "latency_ms": 0.47, "top1": {"0": 80.0, "1": 82.0}}
-        ],
-    }
     path = e2e.summary_path("digits", tmp_path, "tiny-wide")
-    path.write_text(json.dumps(summary))
+    path.write_text(json.dumps(_hand_only_summary("tiny-wide", 80.0, 82.0)))
     results = end_to_end_results(tmp_path)
     assert list(results) == ["digits, tiny-wide"]  # no table context for another space
     assert results["digits, tiny-wide"]["hand"]["top1_mean"] == 81.0
@@ -172,15 +157,25 @@ def test_results_of_every_data_set_are_read(e2e, tmp_path):
     from neonas.bench.end_to_end import DATASETS, end_to_end_results
 
     assert "shapes-large" in DATASETS and set(DATASETS) <= set(e2e.PROTOCOLS)
-    summary = {
-        "space": "tiny",
-        "budget_ms": 0.48,
-        "search_cost_seconds": 1.0,
-        "seeds": [0, 1],
-        "networks": [
-            {"group": "hand", "index": 0, "latency_ms": 0.47, "top1": {"0": 93.0, "1": 95.0}}
-        ],
-    }
+    summary = _hand_only_summary("tiny", 93.0, 95.0)
     e2e.summary_path("shapes-large", tmp_path, "tiny-few-shot").write_text(json.dumps(summary))
     results = end_to_end_results(tmp_path)
     assert results["shapes-large, tiny-few-shot"]["hand"]["top1_mean"] == 94.0
+
+
+def _hand_only_summary(space: str, *top1: float) -> dict:
+    """A committed end-to-end summary with only the hand design, top-1 per seed."""
+    return {
+        "space": space,
+        "budget_ms": 0.48,
+        "search_cost_seconds": 1.0,
+        "seeds": list(range(len(top1))),
+        "networks": [
+            {
+                "group": "hand",
+                "index": 0,
+                "latency_ms": 0.47,
+                "top1": {str(seed): value for seed, value in enumerate(top1)},
+            }
+        ],
+    }

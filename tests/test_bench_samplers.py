@@ -11,16 +11,10 @@ import pytest
 from neonas.bench import metrics
 from neonas.bench.samplers import sampler_figures
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture
-def samplers(monkeypatch):
-    """benchmarks/sampler_search.py as a module."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import sampler_search
-
-    return sampler_search
+def samplers(benchmark_module):
+    return benchmark_module("sampler_search")
 
 
 def test_hypervolume_2d_known_areas():

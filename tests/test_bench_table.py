@@ -15,16 +15,12 @@ from neonas.bench import BenchRow, SeedResult, datasets, load_table, metrics, pr
 from neonas.bench.table import row_to_dict
 from neonas.errors import UserError
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CONTRACT_FIGURES = {"tau", "se", "spearman", "top10_recall", "band_tau", "band_se"}
 
 
 @pytest.fixture
-def bench(monkeypatch):
-    """benchmarks/neocell_bench.py as a module (it imports accuracy_signals beside it)."""
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import neocell_bench
-
+def bench(benchmark_module, monkeypatch):
+    neocell_bench = benchmark_module("neocell_bench")
     # The committed tables choose from 3000 drawn networks; tests from fewer, for speed.
     monkeypatch.setattr(neocell_bench, "SPANNING_POOL", 100)
     return neocell_bench
