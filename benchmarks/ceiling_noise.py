@@ -43,7 +43,7 @@ from accuracy_signals import PROTOCOLS, make_data, shapes_folder, train_truth
 from exit_status import reports_user_errors
 from neocell_bench import for_data
 
-from neonas.bench import load_table, metrics
+from neonas.bench import BenchRow, load_table, metrics
 from neonas.errors import UserError
 
 SIMULATIONS = 2000
@@ -88,6 +88,11 @@ def simulated_ceiling(means: list[float], seed_variance: float, runs: int = SIMU
     return statistics.median(taus)
 
 
+def seed_difference_variance(rows: list[BenchRow]) -> float:
+    """The table's observed variance of seed 0's top-1 minus seed 1's, over its networks."""
+    return statistics.pvariance([row.truth[0].top1 - row.truth[1].top1 for row in rows])
+
+
 def variance_for(means: list[float], target: float) -> float:
     """The variance of the seed difference at which simulated_ceiling reaches `target`."""
     low, high = 0.0, 10.0
@@ -102,7 +107,7 @@ def variance_for(means: list[float], target: float) -> float:
 
 def project(dataset: str, target: float) -> None:
     rows = load_table(dataset)
-    observed = statistics.pvariance([r.truth[0].top1 - r.truth[1].top1 for r in rows])
+    observed = seed_difference_variance(rows)
     means = [r.top1 for r in rows]
     needed = variance_for(means, target)
     print(
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     table_rows = list(rows.values())
-    observed = statistics.pvariance([r.truth[0].top1 - r.truth[1].top1 for r in table_rows])
+    observed = seed_difference_variance(table_rows)
     image_now, image_fresh = statistics.fmean(table_part), statistics.fmean(fresh_part)
     training = max(observed - image_now, 0.0)
     means = [r.top1 for r in table_rows]
