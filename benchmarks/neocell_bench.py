@@ -97,6 +97,10 @@ HW = "ascend"
 # FLOPs weight-free: their ", noise" twins would repeat them.
 SIGNALS = ("synflow", "zico", "zico, noise", "naswot", "naswot, noise", "meco", "meco, noise")
 WEIGHT_FREE = ("params", "flops")
+# The scoring a supernet signal's name leaves out: 256 BatchNorm and 500 validation images, the
+# search's defaults when the tables were first scored. Other numbers are in the name
+# (`-c<calib>-v<val>`); the search now validates on 2,000 (`-c256-v2000`).
+NAMED_SCORING = (256, 500)
 
 
 @dataclass(frozen=True)
@@ -301,8 +305,8 @@ def score_with_supernet(
     """The supernet signal of every network of a built-in data set's table: one supernet
     trained as accuracy_signals trains `recipe` (default uniform4-b32-e30-lr0.002), each network
     scored as `search --supernet` scores a candidate (neonas.supernet.scoring.SubnetScorer
-    defaults), or with `calib_images` BatchNorm images and `val_images` validation images (0:
-    all), a signal of its own (`-c<calib>-v<val>` after the recipe's name). With
+    defaults, or `calib_images` BatchNorm images and `val_images` validation images, 0: all),
+    named `-c<calib>-v<val>` after the recipe's name unless they are NAMED_SCORING. With
     `few_shot_epochs`, the supernet is split by transition plan (Zhao et al., ICML 2021): one
     sub-supernet per plan starts from its weights and trains that many epochs on the plan's
     networks alone, and each network is scored by its plan's sub-supernet (`-fewshot<plans>x<E>`)."""
@@ -323,13 +327,11 @@ def score_with_supernet(
     train_supernets(cache, [name], recipe)
     calib = CALIB_IMAGES if calib_images is None else calib_images
     val = VAL_IMAGES if val_images is None else val_images
-    signal = recipe.training
     checkpoints = {None: cache / recipe.training / name / "last.pt"}  # plan -> supernet
     if few_shot_epochs:
         checkpoints = train_few_shot(cache, name, recipe, few_shot_epochs)
-        signal += f"-fewshot{len(checkpoints)}x{few_shot_epochs}"
-    if (calib, val) != (CALIB_IMAGES, VAL_IMAGES):
-        signal += f"-c{calib}-v{val or 'all'}"
+    parts = (len(checkpoints), few_shot_epochs) if few_shot_epochs else None
+    signal = supernet_signal(recipe, calib, val, parts)
     scorers: dict[str | None, Any] = {}
     networks = load_networks(cache, json.loads(info_path.read_text())["networks"])
     for index, network in enumerate(networks):
@@ -347,6 +349,20 @@ def score_with_supernet(
         top1 = scorers[part].score(config)
         _write(path, {"top1": top1, "seconds": time.perf_counter() - start, "finished": _now()})
         print(f"{name} net{index:03d}: supernet top-1 {top1:.1f} %", flush=True)
+
+
+def supernet_signal(
+    recipe: SupernetRecipe, calib: int, val: int, parts: tuple[int, int] | None = None
+) -> str:
+    """The name of a supernet signal (its cache folder): the recipe, `-fewshot<P>x<E>` for P
+    few-shot parts trained E epochs each, and `-c<calib>-v<val>` (val 0: `vall`, every
+    validation image) unless the scoring is NAMED_SCORING."""
+    signal = recipe.training
+    if parts is not None:
+        signal += f"-fewshot{parts[0]}x{parts[1]}"
+    if (calib, val) != NAMED_SCORING:
+        signal += f"-c{calib}-v{val or 'all'}"
+    return signal
 
 
 def train_few_shot(

@@ -371,6 +371,43 @@ def test_few_shot_trains_one_sub_supernet_per_plan_from_the_shared_one(
     assert again == parts
 
 
+def test_scoring_cost_times_each_count_of_validation_images(
+    bench, benchmark_module, monkeypatch, tmp_path, capsys
+):
+    import accuracy_signals
+    from test_train_fixtures import make_image_folder
+
+    cost = benchmark_module("scoring_cost")
+    assert cost.main(["--cache", str(tmp_path / "empty")]) == 2  # no supernet: one line
+    assert "no supernet at" in capsys.readouterr().err
+    data = make_image_folder(tmp_path / "images", classes=4, train_per_class=4, size=32)
+    for module in (accuracy_signals, cost):
+        monkeypatch.setattr(module, "make_data", lambda cache, name: data)
+    recipe = accuracy_signals.SupernetRecipe(batch_size=8, epochs=1, random_subnets=1)
+    accuracy_signals.train_supernets(tmp_path / "cache", ["digits"], recipe)
+    supernet = tmp_path / "cache" / recipe.training / "digits" / "last.pt"
+    capsys.readouterr()  # the supernet's training lines
+    line = ["--cache", str(tmp_path), "--supernet", str(supernet), "--dataset", "digits"]
+    assert cost.main([*line, "--networks", "2", "--val-images", "4,8"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["seconds_per_candidate"]) == ["4", "8"]
+    assert all(entry["min"] > 0 for entry in result["seconds_per_candidate"].values())
+
+
+def test_supernet_signal_names_say_how_the_networks_were_scored(bench):
+    from accuracy_signals import SupernetRecipe
+
+    from neonas.supernet.scoring import CALIB_IMAGES, VAL_IMAGES
+
+    recipe = SupernetRecipe()
+    # the tables' first scoring (256 / 500 images) is the name without a suffix
+    assert bench.supernet_signal(recipe, 256, 500) == "supernet-uniform4-b32-e30-lr0.002"
+    # the search's default now validates on more images: its own name, never the old one's
+    assert bench.supernet_signal(recipe, CALIB_IMAGES, VAL_IMAGES).endswith("-c256-v2000")
+    named = bench.supernet_signal(recipe, 64, 0, parts=(10, 3))
+    assert named == "supernet-uniform4-b32-e30-lr0.002-fewshot10x3-c64-vall"
+
+
 def test_plan_means_group_the_table_by_transition_plan(bench, capsys):
     from neonas.arch import ArchConfig
     from neonas.space import plan_of

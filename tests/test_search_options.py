@@ -203,6 +203,25 @@ def test_the_default_sampler_follows_the_signal_and_a_given_one_wins() -> None:
     assert recorded.sampler == "tpe"
 
 
+def test_the_default_validation_images_follow_the_signal_and_a_given_number_wins(tmp_path) -> None:
+    from neonas.commands.search import settings_from_args
+
+    supernet = SearchSettings(name="a", eval={"supernet": "last.pt", "data": "data"})
+    short = SearchSettings(name="b", eval=EvalSettings(signal="short-training", data="data"))
+    assert (supernet.eval.max_val_images, short.eval.max_val_images) == (2000, 500)
+    given = EvalSettings(supernet="last.pt", data="data", max_val_images=300)
+    assert given.max_val_images == 300
+    # run.json records the number: a run made when the supernet's default was 500 keeps it
+    recorded = SearchSettings.model_validate(
+        {**supernet.model_dump(), "eval": {**supernet.eval.model_dump(), "max_val_images": 500}}
+    )
+    assert recorded.eval.max_val_images == 500
+    line = ["search", "--supernet", "last.pt", "--data", str(tmp_path), "--val-images", "64"]
+    assert settings_from_args(build_parser().parse_args(line)).eval.max_val_images == 64
+    with pytest.raises(UserError, match=r"^--val-images sets how trials .* synflow validates"):
+        settings_from_args(build_parser().parse_args(["search", "--val-images", "64"]))
+
+
 def test_short_training_with_too_few_steps_is_warned_about(tmp_path) -> None:
     from test_train_fixtures import make_image_folder
 

@@ -26,6 +26,7 @@ from neonas.signals import (
     DEFAULT_ZERO_COST,
     SHORT_TRAINING,
     SUPERNET,
+    SUPERNET_VAL_IMAGES,
     TRIAL_SIGNALS,
     default_signal,
 )
@@ -65,7 +66,9 @@ class EvalSettings(BaseModel):
     image_size: int | None = Field(default=None, ge=8)
     batch_size: int = Field(default=SHORT_TRAINING_DEFAULTS.batch_size, ge=1)
     max_train_images: int = Field(default=SHORT_TRAINING_DEFAULTS.max_train_images, ge=1)
-    max_val_images: int = Field(default=SHORT_TRAINING_DEFAULTS.max_val_images, ge=1)
+    # Validation images a trial that learns from data is scored on. None: filled in from the
+    # signal (val_images_for), so run.json records the number the run used.
+    max_val_images: int | None = Field(default=None, ge=1)
     cpus_per_trial: int = Field(default=1, ge=1)
     seed: int = 0
 
@@ -99,6 +102,8 @@ class EvalSettings(BaseModel):
         values = dict(values)
         values["signal"] = cls.signal_of(values)
         values.pop("proxy", None)
+        if values.get("max_val_images") is None:
+            values["max_val_images"] = val_images_for(values["signal"])
         if values.get("latency_target_ms") is None:
             values["latency_target_ms"] = values.get("latency_budget_ms")
         return values
@@ -143,6 +148,13 @@ class EvalSettings(BaseModel):
                 "the scalar objective needs a latency target (--latency-target or --latency-budget)"
             )
         return self
+
+
+def val_images_for(signal: str) -> int:
+    """The validation images a trial scored with `signal` is validated on: SUPERNET_VAL_IMAGES
+    (2,000) for the supernet, where 500 left its ranking noisy (neonas/signals.py), and short
+    training's 500 otherwise (zero-cost signals validate nothing)."""
+    return SUPERNET_VAL_IMAGES if signal == SUPERNET else SHORT_TRAINING_DEFAULTS.max_val_images
 
 
 def sampler_for(signal: str) -> str:
@@ -390,6 +402,17 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         group=WHAT,
     ),
     Option(
+        "--val-images",
+        "eval.max_val_images",
+        f"validation images each trial is scored on, with --supernet or --signal "
+        f"short-training (default {SUPERNET_VAL_IMAGES:,} with --supernet, "
+        f"{SHORT_TRAINING_DEFAULTS.max_val_images} with short training; fewer if the split "
+        "has fewer)",
+        type=positive_int,
+        metavar="N",
+        group=WHAT,
+    ),
+    Option(
         "--image-size",
         "eval.image_size",
         f"resolution of --signal short-training (default min(input, {PROXY_RESOLUTION}))",
@@ -521,6 +544,12 @@ def refuse_inapplicable(given: Mapping[str, Any]) -> None:
                 f"{flag} sets short training, and this run's signal is {signal}: add "
                 f"--signal {SHORT_TRAINING}{'' if has_data else ' --data DIR'} or leave it out"
             )
+    if "eval.max_val_images" in given and not supernet and signal != SHORT_TRAINING:
+        raise UserError(
+            f"--val-images sets how trials that learn from data are validated, and this run's "
+            f"signal {signal} validates nothing: add --supernet CKPT or --signal "
+            f"{SHORT_TRAINING}, or leave it out"
+        )
     if given.get("eval.objective", setting_default("eval.objective")) == "pareto":
         for setting in SCALAR_SETTINGS:
             if setting in given:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from neonas.arch import ArchConfig
-from neonas.signals import SUPERNET
+from neonas.signals import SUPERNET, SUPERNET_VAL_IMAGES
 from neonas.supernet.checkpoint import load_supernet
 from neonas.supernet.few_shot import load_few_shot
 from neonas.supernet.network import SuperNet
@@ -32,7 +32,7 @@ from neonas.train.epoch import validate
 CALIB_IMAGES = (
     256  # BatchNorm re-estimation images (OFA uses 2,000 on ImageNet; a few hundred here)
 )
-VAL_IMAGES = 500
+VAL_IMAGES = SUPERNET_VAL_IMAGES  # held-out images scored (neonas/signals.py says why)
 SIGNAL = SUPERNET  # the accuracy signal's name in search results
 
 
