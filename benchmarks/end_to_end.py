@@ -172,7 +172,9 @@ def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]
             str(exported),
         )
         configs = [ArchConfig.load(p).to_dict() for p in sorted(exported.glob("*.yaml"))]
+        settings = json.loads((runs / name / "run.json").read_text())["settings"]
         record = {
+            "val_images": settings["eval"]["max_val_images"],
             "configs": configs,
             "supernet_seconds": supernet_seconds,
             "supernet": recipe.training + ("-few-shot" if setup.few_shot else ""),
@@ -292,6 +294,7 @@ def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = S
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
         "budget_ms": BUDGET_MS,
         "seeds": list(SEEDS),
+        "val_images": search.get("val_images", 500),  # 500 in searches recorded before it
         "search_cost_seconds": round(search["supernet_seconds"] + search["search_seconds"], 1),
         "supernet_seconds": round(search["supernet_seconds"], 1),
         "search_seconds": round(search["search_seconds"], 1),
@@ -309,7 +312,8 @@ def report_text(figures: dict[str, Any]) -> str:
     lines = []
     for dataset, entry in figures.items():
         lines += [
-            f"## {dataset} (space {entry['space']}, scored by {entry['supernet']}): predicted "
+            f"## {dataset} (space {entry['space']}, scored by {entry['supernet']} on "
+            f"{entry['val_images']} validation images): predicted "
             f"Ascend 310 latency budget {entry['budget_ms']} ms; search "
             f"cost {entry['search_cost_seconds']:.0f} s (supernet training and search)",
             "",

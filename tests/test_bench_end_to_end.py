@@ -69,7 +69,8 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
 
     folder = e2e.folder_of(tmp_path, "digits")
     folder.mkdir(parents=True)
-    e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0})
+    e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0,
+                                        "val_images": 2000})  # fmt: skip
     e2e.run(tmp_path, "digits")
     assert len(trained) == 2 * (3 + 3 + 1)  # 3 searched, 3 random, the hand design; 2 seeds
     e2e.run(tmp_path, "digits")  # resumed: nothing left to train
@@ -81,12 +82,13 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
         "supernet",
         "budget_ms",
         "search_cost_seconds",
+        "val_images",
         "searched",
         "random",
         "hand",
     }
     assert figures["space"] == "tiny"
-    assert figures["search_cost_seconds"] == 120.0
+    assert figures["search_cost_seconds"] == 120.0 and figures["val_images"] == 2000
     assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
     assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
     # Scored by few-shot parts: only the searched networks are new; the random and hand
@@ -100,6 +102,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     e2e.collect(tmp_path, "digits", tmp_path, few_shot)
     both = neocell_bench.report(tmp_path)["end_to_end"]
     assert both["digits, tiny-few-shot"]["supernet"] == "x-few-shot"
+    assert both["digits, tiny-few-shot"]["val_images"] == 500  # recorded before the field
     assert both["digits, tiny-few-shot"]["hand"] == both["digits"]["hand"]
     assert e2e.main(["report", "--folder", str(tmp_path)]) == 0
     assert "| hand | 1 |" in capsys.readouterr().out

@@ -70,6 +70,8 @@ def end_to_end_figures(
         "supernet": summary.get("supernet", "whole"),
         "budget_ms": summary["budget_ms"],
         "search_cost_seconds": summary["search_cost_seconds"],
+        # validation images each trial was scored on (500 before the default became 2,000)
+        "val_images": summary.get("val_images", 500),
     }
     for group in GROUPS:
         networks = [
