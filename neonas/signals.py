@@ -13,9 +13,10 @@ from __future__ import annotations
 
 SUPERNET = "supernet top-1"  # inherited weights of a trained supernet, BatchNorm re-estimated
 # Validation images a candidate's supernet score is the top-1 on (or the whole split if
-# smaller). On NeoCell-Bench's shapes-large table 500 images ranked at Kendall tau +0.38 with
-# the few-shot parts and 2,000 at +0.55 (paired SE 0.11), level with all 4,000; on digits
-# (1,297 images) more images neither helped nor hurt. benchmarks/README.md, "NeoCell-Bench".
+# smaller). On NeoCell-Bench's shapes-large table (54 networks) 500 images ranked at Kendall
+# tau +0.32 with the few-shot parts and 2,000 at +0.51 (paired SE 0.07), level with all 4,000;
+# on digits (1,297 images) more images neither helped nor hurt (-0.01, SE 0.02).
+# benchmarks/README.md, "NeoCell-Bench".
 SUPERNET_VAL_IMAGES = 2000
 SHORT_TRAINING = "short-training"  # a few epochs from scratch per candidate, on --data
 NASWOT = "naswot"
