@@ -71,7 +71,13 @@ from accuracy_signals import (
 from exit_status import reports_user_errors
 from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
 
-from neonas.bench.end_to_end import DATASETS, GROUPS, end_to_end_results, summary_path
+from neonas.bench.end_to_end import (
+    DATASETS,
+    EARLIER_VAL_IMAGES,
+    GROUPS,
+    end_to_end_results,
+    summary_path,
+)
 from neonas.errors import UserError
 from neonas.train.options import FEW_SHOT_EPOCHS
 
@@ -294,7 +300,7 @@ def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = S
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
         "budget_ms": BUDGET_MS,
         "seeds": list(SEEDS),
-        "val_images": search.get("val_images", 500),  # 500 in searches recorded before it
+        "val_images": search.get("val_images", EARLIER_VAL_IMAGES),
         "search_cost_seconds": round(search["supernet_seconds"] + search["search_seconds"], 1),
         "supernet_seconds": round(search["supernet_seconds"], 1),
         "search_seconds": round(search["search_seconds"], 1),
