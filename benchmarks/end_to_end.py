@@ -1,12 +1,15 @@
 """End to end: networks found by `search --supernet`, retrained, against random ones and the hand design.
 
     python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits] \
-        [--space tiny-wide] [--few-shot]
+        [--space tiny-wide] [--few-shot] [--shard K/N]
     python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide] [--few-shot]
     python benchmarks/end_to_end.py report [--json]
 
 `run` is resumable step by step (each step leaves a file in CACHE/e2e/DATASET/ and is skipped
-once it is there; the search resumes with `search --resume`). `collect` writes the committed
+once it is there; the search resumes with `search --resume`). With `--shard K/N`, N processes
+share the retraining (shard 0 also runs the search; the others retrain the hand design and the
+random draws at once and their share of the searched networks when run again after the
+search). `collect` writes the committed
 summary (neonas/bench/data/LABEL-DATASET-end-to-end.json, LABEL the space, with -few-shot
 for a few-shot supernet); `report` prints it in seconds, and `neocell_bench.py report --json`
 carries it under "end_to_end" (keyed DATASET for the table's space, tiny, with the whole
@@ -20,7 +23,8 @@ context row. `--few-shot` scores the search's trials with the supernet's few-sho
 of the whole supernet; its cost counts the parts' training, which `neocell_bench.py supernet
 --few-shot 3` shares (same folder). The random and hand networks do not depend on the
 supernet: a run reuses the retraining of the same networks and seeds from the run scored the
-other way when that exists (same code, same seeds: the same numbers).
+other way when that exists, and the hand design's from any run of the data set (same code,
+same seeds: the same numbers).
 
 Protocol, per data set of NeoCell-Bench with a supernet (digits, shapes-large):
 - latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, the median of the
@@ -69,7 +73,15 @@ from accuracy_signals import (
     truth_job,
 )
 from exit_status import reports_user_errors
-from neocell_bench import _now, _write, code_commit, for_data, machine, predicted_latency
+from neocell_bench import (
+    _now,
+    _write,
+    code_commit,
+    for_data,
+    machine,
+    parse_shard,
+    predicted_latency,
+)
 
 from neonas.bench.end_to_end import (
     DATASETS,
@@ -213,14 +225,21 @@ def random_networks(
     raise UserError(f"fewer than {count} networks of {space_name} within {budget_ms} ms")
 
 
-def groups(cache: Path, dataset: str, setup: Setup = Setup()) -> dict[str, list[dict[str, Any]]]:
+def groups(
+    cache: Path, dataset: str, setup: Setup = Setup(), search: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """The networks to retrain, by group: the hand design and the random draws first (they do
+    not wait for a search), then the searched ones. Without `search`, the searched group is
+    there only once the search's step has finished (another process runs it)."""
     from neonas.arch import ArchConfig
 
-    return {
-        "searched": search_step(cache, dataset, setup),
-        "random": random_networks(PER_GROUP, BUDGET_MS, space_name=setup.space),
+    networks = {
         "hand": [ArchConfig.load(HAND).to_dict()],
+        "random": random_networks(PER_GROUP, BUDGET_MS, space_name=setup.space),
     }
+    if search or (folder_of(cache, dataset, setup) / "search.json").is_file():
+        networks["searched"] = search_step(cache, dataset, setup)
+    return networks
 
 
 def truth_file(
@@ -229,44 +248,74 @@ def truth_file(
     return folder_of(cache, dataset, setup) / "truth" / f"{group}{index}-seed{seed}.json"
 
 
-def run(cache: Path, dataset: str, setup: Setup = Setup()) -> None:
-    """Every missing step: search and export, the random draws, each retraining."""
+def retrained_elsewhere(
+    cache: Path, dataset: str, group: str, index: int, seed: int, setup: Setup
+) -> Path | None:
+    """The same network and seed already retrained by another run of this data set: the hand
+    design by any run, a random draw by the run of the same space scored the other way (the
+    draws depend on the space). None for searched networks, which are each run's own."""
+    if group == "searched":
+        return None
+    others = [setup.other_scorer()]
+    if group == "hand":
+        others = [Setup(space, few_shot) for space in SPACES for few_shot in (False, True)]
+    for other in others:
+        path = truth_file(cache, dataset, group, index, seed, other)
+        if other != setup and path.is_file():
+            return path
+    return None
+
+
+def run(cache: Path, dataset: str, setup: Setup = Setup(), shard: tuple[int, int] = (0, 1)) -> None:
+    """Every missing step: search and export, the random draws, each retraining.
+
+    `shard` (k, n): n processes share the retraining, this one taking every n-th network and
+    seed from the k-th on; only shard 0 runs the search, and the others take their share of
+    the searched networks once it has finished (run them again then)."""
     import torch
 
     from neonas.arch import ArchConfig
 
     torch.set_num_threads(1)
     data = make_data(cache, dataset)
-    for group, configs in groups(cache, dataset, setup).items():
-        for index, config in enumerate(configs):
-            config = for_data(config, data)
-            latency = predicted_latency(ArchConfig.from_dict(config))
-            for seed in SEEDS:
-                path = truth_file(cache, dataset, group, index, seed, setup)
-                if path.is_file():
-                    continue
-                shared = truth_file(cache, dataset, group, index, seed, setup.other_scorer())
-                if group != "searched" and shared.is_file():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(shared.read_text())  # the same network and seed, retrained
-                    continue
-                result = truth_job(config, data, PROTOCOLS[dataset], seed)
-                result.update(
-                    group=group,
-                    index=index,
-                    seed=seed,
-                    config=config,
-                    latency_ms=latency,
-                    commit=code_commit(),
-                    machine=machine("cpu"),
-                    finished=_now(),
-                )
-                _write(path, result)
-                print(
-                    f"{dataset} {group} {index} ({latency:.3f} ms) seed {seed}: "
-                    f"top-1 {result['top1']:.1f} % ({result['seconds']:.0f} s)",
-                    flush=True,
-                )
+    k, n = shard
+    networks = groups(cache, dataset, setup, search=k == 0)
+    jobs = [
+        (group, index, config, seed)
+        for group, configs in networks.items()
+        for index, config in enumerate(configs)
+        for seed in SEEDS
+    ]
+    for group, index, config, seed in jobs[k::n]:
+        path = truth_file(cache, dataset, group, index, seed, setup)
+        if path.is_file():
+            continue
+        shared = retrained_elsewhere(cache, dataset, group, index, seed, setup)
+        if shared is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(shared.read_text())  # the same network and seed, retrained
+            continue
+        config = for_data(config, data)
+        latency = predicted_latency(ArchConfig.from_dict(config))
+        result = truth_job(config, data, PROTOCOLS[dataset], seed)
+        result.update(
+            group=group,
+            index=index,
+            seed=seed,
+            config=config,
+            latency_ms=latency,
+            commit=code_commit(),
+            machine=machine("cpu"),
+            finished=_now(),
+        )
+        _write(path, result)
+        print(
+            f"{dataset} {group} {index} ({latency:.3f} ms) seed {seed}: "
+            f"top-1 {result['top1']:.1f} % ({result['seconds']:.0f} s)",
+            flush=True,
+        )
+    if "searched" not in networks:
+        print(f"shard {k}/{n}: the search has not finished; run this shard again when it has")
 
 
 def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = Setup()) -> Path:
@@ -348,6 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--dataset", default="digits", choices=DATASETS)
     go.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
     go.add_argument("--few-shot", action="store_true", help="score with few-shot parts")
+    go.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="K/N",
+        help="retrain only every N-th network and seed from the K-th: N processes share a "
+        "run; shard 0 runs the search",
+    )
     gather = commands.add_parser("collect", help="write the committed summary")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", default="digits", choices=DATASETS)
@@ -360,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            run(args.cache, args.dataset, Setup(args.space, args.few_shot))
+            shard = parse_shard(args.shard)
+            run(args.cache, args.dataset, Setup(args.space, args.few_shot), shard)
         elif args.command == "collect":
             setup = Setup(args.space, args.few_shot)
             print(f"wrote {collect(args.cache, args.dataset, args.out, setup)}")

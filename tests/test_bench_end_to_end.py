@@ -182,3 +182,36 @@ def _hand_only_summary(space: str, *top1: float) -> dict:
             }
         ],
     }
+
+
+def test_shards_share_the_retraining_and_only_shard_0_searches(
+    e2e, trained, tmp_path, capsys, monkeypatch
+):
+    searches: list[int] = []
+    searched = e2e.search_step(tmp_path, "digits", e2e.Setup())  # the stand-in's networks
+
+    def search_once(cache, dataset, setup):  # as search_step: a finished search is read back
+        done = e2e.folder_of(cache, dataset, setup) / "search.json"
+        if not done.is_file():
+            searches.append(1)
+            e2e._write(done, {"configs": searched})
+        return json.loads(done.read_text())["configs"]
+
+    monkeypatch.setattr(e2e, "search_step", search_once)
+    e2e.run(tmp_path, "digits", shard=(1, 2))  # before the search: hand and random only
+    assert not searches and "has not finished" in capsys.readouterr().out
+    assert sorted(trained) == [("neonext_hand_32px", 1), *[(f"random{i}", 1) for i in range(3)]]
+    e2e.run(tmp_path, "digits", shard=(0, 2))
+    assert len(searches) == 1 and len(trained) == 4 + 7  # seed 0 of all seven
+    e2e.run(tmp_path, "digits", shard=(1, 2))  # again, after the search: its searched share
+    assert len(trained) == 14 and len(set(trained)) == 14 and len(searches) == 1
+    assert e2e.main(["run", "--cache", str(tmp_path), "--shard", "2/2"]) == 2
+
+
+def test_the_hand_design_is_retrained_once_per_data_set(e2e, trained, tmp_path):
+    e2e.run(tmp_path, "shapes-large", e2e.Setup(few_shot=True))
+    assert len(trained) == 14
+    e2e.run(tmp_path, "shapes-large", e2e.Setup("tiny-wide", few_shot=True))
+    # another space draws other random networks, but the hand design is the same network
+    assert len(trained) == 14 + 2 * 3 + 2 * 3
+    assert not any(name.startswith("neonext_hand") for name, _ in trained[14:])
