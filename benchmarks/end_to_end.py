@@ -125,6 +125,11 @@ def folder_of(cache: Path, dataset: str, setup: Setup = Setup()) -> Path:
     return cache / "e2e" / (dataset if setup.label == SPACE else f"{dataset}-{setup.label}")
 
 
+def search_file(cache: Path, dataset: str, setup: Setup) -> Path:
+    """The record a finished search step leaves: its exported configs, seconds and settings."""
+    return folder_of(cache, dataset, setup) / "search.json"
+
+
 def _cli(*args: str) -> None:
     """One neonas command, as a user runs it; its output goes to this script's."""
     command = [sys.executable, str(ROOT / "cli.py"), *args]
@@ -138,7 +143,7 @@ def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]
     from neonas.arch import ArchConfig
 
     folder = folder_of(cache, dataset, setup)
-    done = folder / "search.json"
+    done = search_file(cache, dataset, setup)
     if not done.is_file():
         recipe = SupernetRecipe()
         data = make_data(cache, dataset)
@@ -237,7 +242,7 @@ def groups(
         "hand": [ArchConfig.load(HAND).to_dict()],
         "random": random_networks(PER_GROUP, BUDGET_MS, space_name=setup.space),
     }
-    if search or (folder_of(cache, dataset, setup) / "search.json").is_file():
+    if search or search_file(cache, dataset, setup).is_file():
         networks["searched"] = search_step(cache, dataset, setup)
     return networks
 
@@ -321,7 +326,7 @@ def run(cache: Path, dataset: str, setup: Setup = Setup(), shard: tuple[int, int
 def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = Setup()) -> Path:
     """The committed summary: every retrained network's top-1 per seed and latency."""
     folder = folder_of(cache, dataset, setup)
-    search = json.loads((folder / "search.json").read_text())
+    search = json.loads(search_file(cache, dataset, setup).read_text())
     networks: dict[tuple[str, int], dict[str, Any]] = {}
     for path in sorted((folder / "truth").glob("*.json")):
         result = json.loads(path.read_text())
