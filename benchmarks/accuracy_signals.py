@@ -20,7 +20,8 @@ On one set of tiny-space networks (chosen to span the space's choices, not only 
 Data, nothing downloaded: scikit-learn's handwritten digits (8x8, upsampled to 32 px, a few
 hundred training images, the rest for validation), and `shapes`, generated 10-class images
 (smooth low-contrast colour layouts, shifted, flipped, brightness jitter, strong noise);
-`shapes-large` is the same generator with 2,000 training and 4,000 validation images.
+`shapes-large` is the same generator with 2,000 training and 4,000 validation images, `shapes-xl`
+with 8,000 and 8,000.
 
 Every result is cached as one JSON file per (job, data set, network, seed) under --cache, so a
 run can be stopped and resumed and the table printed from whatever is done. Kendall tau-b, with
@@ -35,6 +36,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import pickle
 import random
 import re
@@ -68,6 +70,10 @@ PROTOCOLS = {
     # The same generator with twice the training and four times the validation images: on
     # `shapes` two seeds of the ground truth agreed at only 0.69-0.77 at 10 to 60 epochs.
     "shapes-large": Protocol(train_images=2000, val_images=4000, truth_epochs=30),
+    # shapes-large's 64-network table agreed at only +0.80 (the issue asks 0.85); on `shapes`
+    # more epochs did not help (above) and twice the images did, so four times the images at
+    # half the epochs (twice the cost per network), and twice the validation images.
+    "shapes-xl": Protocol(train_images=8000, val_images=8000, truth_epochs=15),
 }
 
 
@@ -111,19 +117,25 @@ LEGACY_SUPERNET = "supernet"  # the first recipe's folder: sandwich, 2 random, b
 def _write_cifar_folder(
     folder: Path, images: np.ndarray, labels: np.ndarray, train: int, names: list[str]
 ) -> Path:
-    """Images (N, 3, 32, 32) uint8 as a CIFAR-10 python folder: the first `train` for training."""
+    """Images (N, 3, 32, 32) uint8 as a CIFAR-10 python folder: the first `train` for training.
+
+    Each file is written under a private name and renamed into place, `test_batch` last: it is
+    what make_data looks for, and shards started together must never read a half-written file.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    for name, part in (("data_batch_1", slice(0, train)), ("test_batch", slice(train, None))):
-        with open(folder / name, "wb") as handle:
-            pickle.dump(
-                {
-                    "data": images[part].reshape(len(images[part]), -1),
-                    "labels": labels[part].tolist(),
-                },
-                handle,
-            )
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": names}, handle)
+    parts = {
+        "data_batch_1": {"data": images[:train], "labels": labels[:train]},
+        "batches.meta": {"label_names": names},
+        "test_batch": {"data": images[train:], "labels": labels[train:]},
+    }
+    for name, content in parts.items():
+        if "data" in content:
+            data = content["data"]
+            content = {"data": data.reshape(len(data), -1), "labels": content["labels"].tolist()}
+        partial = folder / f".{name}.{os.getpid()}"
+        with open(partial, "wb") as handle:
+            pickle.dump(content, handle)
+        os.replace(partial, folder / name)
     return folder
 
 

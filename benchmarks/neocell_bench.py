@@ -22,7 +22,8 @@ Protocol (the ground truth of benchmarks/accuracy_signals.py, reused from it):
   networks is the first N of that list, so tables of different sizes share their networks;
 - ground truth: each network trained from scratch with the proxy recipe, seeds 0 and 1
   (`digits` 15 epochs on 500 training images, validated on 1297; `shapes-large` 30 epochs on
-  2000 / 4000; `--dataset NAME=DIR` every image of DIR, 15 epochs unless --epochs);
+  2000 / 4000; `shapes-xl` 15 epochs on 8000 / 8000; `--dataset NAME=DIR` every image of DIR,
+  15 epochs unless --epochs);
 - costs: parameters and FLOPs per image (fvcore, as `neonas profile` counts them), Ascend 310
   latency predicted as `neonas profile --hw ascend` does, batch 1 and 16;
 - signals: the zero-cost proxies of evaluators/proxies.py as accuracy_signals.zero_job computes
@@ -87,7 +88,7 @@ from neonas.errors import UserError
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLED_SEED = 1000  # the random stream of the networks drawn as the search draws
 WEIGHT_SEED = 1000  # weight draw d of a signal is seeded WEIGHT_SEED + d
-DEFAULT_NETWORKS = {"digits": 100, "shapes-large": 64}
+DEFAULT_NETWORKS = {"digits": 100, "shapes-large": 64, "shapes-xl": 64}
 OTHER_NETWORKS = 64
 SPANNING_POOL = 3000  # drawn networks the spanning ones are chosen from (accuracy_signals' pool)
 DEFAULT_EPOCHS = 15  # ground-truth epochs of a --dataset NAME=DIR
@@ -128,7 +129,7 @@ class Dataset:
 
 
 def parse_dataset(text: str, networks: int | None, epochs: int | None) -> Dataset:
-    """`digits`, `shapes`, `shapes-large` or NAME=DIR (an ImageFolder tree or CIFAR-10 folder)."""
+    """`digits`, `shapes`, `shapes-large`, `shapes-xl` or NAME=DIR (an ImageFolder tree or CIFAR-10 folder)."""
     name, equals, folder = text.partition("=")
     if not equals:
         if name not in PROTOCOLS:
@@ -916,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--dataset",
         action="append",
-        help="digits, shapes, shapes-large or NAME=DIR (ImageFolder tree or CIFAR-10 python "
+        help="digits, shapes, shapes-large, shapes-xl or NAME=DIR (ImageFolder tree or CIFAR-10 python "
         "folder); repeat for several, trained in order (default: digits)",
     )
     run.add_argument("--networks", type=int, help="per data set (default: digits 100, else 64)")

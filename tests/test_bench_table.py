@@ -267,6 +267,23 @@ def test_bad_dataset_exits_2(bench, tmp_path, capsys):
     assert code == 2
 
 
+def test_generated_data_is_the_same_every_time_and_leaves_no_partial_file(bench, tmp_path):
+    """Shards started together each write the built-in data: files must be whole and equal."""
+    from accuracy_signals import shapes_folder
+
+    from neonas.train.data import detect_layout, load_split
+
+    first = shapes_folder(tmp_path / "a", train=20, val=10)
+    again = shapes_folder(tmp_path / "b", train=20, val=10)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["batches.meta", "data_batch_1", "test_batch"]  # no .partial files left
+    for name in names:
+        assert (first / name).read_bytes() == (again / name).read_bytes()
+    layout = detect_layout(first)
+    assert len(load_split(layout, "train", None)) == 20
+    assert len(load_split(layout, "val", None)) == 10
+
+
 def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     from accuracy_signals import shapes_folder
 
