@@ -3,6 +3,7 @@
     python benchmarks/ceiling_noise.py --cache /work/bench-cache [--dataset shapes-large] \
         [--networks 6,8] [--fresh-images 16000]
     python benchmarks/ceiling_noise.py --project [--dataset shapes-large] [--target 0.85]
+    python benchmarks/ceiling_noise.py --compare shapes-large,shapes-xl [--target 0.85]
 
 The table's ceiling is Kendall tau between the top-1 of seed 0 and seed 1 over its networks.
 Two seeds of one network disagree for two reasons: training (another initialisation and data
@@ -26,6 +27,12 @@ Protocol, per network of `--networks` (indices into the table):
   the same simulation at today's variance is printed beside it as a check on the model (it
   should land near the observed ceiling).
 
+`--compare A,B` trains nothing either: for the networks both committed tables hold (the same
+network list, two recipes), each table's ceiling with its bootstrap SE, the variance of the
+seed difference, the variance of the network means and their ratio (per-seed noise over the
+spread: the ceiling falls as it grows), and the ratio the target needs, simulated from the
+first table's means. It is how a recipe change is judged before its table is complete.
+
 `--project` trains nothing: from the committed table alone it prints the simulated ceiling
 at the observed variance and the variance of the seed difference that would give `--target`
 (bisection over the same simulation), i.e. how much quieter training must become.
@@ -34,6 +41,7 @@ at the observed variance and the variance of the seed difference that would give
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -105,6 +113,49 @@ def variance_for(means: list[float], target: float) -> float:
     return low
 
 
+def noise_figures(rows: list[BenchRow]) -> dict[str, float]:
+    """A table's ceiling (with bootstrap SE) and the two variances that decide it."""
+    first, second = [r.truth[0].top1 for r in rows], [r.truth[1].top1 for r in rows]
+    difference = seed_difference_variance(rows)
+    spread = statistics.pvariance([r.top1 for r in rows])
+    return {
+        "ceiling": metrics.kendall_tau(first, second),
+        "se": metrics.bootstrap_se(first, second),
+        "difference": difference,
+        "spread": spread,
+        "ratio": difference / 2 / spread,  # per-seed noise over the spread of the means
+    }
+
+
+def compare(datasets: list[str], target: float, folder: Path | None = None) -> None:
+    """Two recipes' tables side by side on the networks both hold (the same network list).
+
+    The ceiling depends on the per-seed noise relative to the spread of the network means,
+    so the ratio is what a recipe change must lower; the ratio a ceiling of `target` needs is
+    simulated from the first table's means.
+    """
+    tables = [{row.index: row for row in load_table(name, folder)} for name in datasets]
+    shared = sorted(set.intersection(*(set(t) for t in tables)))
+    for index in shared:
+        stages = {json.dumps(t[index].config["stages"], sort_keys=True) for t in tables}
+        if len(stages) != 1:
+            raise UserError(f"network {index} differs between the tables {datasets}")
+    if len(shared) < 4:
+        raise UserError(f"the tables share {len(shared)} networks; compare needs at least 4")
+    print(f"{len(shared)} networks in every table (indices {shared[0]}-{shared[-1]})")
+    for name, table in zip(datasets, tables, strict=True):
+        figures = noise_figures([table[i] for i in shared])
+        print(
+            f"{name}: ceiling {figures['ceiling']:+.2f} (SE {figures['se']:.2f}); variance of "
+            f"the seed difference {figures['difference']:.3f}, of the network means "
+            f"{figures['spread']:.2f}; per-seed noise / spread {figures['ratio']:.4f}"
+        )
+    means = [tables[0][i].top1 for i in shared]
+    spread = statistics.pvariance(means)
+    needed = variance_for(means, target) / 2 / spread
+    print(f"a ceiling of {target:+.2f} on these networks needs a ratio of {needed:.4f} or less")
+
+
 def project(dataset: str, target: float) -> None:
     rows = load_table(dataset)
     observed = seed_difference_variance(rows)
@@ -123,15 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="NeoCell-Bench's cache (to train)")
     parser.add_argument("--project", action="store_true", help="simulate only, train nothing")
     parser.add_argument("--target", type=float, default=0.85, help="--project: ceiling (0.85)")
-    parser.add_argument("--dataset", default="shapes-large", choices=["shapes-large"])
+    parser.add_argument(
+        "--dataset", default="shapes-large", help="a generated set with a committed table"
+    )
+    parser.add_argument(
+        "--compare", metavar="A,B", help="tables of two recipes on their shared networks"
+    )
+    parser.add_argument("--tables", type=Path, help="--compare: tables here, not the committed")
     parser.add_argument("--networks", default="6,8", help="table indices (default 6,8)")
     parser.add_argument("--fresh-images", type=int, default=16000)
     args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.compare.split(","), args.target, args.tables)
+        return 0
     if args.project:
         project(args.dataset, args.target)
         return 0
     if args.cache is None:
-        raise UserError("--cache is required to train (or give --project)")
+        raise UserError("--cache is required to train (or give --project or --compare)")
+    if args.dataset not in PROTOCOLS or args.dataset == "digits":
+        raise UserError(f"--dataset {args.dataset}: training here needs a generated set")
     import torch
 
     torch.set_num_threads(1)

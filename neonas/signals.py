@@ -14,7 +14,8 @@ from __future__ import annotations
 SUPERNET = "supernet top-1"  # inherited weights of a trained supernet, BatchNorm re-estimated
 # Validation images a candidate's supernet score is the top-1 on (or the whole split if
 # smaller). On NeoCell-Bench's shapes-large table (54 networks) 500 images ranked at Kendall
-# tau +0.32 with the few-shot parts and 2,000 at +0.51 (paired SE 0.07), level with all 4,000;
+# tau +0.32 with the few-shot parts and 2,000 at +0.51 (paired SE 0.07; complete, 64 networks:
+# +0.31 and +0.48), level with all 4,000;
 # on digits (1,297 images) more images neither helped nor hurt (-0.01, SE 0.02).
 # benchmarks/README.md, "NeoCell-Bench".
 SUPERNET_VAL_IMAGES = 2000
@@ -35,16 +36,14 @@ READS_IMAGES = (NASWOT, ZICO, MECO)
 # Zero-cost signals that run the network (forward or backward): on the trial's GPU when it has
 # one; the size baselines count on the CPU.
 RUNS_NETWORK = (NASWOT, SYNFLOW, ZICO, MECO)
-# benchmarks/README.md, "Accuracy signals" (2026-11-30, tiny space, 12 networks on each of
-# digits, shapes and shapes-large; Kendall tau against training from scratch pooled over the
-# three, standard errors about 0.2): of what a trial computes without a supernet, SynFlow
-# ranked level with the best (+0.49; ZiCo on noise +0.52, ZiCo on real images +0.47, the
-# parameter count +0.39, NASWOT +0.09 to +0.11; on shapes-large ZiCo ranked above it, +0.52
-# against +0.48, within the error bars) and costs a tenth of ZiCo (one forward and backward,
-# no data). With data too: reading the images did not rank better, and short training at its
-# default fidelity ranked at chance on the two small sets and level on the larger (pooled
-# +0.10) at a thousand times the cost, so --data alone does not change the signal (the run
-# says that it is unread).
+# NeoCell-Bench (benchmarks/README.md, "NeoCell-Bench"; `neocell_bench.py report`): Kendall tau
+# against training from scratch, SE 0.05-0.10. Of what a trial computes without a supernet,
+# SynFlow ranks best on both tables: digits (100 networks) +0.49, ZiCo +0.20, the parameter
+# count +0.17, MeCo +0.07, NASWOT -0.22; shapes-large (64) +0.39, params +0.16, ZiCo +0.11,
+# MeCo -0.21, NASWOT -0.32. It is also the cheapest that runs the network (one forward and
+# backward, no data), so reading --data's images buys nothing and --data alone does not change
+# the signal (the run says that it is unread). The first benchmark (2026-11-30, 12 networks per
+# data set, SE about 0.2) had ZiCo level with it; the larger tables separate them.
 DEFAULT_ZERO_COST = SYNFLOW
 DEFAULT_WITH_DATA = SYNFLOW
 
