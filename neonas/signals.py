@@ -5,7 +5,7 @@ A layer below the supernet and the search, which both name signals (README, "Arc
 
 A run records its signal's name next to every "accuracy" (the `accuracy_signal` label of the
 progress lines, the summary, the Pareto plot and `export --by accuracy`). The defaults are set
-from benchmarks/accuracy_signals.py (benchmarks/README.md, "Accuracy signals"): with or
+from NeoCell-Bench (benchmarks/README.md, "NeoCell-Bench"): with or
 without data, the cheapest of the signals that ranked level with the best.
 """
 
