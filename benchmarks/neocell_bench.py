@@ -9,7 +9,9 @@
 
 `train` fills a resumable cache, one JSON file per (data set, network, seed) for the ground
 truth and one per (data set, network) for its costs and signals; stop it at any time and run
-it again to go on. `supernet` trains the data set's supernet once and scores every network of
+it again to go on. On a fresh machine it first restores into the cache the networks the
+committed table already holds (`--tables`), so a partial table committed by one session is
+continued, not retrained, by the next. `supernet` trains the data set's supernet once and scores every network of
 the table with it (resumable too). `collect` writes the committed table (neonas/bench/data/tiny-<data
 set>.jsonl and its provenance, .meta.json) from the networks complete in the cache. `report`
 prints, from the committed tables only and in seconds, how well each signal ranks like the
@@ -82,7 +84,15 @@ from exit_status import reports_user_errors
 from neonas.bench import metrics
 from neonas.bench.end_to_end import end_to_end_results
 from neonas.bench.samplers import sampler_figures
-from neonas.bench.table import DATA, BenchRow, datasets, load_table, provenance, row_to_dict
+from neonas.bench.table import (
+    DATA,
+    BenchRow,
+    datasets,
+    load_table,
+    provenance,
+    row_to_dict,
+    table_path,
+)
 from neonas.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -522,15 +532,20 @@ def train(
     device: str,
     limit: int | None = None,
     shard: tuple[int, int] = (0, 1),
+    tables: Path = DATA,
 ) -> None:
     """Every missing ground truth and signal of every data set, network by network; with
-    `shard` (k, n) only the networks whose index is k modulo n, so n processes share a table."""
+    `shard` (k, n) only the networks whose index is k modulo n, so n processes share a table.
+    Networks already in the table under `tables` (the committed ones) are not trained again."""
     started = time.perf_counter()
     code_commit()  # the commit of the code this process loaded
     for dataset in sets:
         networks = load_networks(cache, dataset.networks)
         data = dataset.data(cache)
         _write_dataset_info(cache, dataset, seeds, draws)
+        restored = restore_from_table(cache, dataset, networks, seeds, draws, tables)
+        if restored:
+            print(f"{dataset.name}: {restored} networks restored from {tables}", flush=True)
         done = 0
         for index, network in enumerate(networks):
             if limit is not None and done >= limit:
@@ -559,6 +574,63 @@ def train(
                     flush=True,
                 )
             done += 1
+
+
+def restore_from_table(
+    cache: Path,
+    dataset: Dataset,
+    networks: list[dict[str, Any]],
+    seeds: list[int],
+    draws: int,
+    tables: Path = DATA,
+) -> int:
+    """Write into the cache the ground truth and zero-cost signals of the networks the table
+    in `tables` already holds; returns how many networks it restored.
+
+    The committed table is the durable copy of the work (the cache lives outside the
+    repository and is lost with the machine), so a session on a fresh machine continues the
+    table instead of training it again. Only rows trained the way this run trains (same
+    network, recipe, seeds and weight draws) are restored; supernet and short-training scores
+    are not, as `supernet` and `short` recompute them for the whole table.
+    """
+    path = table_path(dataset.name, tables)
+    if not path.is_file():
+        return 0
+    meta = provenance(dataset.name, tables)
+    if meta.get("seeds") != seeds or meta.get("signal_weight_draws") != draws:
+        return 0
+    restored = 0
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        index = row["index"]
+        if (
+            index >= len(networks)
+            or row["config"] != networks[index]["config"]
+            or row["recipe"] != dataset.recipe()
+        ):
+            continue
+        wrote = False
+        for result in row["truth"]:
+            target = truth_path(cache, dataset.name, index, result["seed"])
+            if result["seed"] in seeds and not target.is_file():
+                _write(target, result)
+                wrote = True
+        target = signals_path(cache, dataset.name, index)
+        if not target.is_file():
+            kept = [name for name in SIGNALS + WEIGHT_FREE if name in row["signals"]]
+            record = {
+                "params": row["params"],
+                "flops": row["flops"],
+                "latency_ms": row["latency_ms"],
+                "hw": HW,
+                "signals": {name: row["signals"][name] for name in kept},
+                "signal_seconds": {name: row["signal_seconds"][name] for name in kept},
+                "restored_from": path.name,
+            }
+            _write(target, record)
+            wrote = True
+        restored += wrote
+    return restored
 
 
 def _write_dataset_info(cache: Path, dataset: Dataset, seeds: list[int], draws: int) -> None:
@@ -933,6 +1005,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K/N",
         help="train only the networks whose index is K modulo N: N processes share a table",
     )
+    run.add_argument(
+        "--tables",
+        type=Path,
+        default=DATA,
+        help="networks already in these tables are restored, not trained (default: committed)",
+    )
     gather = commands.add_parser("collect", help="write the committed tables from the cache")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--dataset", action="append", help="default: every data set in the cache")
@@ -994,7 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         shard = parse_shard(args.shard)
-        train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard)
+        train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard, args.tables)
     elif args.command == "supernet":
         recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs, seed=args.seed)
         score_with_supernet(

@@ -305,6 +305,23 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     assert all(len(row.truth) == 2 and len(row.signals["zico"]) == 2 for row in rows)
     meta = provenance("toy", tables)
     assert meta["networks"] == 2 and meta["recipe"]["epochs"] == 1 and meta["data"] == str(data)
+    # A fresh machine continues the committed table: its networks are restored, not trained.
+    fresh = tmp_path / "fresh-cache"
+    before = (cache / "toy" / "truth" / "net001-seed1.json").read_text()
+    restore = ["train", "--cache", str(fresh), "--dataset", f"toy={data}", "--networks", "2"]
+    restore += ["--epochs", "1", "--draws", "2", "--tables", str(tables)]
+    assert bench.main(restore) == 0
+    assert "2 networks restored" in capsys.readouterr().out
+    assert (fresh / "toy" / "truth" / "net001-seed1.json").read_text() == before
+    bench.collect(fresh, None, tmp_path / "again")
+    assert load_table("toy", tmp_path / "again") == rows
+    # ... but not into a run that trains another way (more epochs, fewer weight draws).
+    other = tmp_path / "other-cache"
+    networks = bench.load_networks(other, 2)
+    for epochs, draws in ((2, 2), (1, 1)):
+        toy = bench.parse_dataset(f"toy={data}", 2, epochs)
+        assert bench.restore_from_table(other, toy, networks, [0, 1], draws, tables) == 0
+    assert not (other / "toy").exists()
     # Resuming with another recipe under the same name is refused, not mixed in.
     assert bench.main([*command, "--epochs", "2", "--draws", "2"]) == 2
     capsys.readouterr()
