@@ -10,6 +10,7 @@ import pytest
 from neonas.arch import ArchConfig
 from neonas.bench import load_table
 from neonas.bench.end_to_end import end_to_end_figures, group_figures
+from neonas.bench.report import report
 from neonas.bench.table import row_to_dict
 
 
@@ -65,8 +66,6 @@ def trained(e2e, monkeypatch, tmp_path) -> list[tuple[str, int]]:
 
 
 def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsys):
-    import neocell_bench
-
     folder = e2e.folder_of(tmp_path, "digits")
     folder.mkdir(parents=True)
     e2e._write(folder / "search.json", {"supernet_seconds": 100.0, "search_seconds": 20.0,
@@ -90,7 +89,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     assert figures["space"] == "tiny"
     assert figures["search_cost_seconds"] == 120.0 and figures["val_images"] == 2000
     assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
-    assert neocell_bench.report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
+    assert report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
     # Scored by few-shot parts: only the searched networks are new; the random and hand
     # retrainings are the same networks and seeds, reused.
     few_shot = e2e.Setup(few_shot=True)
@@ -100,7 +99,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     e2e.run(tmp_path, "digits", few_shot)
     assert len(trained) == 14 + 2 * 3
     e2e.collect(tmp_path, "digits", tmp_path, few_shot)
-    both = neocell_bench.report(tmp_path)["end_to_end"]
+    both = report(tmp_path)["end_to_end"]
     assert both["digits, tiny-few-shot"]["supernet"] == "x-few-shot"
     assert both["digits, tiny-few-shot"]["val_images"] == 500  # recorded before the field
     assert both["digits, tiny-few-shot"]["hand"] == both["digits"]["hand"]

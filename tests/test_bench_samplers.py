@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from neonas.bench import metrics
+from neonas.bench.report import report
 from neonas.bench.samplers import sampler_figures
 
 
@@ -106,12 +107,10 @@ def test_random_reaches_its_own_256_trial_hypervolume_at_256(samplers, tmp_path)
 
 
 def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_path, capsys):
-    import neocell_bench
-
     cache = tmp_path / "cache"
     _fake_run(cache, "random", 0, [[0.4, 70.0]] * 64)
     samplers.collect(cache, tmp_path, trials=64)
-    assert neocell_bench.report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
+    assert report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
 
 
 def test_ask_cost_times_each_sampler(samplers):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from neonas.bench import BenchRow, SeedResult, datasets, load_table, metrics, provenance
+from neonas.bench.report import DEFAULT_SUPERNET, dataset_report, plan_means
 from neonas.bench.table import row_to_dict
 from neonas.errors import UserError
 
@@ -237,15 +238,15 @@ def test_a_trained_signal_is_compared_with_the_best_zero_cost_proxy(bench, tmp_p
     for i, row in enumerate(rows):  # a supernet column ranking the truth in reverse
         row.signals["supernet, test"] = (-float(i),)
         row.signal_seconds["supernet, test"] = 1.0
-    entry = bench.dataset_report(rows)
+    entry = dataset_report(rows)
     over = entry["band_over_zero_cost"]["supernet, test"]
     assert over["versus"] in ("perfect", "params")  # both rank perfectly: band tau +1
     assert over["difference"] == -2.0  # -1 against +1
     assert entry["supernet_recipes"] == {}  # no default recipe's column to compare with
     for i, row in enumerate(rows):
-        row.signals[bench.DEFAULT_SUPERNET] = (float(i),)
-        row.signal_seconds[bench.DEFAULT_SUPERNET] = 1.0
-    recipes = bench.dataset_report(rows)["supernet_recipes"]
+        row.signals[DEFAULT_SUPERNET] = (float(i),)
+        row.signal_seconds[DEFAULT_SUPERNET] = 1.0
+    recipes = dataset_report(rows)["supernet_recipes"]
     assert set(recipes) == {"supernet, test"}
     assert recipes["supernet, test"]["tau_difference"] == -2.0
     assert recipes["supernet, test"]["band_difference"] == -2.0
@@ -447,7 +448,7 @@ def test_plan_means_group_the_table_by_transition_plan(bench, capsys):
     from neonas.space import plan_of
 
     rows = load_table("digits")
-    means = bench.plan_means(rows)
+    means = plan_means(rows)
     assert sum(entry["networks"] for entry in means.values()) == len(rows)
     tops = [entry["top1"] for entry in means.values()]
     assert tops == sorted(tops, reverse=True)  # best plan first
