@@ -1,14 +1,15 @@
 """The sampler against random: does the search's sampler find better fronts than random draws?
 
     python benchmarks/sampler_search.py run --cache /work/bench-cache [--samplers tpe,random,nsga2]
-        [--seeds 10] [--trials 256]
-    python benchmarks/sampler_search.py collect --cache /work/bench-cache
-    python benchmarks/sampler_search.py report [--json]
+        [--seeds 10] [--trials 256] [--signal supernet|synflow]
+    python benchmarks/sampler_search.py collect --cache /work/bench-cache [--signal synflow]
+    python benchmarks/sampler_search.py report [--json] [--signal synflow]
     python benchmarks/sampler_search.py ask-cost [--space neonext] [--trials 32]
 
 `run` fills a resumable cache (one file per finished search; every network it scores kept in
 `samplers/oracle.jsonl`, so a search stopped half-way replays its seeded proposals for free);
-`collect` writes the committed summary (neonas/bench/data/tiny-digits-samplers.json); `report`
+`collect` writes the committed summary (neonas/bench/data/tiny-digits-samplers.json, and
+tiny-digits-samplers-synflow.json for `--signal synflow`); `report`
 prints the figures from that file in seconds. `ask-cost` times each sampler's own work per
 proposal in the driver (seeded random objective values, no network built or scored). `neocell_bench.py report --json` carries the same
 figures under "samplers".
@@ -19,16 +20,20 @@ Protocol:
     SubnetScorer: BatchNorm re-estimated on 256 training images, top-1 on 500 validation
     images), from one supernet of search_spaces/tiny.yaml trained on `digits` with the recipe
     benchmarks/accuracy_signals.py calls uniform4-b32-e30-lr0.002 (30 epochs, seed 0);
+    or, with `--signal synflow`, the search's zero-cost default: SynFlow (log10) as a search
+    trial without data computes it (neonas.search.trial.zero_cost_signal, run seed 0, one
+    seeded weight draw; data-free, so "digits" only names the summary);
   - latency: predicted Ascend 310 latency, batch 1 (`neonas profile --hw ascend`);
   both are deterministic per network, so every search sees the same landscape;
 - each search is the product's ask/tell walk without Ray: the sampler of
   neonas.search.study.make_sampler (tpe, nsga2, gp) or Optuna's RandomSampler, seeded
   0..seeds-1, the space's define-by-run suggest, a repeated network told PRUNED and asked
   again as the searcher does; one trial at a time; `trials` distinct networks scored;
-- figures, for every search after n trials: the hypervolume of its (latency, top-1) points
-  against the reference point (REFERENCE_MS, REFERENCE_TOP1), divided by the area of the box
-  from (FLOOR_MS, 100 %) to it (so 1.0 would be a 100 % network at FLOOR_MS); and the best
-  top-1 among networks within BUDGET_MS (about the median predicted latency of the digits
+- figures, for every search after n trials: the hypervolume of its (latency, score) points
+  against the reference point (REFERENCE_MS, the landscape's reference: 50 % top-1, SynFlow
+  -1.0), divided by the area of the box from (FLOOR_MS, the landscape's top: 100 %, SynFlow
+  2.0) to it (so 1.0 would be a perfect network at FLOOR_MS); and the best score among
+  networks within BUDGET_MS (about the median predicted latency of the digits
   table's networks). Per sampler: median and quartiles over the seeds. "Trials to random's
   256-trial hypervolume": the first n at which the sampler's median curve reaches the median of
   random's at 256 trials (null: never within the run).
@@ -42,6 +47,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,36 +60,67 @@ from neonas.bench.samplers import sampler_figures, summary_path
 from neonas.bench.table import DATA
 from neonas.errors import UserError
 from neonas.search.settings import sampler_for
-from neonas.signals import SUPERNET
+from neonas.signals import SUPERNET, SYNFLOW
 
 DATASET = "digits"
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 # The sampler `search --supernet` takes by default (neonas.search.settings.sampler_for).
 DEFAULT_SAMPLER = sampler_for(SUPERNET)
 REFERENCE_MS = 0.60  # slower than every network of the digits table (0.36-0.56 ms)
-REFERENCE_TOP1 = 50.0  # below every network the supernet scores
 FLOOR_MS = 0.30
 BUDGET_MS = 0.48
 EVERY = 4  # the committed curves keep every 4th trial
 MAX_ASKS_PER_TRIAL = 50  # a sampler that repeats itself this much is stopped
 
 
+@dataclass(frozen=True)
+class Landscape:
+    """What the searches optimise besides latency: the signal, and its hypervolume box."""
+
+    name: str  # `run --signal`
+    label: str  # the summary's "signal"
+    reference: float  # below every network's score: the hypervolume's reference point
+    top: float  # the box's top (a perfect network), for the normalised hypervolume
+    default: str  # the sampler `search` takes for this signal
+
+    def box(self) -> float:
+        return (REFERENCE_MS - FLOOR_MS) * (self.top - self.reference)
+
+
+LANDSCAPES = {
+    "supernet": Landscape(
+        "supernet", f"supernet top-1, {SupernetRecipe().training}", 50.0, 100.0, DEFAULT_SAMPLER
+    ),
+    # log10 SynFlow of the digits table's networks spans -0.40 to +1.38.
+    "synflow": Landscape(
+        "synflow", "SynFlow (log10), as `search` scores it (run seed 0)", -1.0, 2.0,
+        sampler_for(SYNFLOW),
+    ),
+}  # fmt: skip
+REFERENCE_TOP1 = LANDSCAPES["supernet"].reference
+
+
 # --- the landscape ------------------------------------------------------------------------------
 
 
 class Oracle:
-    """Top-1 of a network's subnet and its predicted latency, each computed once per network
-    and kept in a JSON Lines file (appended as they come, so a killed run loses nothing)."""
+    """A network's score on the landscape and its predicted latency, each computed once per
+    network and kept in a JSON Lines file (appended as they come, so a killed run loses
+    nothing). The supernet landscape scores by inherited weights (SubnetScorer); the SynFlow
+    one as `search --signal synflow` scores a trial (its seeded weights, run seed 0)."""
 
-    def __init__(self, cache: Path) -> None:
-        from neonas.supernet.scoring import SubnetScorer
+    def __init__(self, cache: Path, landscape: str = "supernet") -> None:
+        self.landscape = LANDSCAPES[landscape]
+        self.scorer: Any = None
+        if landscape == "supernet":
+            from neonas.supernet.scoring import SubnetScorer
 
-        recipe = SupernetRecipe()
-        data = make_data(cache, DATASET)
-        train_supernets(cache, [DATASET], recipe)
-        checkpoint = cache / recipe.training / DATASET / "last.pt"
-        self.scorer = SubnetScorer(checkpoint, data, seed=0)
-        self.path = cache / "samplers" / "oracle.jsonl"
+            recipe = SupernetRecipe()
+            data = make_data(cache, DATASET)
+            train_supernets(cache, [DATASET], recipe)
+            checkpoint = cache / recipe.training / DATASET / "last.pt"
+            self.scorer = SubnetScorer(checkpoint, data, seed=0)
+        self.path = cache / "samplers" / oracle_name(landscape)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.known: dict[str, tuple[float, float]] = {}
         if self.path.is_file():
@@ -94,19 +131,41 @@ class Oracle:
         self.computed = 0
 
     def __call__(self, key: str, config: Any) -> tuple[float, float]:
-        """(latency ms, top-1 %) of `config`, whose canonical key is `key`."""
+        """(latency ms, score) of `config`, whose canonical key is `key`."""
         if key in self.known:
             return self.known[key]
         start = time.perf_counter()
         latency = predicted_latency(config)
-        top1 = self.scorer.score(config)
-        entry = {"key": key, "latency_ms": latency, "top1": top1}
+        score = self.scorer.score(config) if self.scorer is not None else synflow(config, key)
+        entry = {"key": key, "latency_ms": latency, "top1": score}
         entry["seconds"] = round(time.perf_counter() - start, 3)
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
-        self.known[key] = (latency, top1)
+        self.known[key] = (latency, score)
         self.computed += 1
-        return latency, top1
+        return latency, score
+
+
+def oracle_name(landscape: str) -> str:
+    return "oracle.jsonl" if landscape == "supernet" else f"oracle-{landscape}.jsonl"
+
+
+def synflow(config: Any, key: str) -> float:
+    """SynFlow as a search trial without data computes it (neonas.search.trial.zero_cost_signal,
+    the search's defaults, run seed 0: data-free, so the data set plays no part); a network
+    without synaptic flow (-inf) scores the landscape's reference, adding no hypervolume."""
+    import math
+
+    from neonas.models import build_model
+    from neonas.search.settings import EvalSettings
+    from neonas.search.trial import zero_cost_signal
+
+    settings = EvalSettings(signal=SYNFLOW, seed=0)
+    shape = (config.in_chans, config.input_size, config.input_size)
+    classes = config.num_classes
+    build = lambda: build_model(config)  # noqa: E731
+    score = zero_cost_signal(build, key, shape, classes, settings)["accuracy"]
+    return score if math.isfinite(score) else LANDSCAPES["synflow"].reference
 
 
 # --- one search ---------------------------------------------------------------------------------
@@ -165,27 +224,39 @@ def search(name: str, seed: int, trials: int, oracle: Oracle) -> dict[str, Any]:
     }
 
 
-def run_path(cache: Path, name: str, seed: int, trials: int) -> Path:
-    return cache / "samplers" / "runs" / f"{name}-t{trials}-s{seed}.json"
+def runs_folder(cache: Path, landscape: str = "supernet") -> Path:
+    """Where the finished searches on `landscape` are kept."""
+    return cache / "samplers" / ("runs" if landscape == "supernet" else f"runs-{landscape}")
 
 
-def run(cache: Path, names: list[str], seeds: int, trials: int, first_seed: int = 0) -> None:
+def run_path(cache: Path, name: str, seed: int, trials: int, landscape: str = "supernet") -> Path:
+    return runs_folder(cache, landscape) / f"{name}-t{trials}-s{seed}.json"
+
+
+def run(
+    cache: Path,
+    names: list[str],
+    seeds: int,
+    trials: int,
+    first_seed: int = 0,
+    landscape: str = "supernet",
+) -> None:
     """Every missing search, seed-major so that each sampler's seeds grow together; from
     `first_seed`, so that a second process can take later seeds."""
     import torch
 
     torch.set_num_threads(1)
-    oracle = Oracle(cache)
+    oracle = Oracle(cache, landscape)
     started = time.perf_counter()
     for seed in range(first_seed, seeds):
         for name in names:
-            path = run_path(cache, name, seed, trials)
+            path = run_path(cache, name, seed, trials, landscape)
             if path.is_file():
                 continue
             before = oracle.computed
             result = search(name, seed, trials, oracle)
             _write(path, result)
-            curve = hypervolume_curve(result["points"])
+            curve = hypervolume_curve(result["points"], LANDSCAPES[landscape])
             print(
                 f"[{time.perf_counter() - started:7.0f} s] {name} seed {seed}: hypervolume "
                 f"{curve[-1]:.4f} after {len(result['points'])} trials ({result['asks']} asks, "
@@ -231,19 +302,21 @@ def ask_cost(space_name: str, names: list[str], trials: int) -> dict[str, dict[s
 # --- figures ------------------------------------------------------------------------------------
 
 
-def hypervolume_curve(points: list[list[float]]) -> list[float]:
+def hypervolume_curve(
+    points: list[list[float]], landscape: Landscape = LANDSCAPES["supernet"]
+) -> list[float]:
     """The normalised hypervolume after each trial."""
-    box = (REFERENCE_MS - FLOOR_MS) * (100.0 - REFERENCE_TOP1)
+    box = landscape.box()
     curve, front = [], []
-    for latency, top1 in points:
-        front.append((latency, top1))
-        hv = metrics.hypervolume_2d(front, (REFERENCE_MS, REFERENCE_TOP1))
+    for latency, score in points:
+        front.append((latency, score))
+        hv = metrics.hypervolume_2d(front, (REFERENCE_MS, landscape.reference))
         curve.append(round(hv / box, 5))
     return curve
 
 
 def best_within_budget_curve(points: list[list[float]]) -> list[float | None]:
-    """The best top-1 within BUDGET_MS after each trial (None until one is found)."""
+    """The best score within BUDGET_MS after each trial (None until one is found)."""
     curve: list[float | None] = []
     best: float | None = None
     for latency, top1 in points:
@@ -253,15 +326,18 @@ def best_within_budget_curve(points: list[list[float]]) -> list[float | None]:
     return curve
 
 
-def collect(cache: Path, out: Path | None = None, trials: int = 256) -> Path:
-    """Write the committed summary: each finished search of `trials` trials, its curves kept
-    every EVERY trials."""
+def collect(
+    cache: Path, out: Path | None = None, trials: int = 256, landscape: str = "supernet"
+) -> Path:
+    """Write the committed summary: each finished search of `trials` trials on `landscape`,
+    its curves kept every EVERY trials."""
+    scape = LANDSCAPES[landscape]
     runs = []
-    for path in sorted((cache / "samplers" / "runs").glob(f"*-t{trials}-s*.json")):
+    for path in sorted(runs_folder(cache, landscape).glob(f"*-t{trials}-s*.json")):
         result = json.loads(path.read_text())
         points = result["points"]
         keep = list(range(EVERY - 1, len(points), EVERY))
-        hv, best = hypervolume_curve(points), best_within_budget_curve(points)
+        hv, best = hypervolume_curve(points, scape), best_within_budget_curve(points)
         runs.append(
             {
                 "sampler": result["sampler"],
@@ -276,42 +352,51 @@ def collect(cache: Path, out: Path | None = None, trials: int = 256) -> Path:
                 "finished": result["finished"],
             }
         )
-    oracle = cache / "samplers" / "oracle.jsonl"
+    oracle = cache / "samplers" / oracle_name(landscape)
     networks = sum(1 for line in oracle.read_text().splitlines() if line) if oracle.is_file() else 0
     summary = {
         "dataset": DATASET,
         "space": SPACE,
-        "command": "python benchmarks/sampler_search.py run --cache CACHE",
+        "command": f"python benchmarks/sampler_search.py run --cache CACHE --signal {landscape}",
         "protocol": __doc__.split("Protocol:\n", 1)[1].strip(),
-        "signal": f"supernet top-1, {SupernetRecipe().training}",
-        "reference": {"latency_ms": REFERENCE_MS, "top1": REFERENCE_TOP1, "floor_ms": FLOOR_MS},
+        "signal": scape.label,
+        "reference": {
+            "latency_ms": REFERENCE_MS,
+            "score": scape.reference,
+            "top": scape.top,
+            "floor_ms": FLOOR_MS,
+        },
         "budget_ms": BUDGET_MS,
         "every": EVERY,
-        "default": DEFAULT_SAMPLER,
+        "default": scape.default,
         "networks_scored": networks,
         "runs": runs,
     }
-    path = summary_path(DATASET, out)
+    path = summary_path(DATASET, out, landscape=landscape)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=None, separators=(",", ":")) + "\n")
     return path
 
 
-def report_text(figures: dict[str, Any], folder: Path | None = None) -> str:
+def report_text(
+    figures: dict[str, Any], folder: Path | None = None, landscape: str = "supernet"
+) -> str:
     if not figures:
-        return f"no sampler runs committed for {DATASET}"
-    summary = json.loads(summary_path(DATASET, folder).read_text())
+        return f"no sampler runs committed for {DATASET} on {landscape}"
+    summary = json.loads(summary_path(DATASET, folder, landscape=landscape).read_text())
+    reference = summary["reference"]
+    score = reference.get("score", reference.get("top1"))  # "top1": summaries before 2026-12-04
+    unit, what = (" %", "top-1") if landscape == "supernet" else ("", "score")
     lines = [
         f"## Samplers on {summary['dataset']}: {summary['signal']} against predicted Ascend 310 "
         f"latency ({summary['networks_scored']} networks scored)",
         "",
-        f"Hypervolume reference ({summary['reference']['latency_ms']} ms, "
-        f"{summary['reference']['top1']} %), normalised by the box from "
-        f"{summary['reference']['floor_ms']} ms; best top-1 within {summary['budget_ms']} ms. "
+        f"Hypervolume reference ({reference['latency_ms']} ms, {score}{unit}), normalised by "
+        f"the box from {reference['floor_ms']} ms; best {what} within {summary['budget_ms']} ms. "
         "Median [quartiles] over seeds.",
         "",
         "| sampler | seeds | HV at 64 | HV at 256 | trials to random's 256-trial HV | "
-        "best top-1 within budget at 64 / 256 |",
+        f"best {what} within budget at 64 / 256 |",
         "|---|---|---|---|---|---|",
     ]
     for name, f in figures.items():
@@ -326,7 +411,7 @@ def report_text(figures: dict[str, Any], folder: Path | None = None) -> str:
         best = " / ".join(
             "-"
             if f.get(f"best_within_budget_at_{n}") is None
-            else f"{f[f'best_within_budget_at_{n}']:.1f}"
+            else f"{f[f'best_within_budget_at_{n}']:.{1 if landscape == 'supernet' else 3}f}"
             for n in (64, 256)
         )
         label = f"{name} (default)" if f["default"] else name
@@ -350,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per sampler (10)")
     go.add_argument("--trials", type=int, default=256, help="networks per search (256)")
     go.add_argument("--first-seed", type=int, default=0, help="start at this seed (0)")
+    landscape = {
+        "choices": sorted(LANDSCAPES),
+        "default": "supernet",
+        "help": "what the searches optimise beside latency (default supernet)",
+    }
+    go.add_argument("--signal", **landscape)
     cost = commands.add_parser("ask-cost", help="seconds per proposal of each sampler")
     cost.add_argument("--space", default="neonext", help="search space (default neonext)")
     cost.add_argument("--samplers", default="tpe,nsga2,gp,random")
@@ -358,9 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--out", type=Path, help=f"folder (default {DATA})")
     gather.add_argument("--trials", type=int, default=256, help="the runs of this length (256)")
+    gather.add_argument("--signal", **landscape)
     show = commands.add_parser("report", help="print the figures from the committed summary")
     show.add_argument("--json", action="store_true")
     show.add_argument("--folder", type=Path, help="read the summary here instead")
+    show.add_argument("--signal", **landscape)
     args = parser.parse_args(argv)
     if args.command == "run":
         names = [n for n in args.samplers.split(",") if n]
@@ -369,17 +462,18 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
         if args.seeds < 1 or args.trials < EVERY:
             raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
-        run(args.cache, names, args.seeds, args.trials, args.first_seed)
+        run(args.cache, names, args.seeds, args.trials, args.first_seed, args.signal)
     elif args.command == "ask-cost":
         names = [n for n in args.samplers.split(",") if n]
         if not names or set(names) - set(SAMPLERS) or args.trials < 2:
             raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}; --trials >= 2")
         ask_cost(args.space, names, args.trials)
     elif args.command == "collect":
-        print(f"wrote {collect(args.cache, args.out, args.trials)}")
+        print(f"wrote {collect(args.cache, args.out, args.trials, args.signal)}")
     else:
-        figures = sampler_figures(DATASET, args.folder)
-        print(json.dumps(figures) if args.json else report_text(figures, args.folder))
+        figures = sampler_figures(DATASET, args.folder, landscape=args.signal)
+        text = report_text(figures, args.folder, args.signal)
+        print(json.dumps(figures) if args.json else text)
     return 0
 
 

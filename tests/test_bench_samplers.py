@@ -113,6 +113,38 @@ def test_neocell_bench_report_carries_the_samplers(samplers, monkeypatch, tmp_pa
     assert report(tmp_path)["samplers"]["random"]["hv_at_64"] > 0
 
 
+def test_synflow_landscape_scores_as_the_search_and_is_kept_apart(samplers, tmp_path, capsys):
+    from neonas.canonical import network_key
+    from neonas.search.settings import EvalSettings
+    from neonas.search.trial import score_candidate
+    from neonas.space import load_space
+
+    config = load_space("tiny").smallest()
+    reports = []
+    score_candidate(config, EvalSettings(signal="synflow", seed=0), reports.append)
+    oracle = samplers.Oracle(tmp_path / "cache", "synflow")
+    latency, score = oracle(network_key(config), config)
+    assert score == reports[-1]["accuracy"]  # the score a search trial gives this network
+    assert latency == pytest.approx(reports[-1]["latency_ms"])
+    assert (tmp_path / "cache" / "samplers" / "oracle-synflow.jsonl").is_file()
+    assert not (tmp_path / "cache" / "samplers" / "oracle.jsonl").exists()
+    # Runs, summaries and the report keep the two landscapes apart.
+    assert samplers.main(["run", "--cache", str(tmp_path / "cache"), "--signal", "synflow",
+                          "--samplers", "random", "--seeds", "1", "--trials", "4"]) == 0  # fmt: skip
+    assert samplers.run_path(tmp_path / "cache", "random", 0, 4, "synflow").is_file()
+    samplers.collect(tmp_path / "cache", tmp_path, trials=4, landscape="synflow")
+    assert (tmp_path / "tiny-digits-samplers-synflow.json").is_file()
+    result = report(tmp_path)
+    assert result["samplers"] == {} and result["samplers_synflow"]["random"]["seeds"] == 1
+    assert not result["samplers_synflow"]["random"]["default"]  # tpe is, for zero-cost signals
+    capsys.readouterr()
+    assert samplers.main(["report", "--signal", "synflow", "--folder", str(tmp_path)]) == 0
+    assert "SynFlow" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        samplers.main(["run", "--cache", str(tmp_path), "--signal", "params"])
+    assert refused.value.code == 2 and "invalid choice: 'params'" in capsys.readouterr().err
+
+
 def test_ask_cost_times_each_sampler(samplers):
     costs = samplers.ask_cost("tiny", ["tpe", "random"], trials=4)
     assert set(costs) == {"tpe", "random"}

@@ -177,6 +177,8 @@ def report(folder: Path | None = None) -> dict[str, Any]:
     return {
         "datasets": {name: dataset_report(load_table(name, folder)) for name in datasets(folder)},
         "samplers": sampler_figures("digits", folder),
+        # the same searches on SynFlow, the zero-cost default, instead of the supernet
+        "samplers_synflow": sampler_figures("digits", folder, landscape="synflow"),
         "end_to_end": end_to_end_results(folder),
     }
 

@@ -19,9 +19,13 @@ from typing import Any
 from neonas.bench.table import DATA, SPACE
 
 
-def summary_path(dataset: str, folder: Path | None = None, space: str = SPACE) -> Path:
-    """The committed summary of `dataset`'s sampler searches."""
-    return (folder or DATA) / f"{space}-{dataset}-samplers.json"
+def summary_path(
+    dataset: str, folder: Path | None = None, space: str = SPACE, landscape: str = "supernet"
+) -> Path:
+    """The committed summary of `dataset`'s sampler searches on `landscape` (the signal they
+    optimise beside latency: `supernet`, or `synflow`)."""
+    suffix = "" if landscape == "supernet" else f"-{landscape}"
+    return (folder or DATA) / f"{space}-{dataset}-samplers{suffix}.json"
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -31,10 +35,12 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return low, mid, high
 
 
-def sampler_figures(dataset: str, folder: Path | None = None) -> dict[str, Any]:
+def sampler_figures(
+    dataset: str, folder: Path | None = None, landscape: str = "supernet"
+) -> dict[str, Any]:
     """Per sampler: seeds, trials, the median hypervolume curve and the contract's figures
     (`hv_at_64`, `trials_to_random_256_hv`, ...); empty when nothing is committed."""
-    path = summary_path(dataset, folder)
+    path = summary_path(dataset, folder, landscape=landscape)
     if not path.is_file():
         return {}
     summary = json.loads(path.read_text())
