@@ -56,7 +56,7 @@ from exit_status import reports_user_errors
 from neocell_bench import _now, _write, code_commit, machine, predicted_latency
 
 from neonas.bench import metrics
-from neonas.bench.samplers import sampler_figures, summary_path
+from neonas.bench.samplers import landscape_suffix, sampler_figures, summary_path
 from neonas.bench.table import DATA
 from neonas.errors import UserError
 from neonas.search.settings import sampler_for
@@ -97,7 +97,6 @@ LANDSCAPES = {
         sampler_for(SYNFLOW),
     ),
 }  # fmt: skip
-REFERENCE_TOP1 = LANDSCAPES["supernet"].reference
 
 
 # --- the landscape ------------------------------------------------------------------------------
@@ -110,7 +109,6 @@ class Oracle:
     one as `search --signal synflow` scores a trial (its seeded weights, run seed 0)."""
 
     def __init__(self, cache: Path, landscape: str = "supernet") -> None:
-        self.landscape = LANDSCAPES[landscape]
         self.scorer: Any = None
         if landscape == "supernet":
             from neonas.supernet.scoring import SubnetScorer
@@ -120,7 +118,7 @@ class Oracle:
             train_supernets(cache, [DATASET], recipe)
             checkpoint = cache / recipe.training / DATASET / "last.pt"
             self.scorer = SubnetScorer(checkpoint, data, seed=0)
-        self.path = cache / "samplers" / oracle_name(landscape)
+        self.path = oracle_path(cache, landscape)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.known: dict[str, tuple[float, float]] = {}
         if self.path.is_file():
@@ -146,8 +144,8 @@ class Oracle:
         return latency, score
 
 
-def oracle_name(landscape: str) -> str:
-    return "oracle.jsonl" if landscape == "supernet" else f"oracle-{landscape}.jsonl"
+def oracle_path(cache: Path, landscape: str) -> Path:
+    return cache / "samplers" / f"oracle{landscape_suffix(landscape)}.jsonl"
 
 
 def synflow(config: Any, key: str) -> float:
@@ -226,7 +224,7 @@ def search(name: str, seed: int, trials: int, oracle: Oracle) -> dict[str, Any]:
 
 def runs_folder(cache: Path, landscape: str = "supernet") -> Path:
     """Where the finished searches on `landscape` are kept."""
-    return cache / "samplers" / ("runs" if landscape == "supernet" else f"runs-{landscape}")
+    return cache / "samplers" / f"runs{landscape_suffix(landscape)}"
 
 
 def run_path(cache: Path, name: str, seed: int, trials: int, landscape: str = "supernet") -> Path:
@@ -352,7 +350,7 @@ def collect(
                 "finished": result["finished"],
             }
         )
-    oracle = cache / "samplers" / oracle_name(landscape)
+    oracle = oracle_path(cache, landscape)
     networks = sum(1 for line in oracle.read_text().splitlines() if line) if oracle.is_file() else 0
     summary = {
         "dataset": DATASET,
@@ -472,8 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {collect(args.cache, args.out, args.trials, args.signal)}")
     else:
         figures = sampler_figures(DATASET, args.folder, landscape=args.signal)
-        text = report_text(figures, args.folder, args.signal)
-        print(json.dumps(figures) if args.json else text)
+        print(json.dumps(figures) if args.json else report_text(figures, args.folder, args.signal))
     return 0
 
 

@@ -24,8 +24,13 @@ def summary_path(
 ) -> Path:
     """The committed summary of `dataset`'s sampler searches on `landscape` (the signal they
     optimise beside latency: `supernet`, or `synflow`)."""
-    suffix = "" if landscape == "supernet" else f"-{landscape}"
-    return (folder or DATA) / f"{space}-{dataset}-samplers{suffix}.json"
+    return (folder or DATA) / f"{space}-{dataset}-samplers{landscape_suffix(landscape)}.json"
+
+
+def landscape_suffix(landscape: str) -> str:
+    """What a landscape adds to the names of its files: nothing for the supernet, the first
+    landscape (its files keep their names), `-<landscape>` for the others."""
+    return "" if landscape == "supernet" else f"-{landscape}"
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
