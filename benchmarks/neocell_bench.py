@@ -50,6 +50,7 @@ seed 0 against seed 1; "draw tau" is tau of a signal's weight draw 0 against dra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import functools
 import json
@@ -597,31 +598,30 @@ def restore_from_table(
     if meta.get("seeds") != seeds or meta.get("signal_weight_draws") != draws:
         return 0
     restored = 0
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        index = row["index"]
+    for row in load_table(dataset.name, tables):
+        index = row.index
         if (
             index >= len(networks)
-            or row["config"] != networks[index]["config"]
-            or row["recipe"] != dataset.recipe()
+            or row.config != networks[index]["config"]
+            or row.recipe != dataset.recipe()
         ):
             continue
         wrote = False
-        for result in row["truth"]:
-            target = truth_path(cache, dataset.name, index, result["seed"])
-            if result["seed"] in seeds and not target.is_file():
-                _write(target, result)
+        for result in row.truth:
+            target = truth_path(cache, dataset.name, index, result.seed)
+            if result.seed in seeds and not target.is_file():
+                _write(target, dataclasses.asdict(result))
                 wrote = True
         target = signals_path(cache, dataset.name, index)
         if not target.is_file():
-            kept = [name for name in SIGNALS + WEIGHT_FREE if name in row["signals"]]
+            kept = [name for name in SIGNALS + WEIGHT_FREE if name in row.signals]
             record = {
-                "params": row["params"],
-                "flops": row["flops"],
-                "latency_ms": row["latency_ms"],
+                "params": row.params,
+                "flops": row.flops,
+                "latency_ms": {str(batch): ms for batch, ms in row.latency_ms.items()},
                 "hw": HW,
-                "signals": {name: row["signals"][name] for name in kept},
-                "signal_seconds": {name: row["signal_seconds"][name] for name in kept},
+                "signals": {name: list(row.signals[name]) for name in kept},
+                "signal_seconds": {name: row.signal_seconds[name] for name in kept},
                 "restored_from": path.name,
             }
             _write(target, record)
