@@ -221,3 +221,25 @@ def test_compiler_warnings_are_heard_though_torch_stops_their_propagation() -> N
         for logger in loggers:
             logger.removeHandler(log)
     assert log.messages == ["hit the recompile limit"]
+
+
+def test_the_speed_section_stops_at_its_budget_and_saves_what_it_timed(tmp_path) -> None:
+    # The first H200 run did not finish this section in 500 s and kept nothing of it.
+    plan = dataclasses.replace(gpu_check.DRY_PLAN, speed_budget_s=0.0, rounds=1)
+    saved = []
+    context = {"save_partial": lambda partial: saved.append(json.loads(json.dumps(partial)))}
+    result = gpu_check.section_neocell_speed(plan, torch.device("cpu"), context)
+    groups = len(plan.speed_batches) * len(gpu_check.DTYPES) * len(plan.speed_shapes)
+    assert len(result["untimed"]) == groups - 1  # the first group starts inside any budget
+    assert result["checks"]["every_shape_timed"] is None  # undecided, not passed
+    assert "not timed" in result["findings"][0]
+    assert len(saved) == 1 and saved[0]["rows"] == result["rows"] and saved[0]["winners"]
+
+
+def test_a_killed_section_leaves_its_partial_results_in_the_report(tmp_path) -> None:
+    report = {"started": "now", "dry_run": True, "sections": {}}
+    save = gpu_check._partial_saver(report, "neocell_speed", tmp_path)
+    save({"protocol": "p", "rows": [], "winners": []})
+    written = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert written["sections"]["neocell_speed"]["status"] == "interrupted"
+    assert "| neocell_speed | interrupted |" in (tmp_path / "gpu_check.md").read_text()

@@ -410,7 +410,7 @@ def choose_impl(
     reproducible (an autotuner on a shared CPU would pick by noise)."""
     if device.type != "cpu" or torch.is_grad_enabled():
         # CUDA: the dense form (large batched products; the paper measured it 15x faster than
-        # the patch form on a V100; not measured here, no GPU was lent). CPU training: dense
+        # the patch form on a V100; not yet timed on our H200 run). CPU training: dense
         # was the fastest forward+backward at every NeoNeXt-T stage (again on 2026-12-03 with
         # its written-out backward: patch 1.5-3.3x slower at batch 8, one thread).
         return "dense"
