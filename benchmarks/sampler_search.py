@@ -5,13 +5,19 @@
     python benchmarks/sampler_search.py collect --cache /work/bench-cache [--signal synflow]
     python benchmarks/sampler_search.py report [--json] [--signal synflow]
     python benchmarks/sampler_search.py ask-cost [--space neonext] [--trials 32]
+    python benchmarks/sampler_search.py budget --cache /work/bench-cache --budget-ms 0.37
+        [--samplers tpe,gp,random] [--seeds 3] [--trials 64] [--signal synflow]
 
 `run` fills a resumable cache (one file per finished search; every network it scores kept in
 `samplers/oracle.jsonl`, so a search stopped half-way replays its seeded proposals for free);
 `collect` writes the committed summary (neonas/bench/data/tiny-digits-samplers.json, and
 tiny-digits-samplers-synflow.json for `--signal synflow`); `report`
 prints the figures from that file in seconds. `ask-cost` times each sampler's own work per
-proposal in the driver (seeded random objective values, no network built or scored). `neocell_bench.py report --json` carries the same
+proposal in the driver (seeded random objective values, no network built or scored).
+`budget` runs the searches under a hard latency budget, screened as the searcher screens, and
+prints how many asks and refusals each sampler needed (its runs are cached beside the others,
+in a folder per budget; nothing is committed). `gp-no-fallback` names GPSampler without the
+product's refusal fallback (neonas.search.refusal_fallback), for comparison. `neocell_bench.py report --json` carries the same
 figures under "samplers".
 
 Protocol:
@@ -63,7 +69,7 @@ from neonas.search.settings import sampler_for
 from neonas.signals import SUPERNET, SYNFLOW
 
 DATASET = "digits"
-SAMPLERS = ("tpe", "random", "nsga2", "gp")
+SAMPLERS = ("tpe", "random", "nsga2", "gp", "gp-no-fallback")
 # The sampler `search --supernet` takes by default (neonas.search.settings.sampler_for).
 DEFAULT_SAMPLER = sampler_for(SUPERNET)
 REFERENCE_MS = 0.60  # slower than every network of the digits table (0.36-0.56 ms)
@@ -170,19 +176,30 @@ def synflow(config: Any, key: str) -> float:
 
 
 def make_sampler(name: str, seed: int, trials: int) -> Any:
-    """The product's samplers by their `search --sampler` names (tpe, nsga2, gp), and Optuna's
-    random sampler."""
+    """The product's samplers by their `search --sampler` names (tpe, nsga2, gp), Optuna's
+    random sampler, and gp-no-fallback: the product's GP before 2026-12-04, without the
+    refusal fallback (neonas.search.refusal_fallback), kept for comparison."""
     import optuna
 
     from neonas.search.study import make_sampler as product_sampler
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp-no-fallback":
+        return product_sampler("gp", seed, trials).model
     return product_sampler(name, seed, trials)
 
 
-def search(name: str, seed: int, trials: int, oracle: Oracle) -> dict[str, Any]:
-    """One seeded search of `trials` distinct networks; its (latency, top-1) points in order."""
+def search(
+    name: str, seed: int, trials: int, oracle: Oracle, budget_ms: float | None = None
+) -> dict[str, Any]:
+    """One seeded search of `trials` distinct networks; its (latency, top-1) points in order.
+
+    With `budget_ms`, a hard latency budget screened as the searcher screens a point: one over
+    it is told PRUNED with its constraint (latency - budget) and not counted as a trial; the
+    trials carry their (non-positive) constraint too. `refused` counts those points and
+    `longest_refusal_run` the most points in a row that could not run (duplicates included),
+    the count the searcher stops a run at (neonas.search.searcher.MAX_REFUSED_IN_A_ROW)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -196,25 +213,46 @@ def search(name: str, seed: int, trials: int, oracle: Oracle) -> dict[str, Any]:
     )
     points: list[list[float]] = []
     seen: set[str] = set()
-    asks = 0
+    asks = refused = in_a_row = longest = 0
     start = time.perf_counter()
     while len(points) < trials and asks < MAX_ASKS_PER_TRIAL * trials:
         trial = study.ask()
         asks += 1
+        if budget_ms is not None and asks % 50 == 0:  # a budget can make a search long
+            print(
+                f"  {name} seed {seed}: {asks} asks, {len(points)} trials, {refused} over budget",
+                file=sys.stderr,
+                flush=True,
+            )
         config = space.suggest(trial)
         key = space.key(config)
         if key in seen:
             study.tell(trial, state=TrialState.PRUNED)
+            in_a_row += 1
+            longest = max(longest, in_a_row)
             continue
         seen.add(key)
         latency, top1 = oracle(key, config)
+        if budget_ms is not None:
+            trial.set_constraint("latency", latency - budget_ms)
+            if latency > budget_ms:
+                seen.remove(key)  # the searcher remembers only networks that ran
+                study.tell(trial, state=TrialState.PRUNED)
+                refused += 1
+                in_a_row += 1
+                longest = max(longest, in_a_row)
+                continue
+        in_a_row = 0
         study.tell(trial, objective_values({"accuracy": top1, "latency_ms": latency}, "pareto"))
         points.append([round(latency, 5), round(top1, 3)])
+    budget = {} if budget_ms is None else {"budget_ms": budget_ms, "refused": refused}
     return {
         "sampler": name,
         "seed": seed,
         "points": points,
         "asks": asks,
+        **budget,
+        "longest_refusal_run": longest,
         "seconds": round(time.perf_counter() - start, 1),
         "commit": code_commit(),
         "machine": machine("cpu"),
@@ -261,6 +299,65 @@ def run(
                 f"{oracle.computed - before} new networks, {result['seconds']:.0f} s)",
                 flush=True,
             )
+
+
+def budget_runs(
+    cache: Path, names: list[str], seeds: int, trials: int, budget_ms: float, landscape: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Every search under a hard latency budget (resumable: each finished one is a file), and
+    the table of what the budget cost each sampler."""
+    import torch
+
+    torch.set_num_threads(1)
+    oracle = Oracle(cache, landscape)
+    folder = runs_folder(cache, landscape) / f"budget-{budget_ms:g}ms"
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for seed in range(seeds):
+        for name in names:
+            path = folder / f"{name}-t{trials}-s{seed}.json"
+            if not path.is_file():
+                _write(path, search(name, seed, trials, oracle, budget_ms))
+            result = json.loads(path.read_text())
+            results[name].append(result)
+            print(
+                f"{name} seed {seed}: {len(result['points'])} trials in {result['asks']} asks, "
+                f"{result['refused']} over budget, at most {result['longest_refusal_run']} "
+                f"in a row, {result['seconds']:.0f} s",
+                flush=True,
+            )
+    print(budget_text(results, trials, budget_ms, landscape))
+    return results
+
+
+def budget_text(
+    results: dict[str, list[dict[str, Any]]], trials: int, budget_ms: float, landscape: str
+) -> str:
+    """Per sampler, medians over seeds: asks per trial, refusals, the longest run of points
+    that could not run, how many searches the searcher would have stopped, the best score."""
+    from neonas.search.searcher import MAX_REFUSED_IN_A_ROW
+
+    lines = [
+        f"{trials} trials within {budget_ms:g} ms predicted latency, on {landscape}; "
+        f"medians over seeds (range); a search stops at {MAX_REFUSED_IN_A_ROW} in a row",
+        "",
+        "| sampler | seeds | asks | over budget | longest run refused | would stop | best |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(values: list[float], digits: int = 0) -> str:
+        median = statistics.median(values)
+        return f"{median:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+    for name, runs in results.items():
+        best = [max(p[1] for p in r["points"]) for r in runs if r["points"]]
+        stops = sum(r["longest_refusal_run"] >= MAX_REFUSED_IN_A_ROW for r in runs)
+        lines.append(
+            f"| {name} | {len(runs)} | {cell([r['asks'] for r in runs])} "
+            f"| {cell([r['refused'] for r in runs])} "
+            f"| {cell([r['longest_refusal_run'] for r in runs])} | {stops} "
+            f"| {cell(best, 3) if best else '-'} |"
+        )
+    return "\n".join(lines)
 
 
 def ask_cost(space_name: str, names: list[str], trials: int) -> dict[str, dict[str, float]]:
@@ -443,6 +540,13 @@ def main(argv: list[str] | None = None) -> int:
     cost.add_argument("--space", default="neonext", help="search space (default neonext)")
     cost.add_argument("--samplers", default="tpe,nsga2,gp,random")
     cost.add_argument("--trials", type=int, default=32, help="proposals per sampler (32)")
+    hard = commands.add_parser("budget", help="searches under a hard latency budget")
+    hard.add_argument("--cache", type=Path, required=True, help="the resumable cache folder")
+    hard.add_argument("--budget-ms", type=float, required=True, help="predicted latency budget")
+    hard.add_argument("--samplers", default="tpe,gp,random", help=f"of {', '.join(SAMPLERS)}")
+    hard.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per sampler (3)")
+    hard.add_argument("--trials", type=int, default=64, help="networks per search (64)")
+    hard.add_argument("--signal", **landscape)
     gather = commands.add_parser("collect", help="write the committed summary from the cache")
     gather.add_argument("--cache", type=Path, required=True)
     gather.add_argument("--out", type=Path, help=f"folder (default {DATA})")
@@ -461,6 +565,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds < 1 or args.trials < EVERY:
             raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
         run(args.cache, names, args.seeds, args.trials, args.first_seed, args.signal)
+    elif args.command == "budget":
+        names = [n for n in args.samplers.split(",") if n]
+        if not names or set(names) - set(SAMPLERS) or args.seeds < 1 or args.trials < 1:
+            raise UserError(
+                f"--samplers: choose from {', '.join(SAMPLERS)}; --seeds, --trials >= 1"
+            )
+        if args.budget_ms <= 0:
+            raise UserError("--budget-ms must be positive")
+        budget_runs(args.cache, names, args.seeds, args.trials, args.budget_ms, args.signal)
     elif args.command == "ask-cost":
         names = [n for n in args.samplers.split(",") if n]
         if not names or set(names) - set(SAMPLERS) or args.trials < 2:

@@ -34,10 +34,12 @@ class FakeOracle:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.widths: list[int] = []
 
     def __call__(self, key, config):
         self.calls.append(key)
         width = sum(stage.width for stage in config.stages)
+        self.widths.append(width)
         depth = sum(stage.depth for stage in config.stages)
         return 0.3 + width / 1000.0, 50.0 + width / 8.0 + depth
 
@@ -143,6 +145,33 @@ def test_synflow_landscape_scores_as_the_search_and_is_kept_apart(samplers, tmp_
     with pytest.raises(SystemExit) as refused:
         samplers.main(["run", "--cache", str(tmp_path), "--signal", "params"])
     assert refused.value.code == 2 and "invalid choice: 'params'" in capsys.readouterr().err
+
+
+def test_a_budgeted_search_refuses_points_over_budget_as_the_searcher_does(samplers):
+    oracle = FakeOracle()
+    result = samplers.search("tpe", seed=0, trials=8, oracle=oracle, budget_ms=0.40)
+    assert len(result["points"]) == 8
+    assert all(latency <= 0.40 for latency, _ in result["points"])
+    latencies = [0.3 + w / 1000.0 for w in oracle.widths]
+    assert result["refused"] == sum(latency > 0.40 for latency in latencies) > 0
+    assert result["asks"] >= 8 + result["refused"]
+    assert 1 <= result["longest_refusal_run"] <= result["asks"] - 8
+
+
+def test_the_budget_table_counts_the_searches_the_searcher_would_stop(samplers):
+    from neonas.search.searcher import MAX_REFUSED_IN_A_ROW
+
+    run = {"asks": 40, "refused": 30, "longest_refusal_run": 3, "points": [[0.3, 60.0]]}
+    stopped = {**run, "longest_refusal_run": MAX_REFUSED_IN_A_ROW}
+    text = samplers.budget_text({"gp": [run, stopped], "tpe": [run]}, 1, 0.37, "synflow")
+    assert "| gp | 2 | 40 (40-40) | 30 (30-30) |" in text
+    assert text.splitlines()[-2].split("|")[6].strip() == "1"  # gp: one would stop
+    assert text.splitlines()[-1].split("|")[6].strip() == "0"
+
+
+def test_budget_must_be_positive(samplers, tmp_path, capsys):
+    code = samplers.main(["budget", "--cache", str(tmp_path), "--budget-ms", "0"])
+    assert code == 2 and "--budget-ms" in capsys.readouterr().err
 
 
 def test_ask_cost_times_each_sampler(samplers):
