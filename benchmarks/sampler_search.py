@@ -226,22 +226,19 @@ def search(
             )
         config = space.suggest(trial)
         key = space.key(config)
-        if key in seen:
+        runs = key not in seen  # the searcher remembers only networks that ran
+        if runs:
+            latency, top1 = oracle(key, config)
+            if budget_ms is not None:
+                trial.set_constraint("latency", latency - budget_ms)
+                runs = latency <= budget_ms
+                refused += not runs
+        if not runs:  # a repeated network or one over budget: told PRUNED, asked again
             study.tell(trial, state=TrialState.PRUNED)
             in_a_row += 1
             longest = max(longest, in_a_row)
             continue
         seen.add(key)
-        latency, top1 = oracle(key, config)
-        if budget_ms is not None:
-            trial.set_constraint("latency", latency - budget_ms)
-            if latency > budget_ms:
-                seen.remove(key)  # the searcher remembers only networks that ran
-                study.tell(trial, state=TrialState.PRUNED)
-                refused += 1
-                in_a_row += 1
-                longest = max(longest, in_a_row)
-                continue
         in_a_row = 0
         study.tell(trial, objective_values({"accuracy": top1, "latency_ms": latency}, "pareto"))
         points.append([round(latency, 5), round(top1, 3)])
@@ -265,8 +262,19 @@ def runs_folder(cache: Path, landscape: str = "supernet") -> Path:
     return cache / "samplers" / f"runs{landscape_suffix(landscape)}"
 
 
-def run_path(cache: Path, name: str, seed: int, trials: int, landscape: str = "supernet") -> Path:
-    return runs_folder(cache, landscape) / f"{name}-t{trials}-s{seed}.json"
+def run_path(
+    cache: Path,
+    name: str,
+    seed: int,
+    trials: int,
+    landscape: str = "supernet",
+    budget_ms: float | None = None,
+) -> Path:
+    """One finished search's file; the searches under a hard budget have a folder per budget."""
+    folder = runs_folder(cache, landscape)
+    if budget_ms is not None:
+        folder = folder / f"budget-{budget_ms:g}ms"
+    return folder / f"{name}-t{trials}-s{seed}.json"
 
 
 def run(
@@ -310,11 +318,10 @@ def budget_runs(
 
     torch.set_num_threads(1)
     oracle = Oracle(cache, landscape)
-    folder = runs_folder(cache, landscape) / f"budget-{budget_ms:g}ms"
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for seed in range(seeds):
         for name in names:
-            path = folder / f"{name}-t{trials}-s{seed}.json"
+            path = run_path(cache, name, seed, trials, landscape, budget_ms)
             if not path.is_file():
                 _write(path, search(name, seed, trials, oracle, budget_ms))
             result = json.loads(path.read_text())
