@@ -235,7 +235,9 @@ def load_networks(cache: Path, count: int) -> list[dict[str, Any]]:
 def code_commit() -> str:
     """`git rev-parse HEAD` of this checkout, `-dirty` if tracked files differ, or `unknown`.
 
-    Read once, when the process starts training: the code it runs, even if HEAD moves later."""
+    Read once, when the process starts training: the code it runs, even if HEAD moves later.
+    A copy of a checkout without git (a borrowed GPU machine gets the files, not `.git`) says
+    which commit it is in NEONAS_CODE_COMMIT; without that it is `unknown`."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -245,7 +247,7 @@ def code_commit() -> str:
             cwd=ROOT,
         ).returncode
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("NEONAS_CODE_COMMIT", "unknown")
     return head + ("-dirty" if dirty else "")
 
 

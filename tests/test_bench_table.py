@@ -352,6 +352,14 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     assert bench.main(["supernet", "--cache", str(cache), "--dataset", "toy"]) == 2
 
 
+def test_a_copy_without_git_takes_its_commit_from_the_environment(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "ROOT", tmp_path)  # a folder that is not a git checkout
+    monkeypatch.delenv("NEONAS_CODE_COMMIT", raising=False)
+    assert bench.code_commit.__wrapped__() == "unknown"
+    monkeypatch.setenv("NEONAS_CODE_COMMIT", "e98ae43")
+    assert bench.code_commit.__wrapped__() == "e98ae43"
+
+
 @pytest.mark.cuda
 def test_train_on_cuda_records_the_device(bench, tmp_path):
     torch = pytest.importorskip("torch")
