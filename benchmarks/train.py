@@ -7,6 +7,10 @@ allocator), then a timed pass.
 
     python benchmarks/train.py --model neonext_tiny --batch-size 128            # a GPU
     python benchmarks/train.py --model neonext_tiny --batch-size 16 --steps 3   # a CPU
+
+`--profile N` then runs N more steps under torch.profiler and adds the operators that took the
+most time of their own (device time on a GPU, CPU time on a CPU): where a slow step goes
+(`neonas train --amp bf16` ran 1 s per update on an H200, benchmarks/README.md "GPU check").
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ import argparse
 import json
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from exit_status import reports_user_errors  # noqa: E402
 
 
 def measure(
@@ -30,8 +38,11 @@ def measure(
     device: str,
     amp: str,
     channels_last: bool | None,
+    profile_steps: int = 0,
+    top: int = 15,
 ) -> dict:
-    """Images/s of `steps` training updates after `warmup_steps` untimed ones."""
+    """Images/s of `steps` training updates after `warmup_steps` untimed ones; with
+    `profile_steps`, the `top` operators of that many more steps under torch.profiler."""
     import torch
 
     from neonas.models import resolve_model
@@ -66,6 +77,16 @@ def measure(
     labels = torch.randint(0, 1000, (batch_size,), device=target)
     train_one_epoch(step, [(images, labels)] * warmup_steps, epoch=0, context=context)
     stats = train_one_epoch(step, [(images, labels)] * steps, epoch=0, context=context)
+    profiled = None
+    if profile_steps:
+        profiled = top_operators(
+            lambda: train_one_epoch(
+                step, [(images, labels)] * profile_steps, epoch=0, context=context
+            ),
+            target,
+            profile_steps,
+            top,
+        )
     return {
         "model": model_name,
         "params": sum(p.numel() for p in model.parameters()),
@@ -81,10 +102,47 @@ def measure(
         "images_per_s": round(stats["images_per_s"], 1),
         "ms_per_step": round(1000 * stats["train_time_s"] / steps, 1),
         "torch": torch.__version__,
+        **({"profile": profiled} if profiled is not None else {}),
     }
 
 
-def main() -> None:
+def top_operators(run: Callable[[], object], device: Any, steps: int, top: int) -> dict:
+    """The `top` operators by their own time per step while `run()` trains `steps` steps:
+    device (kernel) time on a GPU, CPU time on a CPU, with calls per step and share."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    on_gpu = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with profile(activities=activities) as prof:
+        run()
+        if on_gpu:
+            torch.cuda.synchronize(device)
+    events = prof.key_averages()
+
+    def own_us(event: Any) -> float:
+        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
+    total = sum(own_us(event) for event in events) or 1.0
+    ranked = sorted(events, key=own_us, reverse=True)[:top]
+    return {
+        "time": "device" if on_gpu else "cpu",
+        "steps": steps,
+        "total_ms_per_step": round(total / 1e3 / steps, 3),
+        "operators": [
+            {
+                "name": event.key,
+                "calls_per_step": event.count / steps,
+                "ms_per_step": round(own_us(event) / 1e3 / steps, 3),
+                "share": round(own_us(event) / total, 4),
+            }
+            for event in ranked
+        ],
+    }
+
+
+@reports_user_errors
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="neonext_tiny")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -94,7 +152,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", default="auto", choices=("auto", "none", "bf16", "fp16"))
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile N more steps (default 0)"
+    )
+    parser.add_argument("--top", type=int, default=15, help="operators to list (default 15)")
+    args = parser.parse_args(argv)
     result = measure(
         args.model,
         batch_size=args.batch_size,
@@ -104,9 +166,12 @@ def main() -> None:
         device=args.device,
         amp=args.amp,
         channels_last=args.channels_last,
+        profile_steps=args.profile,
+        top=args.top,
     )
     print(json.dumps(result, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
