@@ -26,10 +26,10 @@ supernet: a run reuses the retraining of the same networks and seeds from the ru
 other way when that exists, and the hand design's from any run of the data set (same code,
 same seeds: the same numbers).
 
-Protocol, per data set of NeoCell-Bench with a supernet (digits, shapes-large):
+Protocol, per data set of NeoCell-Bench with a supernet (digits, shapes-large, shapes-xl):
 - latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, the median of the
-  digits table (shapes-large's 64 networks: 0.46 ms); one budget for both data sets, so one
-  hand design serves both;
+  digits table (shapes-large's 64 networks: 0.46 ms; shapes-xl holds the same networks); one
+  budget for every data set, so one hand design serves all;
 - searched: `python cli.py search --space SPACE --hw ascend --latency-budget BUDGET --supernet
   CKPT --data DATA --seed 0` with every other option at its default (sampler, trials), on the
   supernet benchmarks/accuracy_signals.py trains (uniform4-b32-e30-lr0.002, seed 0), then

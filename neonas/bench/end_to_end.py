@@ -23,7 +23,7 @@ EARLIER_VAL_IMAGES = 500
 # The runs beside the table's space searched with the whole supernet, by their labels: the
 # space, with -few-shot when the supernet's few-shot parts scored the trials.
 OTHER_RUNS = ("tiny-few-shot", "tiny-wide", "tiny-wide-few-shot")
-DATASETS = ("digits", "shapes-large")  # the data sets benchmarks/end_to_end.py runs on
+DATASETS = ("digits", "shapes-large", "shapes-xl")  # the data sets benchmarks/end_to_end.py runs on
 
 
 def end_to_end_results(folder: Path | None = None) -> dict[str, Any]:
