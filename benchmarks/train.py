@@ -108,8 +108,13 @@ def measure(
 
 def top_operators(run: Callable[[], object], device: Any, steps: int, top: int) -> dict:
     """The `top` operators by their own time per step while `run()` trains `steps` steps:
-    device (kernel) time on a GPU, CPU time on a CPU, with calls per step and share."""
+    device (kernel) time on a GPU, CPU time on a CPU, with calls per step and share.
+
+    Only operators are ranked (events recorded on the CPU side): on a GPU each one carries the
+    time of the kernels it launched, which the profiler also lists as events of their own, so
+    counting both would count every kernel twice."""
     import torch
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     on_gpu = device.type == "cuda"
@@ -118,7 +123,7 @@ def top_operators(run: Callable[[], object], device: Any, steps: int, top: int) 
         run()
         if on_gpu:
             torch.cuda.synchronize(device)
-    events = prof.key_averages()
+    events = [event for event in prof.key_averages() if event.device_type == DeviceType.CPU]
 
     def own_us(event: Any) -> float:
         return event.self_device_time_total if on_gpu else event.self_cpu_time_total
