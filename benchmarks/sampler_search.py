@@ -175,6 +175,14 @@ def synflow(config: Any, key: str) -> float:
 # --- one search ---------------------------------------------------------------------------------
 
 
+def sampler_names(text: str) -> list[str]:
+    """The samplers of a comma-separated `--samplers`; UserError for none or an unknown one."""
+    names = [name for name in text.split(",") if name]
+    if not names or set(names) - set(SAMPLERS):
+        raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
+    return names
+
+
 def make_sampler(name: str, seed: int, trials: int) -> Any:
     """The product's samplers by their `search --sampler` names (tpe, nsga2, gp), Optuna's
     random sampler, and gp-no-fallback: the product's GP before 2026-12-04, without the
@@ -565,26 +573,21 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--signal", **landscape)
     args = parser.parse_args(argv)
     if args.command == "run":
-        names = [n for n in args.samplers.split(",") if n]
-        unknown = sorted(set(names) - set(SAMPLERS))
-        if unknown or not names:
-            raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}")
+        names = sampler_names(args.samplers)
         if args.seeds < 1 or args.trials < EVERY:
             raise UserError(f"--seeds must be at least 1 and --trials at least {EVERY}")
         run(args.cache, names, args.seeds, args.trials, args.first_seed, args.signal)
     elif args.command == "budget":
-        names = [n for n in args.samplers.split(",") if n]
-        if not names or set(names) - set(SAMPLERS) or args.seeds < 1 or args.trials < 1:
-            raise UserError(
-                f"--samplers: choose from {', '.join(SAMPLERS)}; --seeds, --trials >= 1"
-            )
+        names = sampler_names(args.samplers)
+        if args.seeds < 1 or args.trials < 1:
+            raise UserError("--seeds and --trials must be at least 1")
         if args.budget_ms <= 0:
             raise UserError("--budget-ms must be positive")
         budget_runs(args.cache, names, args.seeds, args.trials, args.budget_ms, args.signal)
     elif args.command == "ask-cost":
-        names = [n for n in args.samplers.split(",") if n]
-        if not names or set(names) - set(SAMPLERS) or args.trials < 2:
-            raise UserError(f"--samplers: choose from {', '.join(SAMPLERS)}; --trials >= 2")
+        names = sampler_names(args.samplers)
+        if args.trials < 2:
+            raise UserError("--trials must be at least 2")
         ask_cost(args.space, names, args.trials)
     elif args.command == "collect":
         print(f"wrote {collect(args.cache, args.out, args.trials, args.signal)}")
