@@ -102,3 +102,21 @@ def test_a_cell_trains_under_bf16_autocast_close_to_float32():
     cell(x).square().sum().backward()
     for got, want in zip(low, [x.grad, *(p.grad for p in cell.parameters())], strict=True):
         assert (got - want).abs().max() <= 3e-2 * want.abs().max()
+
+
+def test_low_precision_operands_sum_their_gradients_in_the_parameters_dtype():
+    """Under bf16 autocast each weight's gradient sums its block's repeats down the diagonal
+    (14 on a 56 x 56 map of 4 x 4 blocks): gathered in float32 and cast afterwards, that sum is
+    float32's, not bfloat16's (cast first and gathered in bfloat16, it was off by up to 5 %
+    here)."""
+    torch.manual_seed(0)
+    cell = NeoCell(8, STAGE, bias=True)
+    operands = cell.dense_operands(56, 56, torch.device("cpu"), torch.bfloat16)
+    assert all(t.dtype == torch.bfloat16 for t in operands)
+    upstream = [torch.randn(t.shape).to(torch.bfloat16) for t in operands]
+    got = torch.autograd.grad(operands, list(cell.parameters()), upstream)
+    exact = cell.double().dense_operands(56, 56, torch.device("cpu"), torch.float64)
+    want = torch.autograd.grad(exact, list(cell.parameters()), [g.double() for g in upstream])
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g.double(), w, rtol=1e-6, atol=1e-6)
