@@ -9,11 +9,15 @@ latency, SynFlow) with one reference point for all runs (1.1 times the worst lat
 front, and the lowest SynFlow less a tenth of the range), so each figure is comparable across
 samplers and seeds.
 
-Protocol: runs one after another, the samplers' order alternating per seed so that a drift
-in machine load hits both alike; `--seed S` for both samplers of a seed, every other option at
-its default. The load average before each run is recorded.
+Protocol: runs one after another, the samplers' order reversed every other seed so that a
+drift in machine load hits all alike; `--seed S` for every sampler of seed S, every other
+option at its default. The load average before each run is recorded.
 
-    python benchmarks/main_job_sampler.py [--seeds 3] [--samplers tpe,gp] [--out DIR]
+    python benchmarks/main_job_sampler.py [--seeds 3] [--samplers tpe,gp,tpe:64] [--out DIR]
+
+`--samplers` takes a sampler with its trial count (`tpe:64`; 32, the main job's, without one),
+so a sampler can be given another's wall time. With `--out` the runs are kept and a second
+invocation reuses them (resumable; the reference point is taken over the invocation's runs).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,27 +37,47 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MAIN_JOB = ["cli.py", "search", "--hw", "ascend", "--budget", "4.4G"]
+DEFAULT_TRIALS = 32  # the main job's
 
 
-def run_main_job(sampler: str, seed: int, results: Path) -> dict:
-    """One main job with this sampler and seed; its wall time and pareto.json."""
-    name = f"{sampler}-seed{seed}"
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, *MAIN_JOB, "--sampler", sampler, "--seed", str(seed)]
-        + ["--results-dir", str(results), "--name", name],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(
-            f"main_job_sampler.py: {name} failed ({done.returncode}): {done.stderr[-400:]}"
+def run_main_job(sampler: str, trials: int, seed: int, results: Path) -> dict:
+    """One main job with this sampler, trial count and seed: its wall time and pareto.json.
+    Resumable: a run whose timing is already in `results` is read back, not run again."""
+    name = f"{sampler}-t{trials}-seed{seed}"
+    timing = results / f"{name}.timing.json"
+    if not timing.is_file():
+        shutil.rmtree(results / name, ignore_errors=True)  # a run cut short: start it again
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, *MAIN_JOB, "--sampler", sampler, "--trials", str(trials)]
+            + ["--seed", str(seed), "--results-dir", str(results), "--name", name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(
+                f"main_job_sampler.py: {name} failed ({done.returncode}): {done.stderr[-400:]}"
+            )
+        timing.write_text(json.dumps({"seconds": seconds, "load": load}))
+    measured = json.loads(timing.read_text())
     pareto = json.loads((results / name / "pareto.json").read_text())
-    return {"sampler": sampler, "seed": seed, "seconds": seconds, "load": load, "pareto": pareto}
+    return {"sampler": f"{sampler}:{trials}", "seed": seed, **measured, "pareto": pareto}
+
+
+def parse_samplers(text: str) -> list[tuple[str, int]]:
+    """ "tpe,gp,tpe:64" -> [("tpe", 32), ("gp", 32), ("tpe", 64)]: a sampler and its trials."""
+    found = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, trials = item.partition(":")
+        if name not in ("tpe", "gp", "nsga2") or (trials and not trials.isdigit()):
+            raise ValueError(item)
+        found.append((name, int(trials or DEFAULT_TRIALS)))
+    if not found:
+        raise ValueError(text)
+    return found
 
 
 def front_points(run: dict) -> list[tuple[float, float]]:
@@ -91,18 +116,25 @@ def main() -> None:
         "--out", type=Path, help="keep the runs' results here (default: a temporary folder)"
     )
     args = parser.parse_args()
-    samplers = [name.strip() for name in args.samplers.split(",") if name.strip()]
-    if args.seeds < 1 or not samplers or set(samplers) - {"tpe", "gp", "nsga2"}:
-        parser.exit(2, "main_job_sampler.py: --seeds >= 1 and --samplers from tpe, gp, nsga2\n")
+    try:
+        samplers = parse_samplers(args.samplers)
+    except ValueError as bad:
+        parser.exit(
+            2,
+            f"main_job_sampler.py: bad --samplers item {bad}: use tpe, gp or nsga2, optionally :TRIALS\n",
+        )
+    if args.seeds < 1:
+        parser.exit(2, "main_job_sampler.py: --seeds must be at least 1\n")
     with tempfile.TemporaryDirectory() as scratch:
         results = args.out or Path(scratch)
+        results.mkdir(parents=True, exist_ok=True)
         runs = []
         for seed in range(args.seeds):
             order = samplers if seed % 2 == 0 else samplers[::-1]
-            for sampler in order:
-                runs.append(run_main_job(sampler, seed, results))
+            for sampler, trials in order:
+                runs.append(run_main_job(sampler, trials, seed, results))
                 print(
-                    f"{sampler} seed {seed}: {runs[-1]['seconds']:.0f} s",
+                    f"{sampler}:{trials} seed {seed}: {runs[-1]['seconds']:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -113,10 +145,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(value) for value in row.values()) + " |")
-    for sampler in samplers:
-        mine = [row for row in rows if row["sampler"] == sampler]
+    for sampler, trials in samplers:
+        mine = [row for row in rows if row["sampler"] == f"{sampler}:{trials}"]
         print(
-            f"{sampler}: median {statistics.median(r['seconds'] for r in mine):.0f} s, "
+            f"{sampler}:{trials}: median {statistics.median(r['seconds'] for r in mine):.0f} s, "
             f"hypervolume median {statistics.median(r['hypervolume'] for r in mine):.5f}, "
             f"best SynFlow median {statistics.median(r['best_synflow'] for r in mine):.4f}"
         )

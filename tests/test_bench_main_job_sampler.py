@@ -34,8 +34,46 @@ def test_a_front_that_dominates_another_has_the_larger_hypervolume_on_the_shared
 
 def test_an_unknown_sampler_is_a_one_line_error():
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "main_job_sampler.py"), "--samplers", "cmaes"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "main_job_sampler.py"),
+            "--samplers",
+            "tpe,cmaes",
+        ],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_a_sampler_may_carry_its_own_trial_count():
+    assert main_job_sampler.parse_samplers("tpe, gp,tpe:64") == [
+        ("tpe", 32),
+        ("gp", 32),
+        ("tpe", 64),
+    ]
+
+
+def test_main_runs_each_sampler_and_seed_in_alternating_order(monkeypatch, capsys, tmp_path):
+    calls = []
+
+    def fake(sampler, trials, seed, results):
+        calls.append((sampler, trials, seed))
+        front = [(1.0, 7.0 + seed), (2.0, 8.0 + trials / 100)]
+        return {**run(f"{sampler}:{trials}", front), "seed": seed}
+
+    monkeypatch.setattr(main_job_sampler, "run_main_job", fake)
+    argv = [
+        "main_job_sampler.py",
+        "--seeds",
+        "2",
+        "--samplers",
+        "tpe,gp:16",
+        "--out",
+        str(tmp_path),
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    main_job_sampler.main()
+    assert calls == [("tpe", 32, 0), ("gp", 16, 0), ("gp", 16, 1), ("tpe", 32, 1)]
+    printed = capsys.readouterr().out
+    assert printed.count("| tpe:32 |") == 2 and "gp:16: median" in printed
