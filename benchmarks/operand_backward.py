@@ -58,6 +58,8 @@ def cells_and_sizes(model_name: str, image_size: int) -> list[tuple[object, int,
 
 def operands(cell, height: int, width: int, device, dtype, form: str) -> list:
     """One cell's A, B (and bias map) built the way `form` says."""
+    import torch
+
     from neonas.ops import functional as F
 
     if form == "gather-cast":
@@ -69,8 +71,6 @@ def operands(cell, height: int, width: int, device, dtype, form: str) -> list:
         if form == "cast-gather":
             built.append(F.gather_operand([w.to(dtype) for w in weights], where, index.plain))
             continue
-        import torch
-
         values = torch.cat([w.reshape(-1) for w in weights])
         flat = where.reshape(-1)
         inside = (flat < values.numel()).nonzero().squeeze(1)
