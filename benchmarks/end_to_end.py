@@ -1,8 +1,9 @@
 """End to end: networks found by `search --supernet`, retrained, against random ones and the hand design.
 
     python benchmarks/end_to_end.py run --cache /work/bench-cache [--dataset digits] \
-        [--space tiny-wide] [--few-shot] [--shard K/N]
-    python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide] [--few-shot]
+        [--space tiny-wide] [--few-shot] [--objective scalar] [--shard K/N]
+    python benchmarks/end_to_end.py collect --cache /work/bench-cache [--space tiny-wide] [--few-shot] \
+        [--objective scalar]
     python benchmarks/end_to_end.py report [--json]
 
 `run` is resumable step by step (each step leaves a file in CACHE/e2e/DATASET/ and is skipped
@@ -22,9 +23,11 @@ context row. `--few-shot` scores the search's trials with the supernet's few-sho
 (`python cli.py supernet few-shot CKPT`, one part per transition plan, 3 epochs each) instead
 of the whole supernet; its cost counts the parts' training, which `neocell_bench.py supernet
 --few-shot 3` shares (same folder). The random and hand networks do not depend on the
-supernet: a run reuses the retraining of the same networks and seeds from the run scored the
-other way when that exists, and the hand design's from any run of the data set (same code,
-same seeds: the same numbers).
+supernet: a run reuses the retraining of the same networks and seeds from another run of the
+same space when that exists, and the hand design's from any run of the data set (same code,
+same seeds: the same numbers). `--objective scalar` searches for the signal alone under the
+hard budget (`search --objective scalar --latency-weight 0`) instead of the default front of
+signal against latency, which spends most trials on the front's fast end (label -scalar).
 
 Protocol, per data set of NeoCell-Bench with a supernet (digits, shapes-large, shapes-xl):
 - latency budget: BUDGET_MS of predicted Ascend 310 latency at batch 1, the median of the
@@ -100,6 +103,7 @@ PER_GROUP = 3
 SEEDS = (0, 1)
 HAND = ROOT / "configs" / "neonext_hand_32px.yaml"
 SPACES = (SPACE, "tiny-wide")
+OBJECTIVES = ("pareto", "scalar")
 
 
 @dataclass(frozen=True)
@@ -109,16 +113,25 @@ class Setup:
 
     space: str = SPACE
     few_shot: bool = False
+    # "pareto": the search's default front of signal against latency; "scalar": the signal
+    # alone under the hard budget (`--objective scalar --latency-weight 0`)
+    objective: str = "pareto"
 
     @property
     def label(self) -> str:
-        """The space, with -few-shot: names the cache folder and the committed summary."""
-        return self.space + ("-few-shot" if self.few_shot else "")
+        """The space, with -few-shot and -scalar: names the cache folder and the summary."""
+        return (
+            self.space
+            + ("-few-shot" if self.few_shot else "")
+            + ("-scalar" if self.objective == "scalar" else "")
+        )
 
-    def other_scorer(self) -> Setup:
-        """The same space scored the other way (whole supernet <-> few-shot parts): its random
-        and hand networks are this setup's."""
-        return Setup(self.space, not self.few_shot)
+    def objective_args(self) -> list[str]:
+        """What `search` is told of the objective: nothing for its default Pareto front; for
+        "scalar", the reward acc * (lat / T)^w with w = 0: the signal alone, the budget hard."""
+        return (
+            ["--objective", "scalar", "--latency-weight", "0"] if self.objective == "scalar" else []
+        )
 
 
 def folder_of(cache: Path, dataset: str, setup: Setup = Setup()) -> Path:
@@ -180,6 +193,7 @@ def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]
             "0",
             "--results-dir",
             str(runs),
+            *setup.objective_args(),
             *resume,
         )
         search_seconds = time.perf_counter() - start
@@ -257,13 +271,17 @@ def retrained_elsewhere(
     cache: Path, dataset: str, group: str, index: int, seed: int, setup: Setup
 ) -> Path | None:
     """The same network and seed already retrained by another run of this data set: the hand
-    design by any run, a random draw by the run of the same space scored the other way (the
-    draws depend on the space). None for searched networks, which are each run's own."""
+    design by any run, a random draw by another run of the same space (the draws depend on
+    the space only). None for searched networks, which are each run's own."""
     if group == "searched":
         return None
-    others = [setup.other_scorer()]
-    if group == "hand":
-        others = [Setup(space, few_shot) for space in SPACES for few_shot in (False, True)]
+    spaces = SPACES if group == "hand" else (setup.space,)
+    others = [
+        Setup(space, few_shot, objective)
+        for space in spaces
+        for few_shot in (False, True)
+        for objective in OBJECTIVES
+    ]
     for other in others:
         path = truth_file(cache, dataset, group, index, seed, other)
         if other != setup and path.is_file():
@@ -350,7 +368,8 @@ def collect(cache: Path, dataset: str, out: Path | None = None, setup: Setup = S
         "command": "python benchmarks/end_to_end.py run --cache CACHE"
         + ("" if dataset == "digits" else f" --dataset {dataset}")
         + ("" if setup.space == SPACE else f" --space {setup.space}")
-        + (" --few-shot" if setup.few_shot else ""),
+        + (" --few-shot" if setup.few_shot else "")
+        + (" --objective scalar" if setup.objective == "scalar" else ""),
         "protocol": __doc__.split("Protocol, ", 1)[1].strip(),
         "budget_ms": BUDGET_MS,
         "seeds": list(SEEDS),
@@ -403,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
     go.add_argument("--few-shot", action="store_true", help="score with few-shot parts")
     go.add_argument(
+        "--objective",
+        default="pareto",
+        choices=OBJECTIVES,
+        help="pareto (the search's default front) or scalar (the signal alone under the budget)",
+    )
+    go.add_argument(
         "--shard",
         default="0/1",
         metavar="K/N",
@@ -414,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     gather.add_argument("--dataset", default="digits", choices=DATASETS)
     gather.add_argument("--space", default=SPACE, choices=SPACES, help=f"default {SPACE}")
     gather.add_argument("--few-shot", action="store_true", help="the run scored by few-shot parts")
+    gather.add_argument("--objective", default="pareto", choices=OBJECTIVES)
     gather.add_argument("--out", type=Path)
     show = commands.add_parser("report", help="print the committed figures")
     show.add_argument("--json", action="store_true")
@@ -422,9 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             shard = parse_shard(args.shard)
-            run(args.cache, args.dataset, Setup(args.space, args.few_shot), shard)
+            run(args.cache, args.dataset, Setup(args.space, args.few_shot, args.objective), shard)
         elif args.command == "collect":
-            setup = Setup(args.space, args.few_shot)
+            setup = Setup(args.space, args.few_shot, args.objective)
             print(f"wrote {collect(args.cache, args.dataset, args.out, setup)}")
         else:
             figures = end_to_end_results(args.folder)

@@ -214,3 +214,19 @@ def test_the_hand_design_is_retrained_once_per_data_set(e2e, trained, tmp_path):
     # another space draws other random networks, but the hand design is the same network
     assert len(trained) == 14 + 2 * 3 + 2 * 3
     assert not any(name.startswith("neonext_hand") for name, _ in trained[14:])
+
+
+def test_a_scalar_objective_run_has_its_own_searched_networks_and_reuses_random_and_hand(
+    e2e, trained, tmp_path
+):
+    scalar = e2e.Setup(few_shot=True, objective="scalar")
+    assert scalar.label == "tiny-few-shot-scalar"
+    assert scalar.objective_args() == ["--objective", "scalar", "--latency-weight", "0"]
+    assert e2e.Setup(few_shot=True).objective_args() == []
+    e2e.run(tmp_path, "shapes-large", e2e.Setup(few_shot=True))
+    assert len(trained) == 14
+    e2e.run(tmp_path, "shapes-large", scalar)
+    assert len(trained) == 14 + 2 * 3  # only its own searched networks
+    assert (
+        e2e.folder_of(tmp_path, "shapes-large", scalar).name == "shapes-large-tiny-few-shot-scalar"
+    )
