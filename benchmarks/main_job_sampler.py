@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from neonas.search.settings import SAMPLER_NAMES  # noqa: E402
+
 MAIN_JOB = ["cli.py", "search", "--hw", "ascend", "--budget", "4.4G"]
 DEFAULT_TRIALS = 32  # the main job's
 
@@ -72,7 +74,7 @@ def parse_samplers(text: str) -> list[tuple[str, int]]:
     found = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, trials = item.partition(":")
-        if name not in ("tpe", "gp", "nsga2") or (trials and not trials.isdigit()):
+        if name not in SAMPLER_NAMES or (trials and not trials.isdigit()):
             raise ValueError(item)
         found.append((name, int(trials or DEFAULT_TRIALS)))
     if not found:
@@ -119,9 +121,10 @@ def main() -> None:
     try:
         samplers = parse_samplers(args.samplers)
     except ValueError as bad:
+        choices = ", ".join(SAMPLER_NAMES)
         parser.exit(
             2,
-            f"main_job_sampler.py: bad --samplers item {bad}: use tpe, gp or nsga2, optionally :TRIALS\n",
+            f"main_job_sampler.py: bad --samplers item {bad}: use {choices}, optionally :TRIALS\n",
         )
     if args.seeds < 1:
         parser.exit(2, "main_job_sampler.py: --seeds must be at least 1\n")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -157,6 +157,12 @@ def val_images_for(signal: str) -> int:
     return SUPERNET_VAL_IMAGES if signal == SUPERNET else SHORT_TRAINING_DEFAULTS.max_val_images
 
 
+# The samplers `search --sampler` takes, declared once: the settings field, the flag's choices
+# and the benchmarks read them from here.
+SamplerName = Literal["tpe", "nsga2", "gp"]
+SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
+
+
 def sampler_for(signal: str) -> str:
     """The default sampler of a run scoring with `signal`: GP where the trials learn from data
     (the supernet, short training), TPE for the zero-cost signals.
@@ -189,7 +195,7 @@ class SearchSettings(BaseModel):
     # then run on cuda (zero-cost signals stay on the CPU).
     gpus_per_trial: float = Field(default=0.0, ge=0)
     # None: filled in from the signal (sampler_for), so a validated run always names its own.
-    sampler: Literal["tpe", "nsga2", "gp"] | None = None
+    sampler: SamplerName | None = None
     address: str | None = None
     storage: str | None = None
     eval: EvalSettings = EvalSettings()
@@ -349,7 +355,7 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "sampler",
         "Optuna sampler (default: gp when trials learn from data, --supernet or "
         "short-training; tpe for zero-cost signals)",
-        choices=("tpe", "nsga2", "gp"),
+        choices=SAMPLER_NAMES,
         group=WHAT,
     ),
     Option(
