@@ -789,6 +789,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     score.add_argument("--epochs", type=int, default=30, help="supernet epochs (default 30)")
     score.add_argument(
+        "--lr", type=float, default=2e-3, help="supernet peak learning rate (default 0.002)"
+    )
+    score.add_argument(
         "--seed", type=int, default=0, help="supernet seed: weights, data order, subnets (0)"
     )
     score.add_argument(
@@ -832,7 +835,11 @@ def main(argv: list[str] | None = None) -> int:
         shard = parse_shard(args.shard)
         train(args.cache, sets, seeds, args.draws, args.device, args.limit, shard, args.tables)
     elif args.command == "supernet":
-        recipe = SupernetRecipe(sampling=args.sampling, epochs=args.epochs, seed=args.seed)
+        if not args.lr > 0:
+            raise UserError(f"--lr {args.lr}: the learning rate must be positive")
+        recipe = SupernetRecipe(
+            sampling=args.sampling, epochs=args.epochs, lr=args.lr, seed=args.seed
+        )
         score_with_supernet(
             args.cache,
             args.dataset,

@@ -449,6 +449,16 @@ def test_supernet_signal_names_say_how_the_networks_were_scored(bench):
     assert bench.supernet_signal(recipe, CALIB_IMAGES, VAL_IMAGES).endswith("-c256-v2000")
     named = bench.supernet_signal(recipe, 64, 0, parts=(10, 3))
     assert named == "supernet-uniform4-b32-e30-lr0.002-fewshot10x3-c64-vall"
+    # another learning rate is another supernet: its own folder and signal name
+    faster = SupernetRecipe(lr=4e-3)
+    assert faster.training == "supernet-uniform4-b32-e30-lr0.004"
+    assert bench.supernet_signal(faster, 64, 0) == "supernet-uniform4-b32-e30-lr0.004-c64-vall"
+
+
+def test_supernet_learning_rate_must_be_positive(bench, tmp_path, capsys):
+    code = bench.main(["supernet", "--cache", str(tmp_path), "--lr", "0"])
+    assert code == 2
+    assert "--lr 0.0: the learning rate must be positive" in capsys.readouterr().err
 
 
 def test_plan_means_group_the_table_by_transition_plan(bench, capsys):
