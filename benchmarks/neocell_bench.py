@@ -576,6 +576,15 @@ def train(
             done += 1
 
 
+def same_network(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two ArchConfig dicts build the same network. Compared in their canonical form:
+    a row committed before a field existed (`rounding`, say) lacks it, and the field's default
+    is what that row was trained with."""
+    from neonas.arch import ArchConfig
+
+    return ArchConfig.from_dict(first).to_dict() == ArchConfig.from_dict(second).to_dict()
+
+
 def restore_from_table(
     cache: Path,
     dataset: Dataset,
@@ -604,7 +613,7 @@ def restore_from_table(
         index = row.index
         if (
             index >= len(networks)
-            or row.config != networks[index]["config"]
+            or not same_network(row.config, networks[index]["config"])
             or row.recipe != dataset.recipe()
         ):
             continue

@@ -316,6 +316,16 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     assert (fresh / "toy" / "truth" / "net001-seed1.json").read_text() == before
     bench.collect(fresh, None, tmp_path / "again")
     assert load_table("toy", tmp_path / "again") == rows
+    # A row committed before a config field existed lacks it and is the same network.
+    lines = (tables / "tiny-toy.jsonl").read_text().splitlines()
+    older = [json.loads(line) for line in lines]
+    for row in older:
+        del row["config"]["rounding"]  # as the digits table was committed
+    (tables / "tiny-toy.jsonl").write_text("".join(json.dumps(row) + "\n" for row in older))
+    older_cache = tmp_path / "older-cache"
+    assert bench.main([*restore[:2], str(older_cache), *restore[3:]]) == 0
+    assert "2 networks restored" in capsys.readouterr().out
+    assert (older_cache / "toy" / "truth" / "net001-seed1.json").read_text() == before
     # ... but not into a run that trains another way (more epochs, fewer weight draws).
     other = tmp_path / "other-cache"
     networks = bench.load_networks(other, 2)
