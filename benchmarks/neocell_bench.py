@@ -82,7 +82,7 @@ from accuracy_signals import (
 )
 from exit_status import reports_user_errors
 
-from neonas.bench.report import plans_text, report, report_text
+from neonas.bench.report import TRAINED_SIGNALS, plans_text, report, report_text
 from neonas.bench.table import (
     DATA,
     BenchRow,
@@ -600,7 +600,8 @@ def restore_from_table(
     repository and is lost with the machine), so a session on a fresh machine continues the
     table instead of training it again. Only rows trained the way this run trains (same
     network, recipe, seeds and weight draws) are restored; supernet and short-training scores
-    are not, as `supernet` and `short` recompute them for the whole table.
+    are not (`collect` keeps the table's columns, `keep_committed_signals`; `supernet` and
+    `short` compute new ones for the whole table).
     """
     path = table_path(dataset.name, tables)
     if not path.is_file():
@@ -709,6 +710,7 @@ def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, 
             for row in rows:
                 row["signals"][signal] = [records[row["index"]]["top1"]]
                 row["signal_seconds"][signal] = records[row["index"]]["seconds"]
+        keep_committed_signals(rows, out, name)
         out.mkdir(parents=True, exist_ok=True)
         table = out / f"{SPACE}-{name}.jsonl"
         table.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
@@ -734,6 +736,29 @@ def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, 
         table.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         written.append((name, len(rows), info["networks"]))
     return written
+
+
+def keep_committed_signals(rows: list[dict[str, Any]], tables: Path, name: str) -> int:
+    """Add to `rows` the trained signals (supernet, short training) that the table being
+    replaced holds for the same network and this cache did not compute; returns how many.
+
+    A fresh machine restores the ground truth and zero-cost signals (`restore_from_table`) but
+    not the supernet and short-training columns, which took hours on other machines: without
+    this, collecting one new supernet there would drop every other one from the table."""
+    if not table_path(name, tables).is_file():
+        return 0
+    committed = {row.index: row for row in load_table(name, tables)}
+    kept = 0
+    for row in rows:
+        old = committed.get(row["index"])
+        if old is None or not same_network(old.config, row["config"]):
+            continue
+        for signal, values in old.signals.items():
+            if signal.startswith(TRAINED_SIGNALS) and signal not in row["signals"]:
+                row["signals"][signal] = list(values)
+                row["signal_seconds"][signal] = old.signal_seconds[signal]
+                kept += 1
+    return kept
 
 
 def _seed_result(record: dict[str, Any]) -> Any:

@@ -348,6 +348,13 @@ def test_train_collect_report_round_trip(bench, tmp_path, capsys):
     rows = load_table("toy", tables)
     assert [row.signals["supernet, recipe-a"] for row in rows] == [(61.5,), (70.0,)]
     assert rows[1].signal_seconds["supernet, recipe-a"] == 0.5
+    # Collected on a fresh machine that restored the table, the supernet column is kept.
+    assert bench.main([*restore[:2], str(tmp_path / "third"), *restore[3:]]) == 0
+    bench.collect(tmp_path / "third", None, tables)
+    assert [row.signals["supernet, recipe-a"] for row in load_table("toy", tables)] == [
+        (61.5,),
+        (70.0,),
+    ]
     # Short training (the search's trial) joins as a signal, with its ASHA form.
     short = ["short", "--cache", str(cache), "--dataset", "toy", "--batch-size", "32"]
     assert bench.main(short) == 0
