@@ -738,6 +738,10 @@ def collect(cache: Path, names: list[str] | None, out: Path) -> list[tuple[str, 
     return written
 
 
+def _trained_signal_order(name: str) -> tuple[bool, str]:
+    return (not name.startswith("supernet"), name)
+
+
 def keep_committed_signals(rows: list[dict[str, Any]], tables: Path, name: str) -> int:
     """Add to `rows` the trained signals (supernet, short training) that the table being
     replaced holds for the same network and this cache did not compute; returns how many.
@@ -758,6 +762,10 @@ def keep_committed_signals(rows: list[dict[str, Any]], tables: Path, name: str) 
                 row["signals"][signal] = list(values)
                 row["signal_seconds"][signal] = old.signal_seconds[signal]
                 kept += 1
+        # in a full cache's order: zero-cost as computed, then supernets, short training by name
+        zero_cost = [name for name in row["signals"] if not name.startswith(TRAINED_SIGNALS)]
+        trained = sorted(set(row["signals"]) - set(zero_cost), key=_trained_signal_order)
+        row["signals"] = {name: row["signals"][name] for name in zero_cost + trained}
     return kept
 
 
