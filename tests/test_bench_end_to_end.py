@@ -62,6 +62,13 @@ def trained(e2e, monkeypatch, tmp_path) -> list[tuple[str, int]]:
         return {"top1": 50.0 + 10 * seed + len(done), "loss": 1.0, "seconds": 0.1}
 
     monkeypatch.setattr(e2e, "truth_job", fake_truth)
+
+    def fake_signals(cache, dataset, setup, networks):  # searched 90-92, random 80-82
+        scores = {group: [None] * len(configs) for group, configs in networks.items()}
+        scores.update(searched=[90.0, 91.0, 92.0], random=[80.0, 81.0, 82.0])
+        e2e._write(e2e.signals_file(cache, dataset, setup), scores)
+
+    monkeypatch.setattr(e2e, "signal_step", fake_signals)
     return done
 
 
@@ -89,6 +96,9 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     assert figures["space"] == "tiny"
     assert figures["search_cost_seconds"] == 120.0 and figures["val_images"] == 2000
     assert figures["hand"]["networks"] == 1 and figures["searched"]["networks"] == 3
+    # the search's signal beside the retrained top-1, where every network of a group has one
+    assert figures["searched"]["signal_mean"] == 91.0 and figures["random"]["signal_mean"] == 81.0
+    assert "signal_mean" not in figures["hand"]
     assert report(tmp_path)["end_to_end"]["digits"]["random"]["networks"] == 3
     # Scored by few-shot parts: only the searched networks are new; the random and hand
     # retrainings are the same networks and seeds, reused.
@@ -104,7 +114,8 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     assert both["digits, tiny-few-shot"]["val_images"] == 500  # recorded before the field
     assert both["digits, tiny-few-shot"]["hand"] == both["digits"]["hand"]
     assert e2e.main(["report", "--folder", str(tmp_path)]) == 0
-    assert "| hand | 1 |" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "| hand | 1 |" in shown and "| 0.471 | - |" in shown and "| 91.0 |" in shown
     # With a table beside it, its drawn networks within the budget come as context.
     rows = [row for row in load_table("digits") if row.origin == "sampled"]
     within = [row for row in rows if row.latency_ms[1] <= e2e.BUDGET_MS]
@@ -115,6 +126,37 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     assert context["networks"] == len(within) and 0.0 < context["top1_mean"] < 100.0
     best = figures["table_best_within_budget"]
     assert best["networks"] == 1 and best["top1_mean"] >= context["top1_mean"]
+
+
+def test_the_signal_scores_each_network_as_the_search_scored_its_trials(
+    e2e, monkeypatch, tmp_path
+):
+    from test_train_fixtures import make_image_folder
+
+    from neonas.supernet.scoring import SubnetScorer
+    from neonas.supernet.training import train_supernet
+
+    data = make_image_folder(tmp_path / "images", classes=4, train_per_class=4, size=32)
+    monkeypatch.setattr(e2e, "make_data", lambda cache, name: data)
+    setup = e2e.Setup()
+    checkpoint = e2e.scorer_path(tmp_path, "digits", setup)
+    train_supernet(
+        "tiny", data, epochs=1, output_dir=checkpoint.parent, batch_size=8, random_subnets=1
+    )
+    e2e._write(e2e.search_file(tmp_path, "digits", setup), {"val_images": 8})
+    networks = {
+        "hand": [ArchConfig.load(e2e.HAND).to_dict()],
+        "random": e2e.random_networks(2, e2e.BUDGET_MS),
+    }
+    scores = e2e.signal_step(tmp_path, "digits", setup, networks)
+    assert scores["hand"] == [None]  # the hand design is outside the tiny space
+    same = SubnetScorer(checkpoint, data, max_val_images=8, seed=0)  # as the search's trials
+    assert scores["random"] == [
+        same.score(ArchConfig.from_dict(e2e.for_data(config, data)))
+        for config in networks["random"]
+    ]
+    checkpoint.unlink()  # resumed: read back, not scored again
+    assert e2e.signal_step(tmp_path, "digits", setup, networks) == scores
 
 
 def test_the_wide_space_holds_the_hand_design_and_its_result_has_its_own_key(e2e, tmp_path):

@@ -49,12 +49,18 @@ def group_figures(networks: list[dict[str, Any]]) -> dict[str, Any]:
     means = [statistics.fmean(n["top1"].values()) for n in networks]
     spread = means if len(networks) > 1 else list(networks[0]["top1"].values())
     se = statistics.stdev(spread) / math.sqrt(len(spread)) if len(spread) > 1 else None
-    return {
+    figures = {
         "networks": len(networks),
         "top1_mean": round(statistics.fmean(means), 2),
         "top1_se": None if se is None else round(se, 2),
         "latency_ms": round(statistics.fmean(n["latency_ms"] for n in networks), 4),
     }
+    signals = [n.get("signal") for n in networks]
+    if all(signal is not None for signal in signals):
+        # the mean score the search's signal gives the group (benchmarks/end_to_end.py
+        # signal_step): beside top1_mean, whether the signal orders the groups as training does
+        figures["signal_mean"] = round(statistics.fmean(signals), 2)
+    return figures
 
 
 def end_to_end_figures(
