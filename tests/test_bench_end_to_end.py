@@ -128,9 +128,7 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
     assert best["networks"] == 1 and best["top1_mean"] >= context["top1_mean"]
 
 
-def test_the_signal_scores_each_network_as_the_search_scored_its_trials(
-    e2e, monkeypatch, tmp_path
-):
+def test_the_signal_scores_each_network_as_the_search_scored_its_trials(e2e, monkeypatch, tmp_path):
     from test_train_fixtures import make_image_folder
 
     from neonas.supernet.scoring import SubnetScorer
