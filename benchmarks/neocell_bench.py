@@ -742,16 +742,16 @@ def _trained_signal_order(name: str) -> tuple[bool, str]:
     return (not name.startswith("supernet"), name)
 
 
-def keep_committed_signals(rows: list[dict[str, Any]], tables: Path, name: str) -> int:
+def keep_committed_signals(rows: list[dict[str, Any]], tables: Path, dataset: str) -> int:
     """Add to `rows` the trained signals (supernet, short training) that the table being
     replaced holds for the same network and this cache did not compute; returns how many.
 
     A fresh machine restores the ground truth and zero-cost signals (`restore_from_table`) but
     not the supernet and short-training columns, which took hours on other machines: without
     this, collecting one new supernet there would drop every other one from the table."""
-    if not table_path(name, tables).is_file():
+    if not table_path(dataset, tables).is_file():
         return 0
-    committed = {row.index: row for row in load_table(name, tables)}
+    committed = {row.index: row for row in load_table(dataset, tables)}
     kept = 0
     for row in rows:
         old = committed.get(row["index"])
