@@ -82,7 +82,13 @@ from accuracy_signals import (
 )
 from exit_status import reports_user_errors
 
-from neonas.bench.report import TRAINED_SIGNALS, plans_text, report, report_text
+from neonas.bench.report import (
+    TRAINED_SIGNALS,
+    compare_signals,
+    plans_text,
+    report,
+    report_text,
+)
 from neonas.bench.table import (
     DATA,
     BenchRow,
@@ -777,6 +783,19 @@ def _seed_result(record: dict[str, Any]) -> Any:
     )
 
 
+def compare_text(rows: list[BenchRow], signal: str, versus: str) -> str:
+    """`compare`: one signal against another on the same networks, paired bootstrap SEs."""
+    unknown = [name for name in (signal, versus) if name not in rows[0].signals]
+    if unknown:
+        raise UserError(f"no signal {unknown[0]!r} in this table (see `report` for its signals)")
+    found = compare_signals(rows, signal, versus)
+    return (
+        f"{signal} minus {versus} ({len(rows)} networks, paired bootstrap SE): "
+        f"tau {found['tau_difference']:+.3f} (SE {found['tau_se']:.3f}), "
+        f"band tau {found['band_difference']:+.3f} (SE {found['band_se']:.3f})"
+    )
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
@@ -856,6 +875,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     by_plan.add_argument("--dataset", default="digits", help="a committed table (digits)")
     by_plan.add_argument("--tables", type=Path, help="read tables here instead of the committed")
+    pair = commands.add_parser(
+        "compare", help="two signals of a table on the same networks: paired differences"
+    )
+    pair.add_argument("signal", help="a signal of the table, e.g. 'supernet, supernet-...'")
+    pair.add_argument("versus", help="the signal to compare it with")
+    pair.add_argument("--dataset", default="digits", help="a committed table (digits)")
+    pair.add_argument("--tables", type=Path, help="read tables here instead of the committed")
     show = commands.add_parser("report", help="print the figures from the committed tables")
     show.add_argument("--json", action="store_true", help="one JSON object (the contract)")
     show.add_argument("--tables", type=Path, help="read tables here instead of the committed")
@@ -897,6 +923,8 @@ def main(argv: list[str] | None = None) -> int:
         short_train_table(args.cache, args.dataset, args.batch_size)
     elif args.command == "plans":
         print(plans_text(load_table(args.dataset, args.tables)))
+    elif args.command == "compare":
+        print(compare_text(load_table(args.dataset, args.tables), args.signal, args.versus))
     elif args.command == "collect":
         for name, count, planned in collect(args.cache, args.dataset, args.out):
             print(f"{name}: {count} of {planned} networks -> {args.out}/{SPACE}-{name}.jsonl")

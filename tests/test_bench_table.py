@@ -499,3 +499,15 @@ def test_plan_means_group_the_table_by_transition_plan(bench, capsys):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_compare_prints_the_paired_differences_of_two_signals(bench, capsys):
+    parts = "supernet, supernet-uniform4-b32-e30-lr0.002-fewshot10x3"
+    assert bench.main(["compare", parts, "supernet, supernet-uniform4-b32-e30-lr0.002"]) == 0
+    shown = capsys.readouterr().out
+    recipe = dataset_report(load_table("digits"))["supernet_recipes"][parts]  # the same pairs
+    assert f"tau {recipe['tau_difference']:+.3f} (SE {recipe['tau_se']:.3f})" in shown
+    assert bench.main(["compare", "synflow", "synflow"]) == 0
+    assert "tau +0.000 (SE 0.000), band tau +0.000 (SE 0.000)" in capsys.readouterr().out
+    assert bench.main(["compare", "supernet, none", "synflow"]) == 2
+    assert "no signal 'supernet, none'" in capsys.readouterr().err

@@ -86,21 +86,36 @@ def supernet_recipes(
     with their paired bootstrap SEs (a recipe is better only by more than its noise)."""
     if DEFAULT_SUPERNET not in rows[0].signals:
         return {}
-    base = [row.signals[DEFAULT_SUPERNET][0] for row in rows]
-    found = {}
-    for name in rows[0].signals:
-        if name.startswith("supernet") and name != DEFAULT_SUPERNET:
-            scores = [row.signals[name][0] for row in rows]
-            tau, tau_se = metrics.paired_tau_difference(scores, base, truth)
-            band, band_se = metrics.paired_tau_difference(scores, base, truth, latency)
-            found[name] = {
-                "versus": DEFAULT_SUPERNET,
-                "tau_difference": _num(tau),
-                "tau_se": _num(tau_se),
-                "band_difference": _num(band),
-                "band_se": _num(band_se),
-            }
-    return found
+    return {
+        name: compare_signals(rows, name, DEFAULT_SUPERNET, truth, latency)
+        for name in rows[0].signals
+        if name.startswith("supernet") and name != DEFAULT_SUPERNET
+    }
+
+
+def compare_signals(
+    rows: list[BenchRow],
+    signal: str,
+    versus: str,
+    truth: list[float] | None = None,
+    latency: list[float] | None = None,
+) -> dict[str, Any]:
+    """`signal` against `versus` on the same networks: the differences of their tau and band
+    tau and the paired bootstrap SEs of those differences (one is better only by more than
+    the noise of the table's network sample)."""
+    truth = truth if truth is not None else [row.top1 for row in rows]
+    latency = latency if latency is not None else [row.latency_ms[1] for row in rows]
+    scores = [row.signals[signal][0] for row in rows]
+    base = [row.signals[versus][0] for row in rows]
+    tau, tau_se = metrics.paired_tau_difference(scores, base, truth)
+    band, band_se = metrics.paired_tau_difference(scores, base, truth, latency)
+    return {
+        "versus": versus,
+        "tau_difference": _num(tau),
+        "tau_se": _num(tau_se),
+        "band_difference": _num(band),
+        "band_se": _num(band_se),
+    }
 
 
 TRAINED_SIGNALS = ("supernet", "short training")  # signals that learn from the data set
