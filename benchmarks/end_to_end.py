@@ -264,6 +264,17 @@ def signal_step(
     return json.loads(path.read_text())
 
 
+def signals_text(scores: dict[str, list[float | None]]) -> str:
+    """One line: each group's scores by the search's signal, and their mean."""
+    parts = []
+    for group, values in scores.items():
+        known = [value for value in values if value is not None]
+        mean = f"{sum(known) / len(known):.1f}" if known else "-"
+        shown = ", ".join("-" if value is None else f"{value:.2f}" for value in values)
+        parts.append(f"{group} {mean} ({shown})")
+    return "the search's signal: " + "; ".join(parts)
+
+
 def random_networks(
     count: int, budget_ms: float, seed: int = RANDOM_SEED, space_name: str = SPACE
 ) -> list[dict[str, Any]]:
@@ -352,7 +363,7 @@ def run(cache: Path, dataset: str, setup: Setup = Setup(), shard: tuple[int, int
         for seed in SEEDS
     ]
     if k == 0:
-        signal_step(cache, dataset, setup, networks)
+        print(signals_text(signal_step(cache, dataset, setup, networks)), flush=True)
     for group, index, config, seed in jobs[k::n]:
         path = truth_file(cache, dataset, group, index, seed, setup)
         if path.is_file():

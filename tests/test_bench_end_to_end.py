@@ -67,6 +67,7 @@ def trained(e2e, monkeypatch, tmp_path) -> list[tuple[str, int]]:
         scores = {group: [None] * len(configs) for group, configs in networks.items()}
         scores.update(searched=[90.0, 91.0, 92.0], random=[80.0, 81.0, 82.0])
         e2e._write(e2e.signals_file(cache, dataset, setup), scores)
+        return scores
 
     monkeypatch.setattr(e2e, "signal_step", fake_signals)
     return done
@@ -79,6 +80,9 @@ def test_run_retrains_each_group_once_and_collects(e2e, trained, tmp_path, capsy
                                         "val_images": 2000})  # fmt: skip
     e2e.run(tmp_path, "digits")
     assert len(trained) == 2 * (3 + 3 + 1)  # 3 searched, 3 random, the hand design; 2 seeds
+    assert "the search's signal: hand - (-); random 81.0 (80.00, 81.00, 82.00)" in (
+        capsys.readouterr().out
+    )
     e2e.run(tmp_path, "digits")  # resumed: nothing left to train
     assert len(trained) == 14
     e2e.collect(tmp_path, "digits", tmp_path)
