@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -144,10 +145,12 @@ def search_file(cache: Path, dataset: str, setup: Setup) -> Path:
 
 
 def _cli(*args: str) -> None:
-    """One neonas command, as a user runs it; its output goes to this script's."""
+    """One neonas command, as a user runs it; its output goes to this script's. On one torch
+    thread, as the rest of the benchmark: training on two threads beside the other shards'
+    processes oversubscribed the 2 cores (a few-shot part made no epoch in 30 minutes)."""
     command = [sys.executable, str(ROOT / "cli.py"), *args]
-    print("$ " + " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, cwd=ROOT)
+    print("$ OMP_NUM_THREADS=1 " + " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def search_step(cache: Path, dataset: str, setup: Setup) -> list[dict[str, Any]]:

@@ -274,3 +274,11 @@ def test_a_scalar_objective_run_has_its_own_searched_networks_and_reuses_random_
     assert (
         e2e.folder_of(tmp_path, "shapes-large", scalar).name == "shapes-large-tiny-few-shot-scalar"
     )
+
+
+def test_neonas_commands_run_on_one_torch_thread(e2e, monkeypatch):
+    """As the benchmark's own processes: two threads beside other shards oversubscribe."""
+    seen = {}
+    monkeypatch.setattr(e2e.subprocess, "run", lambda command, **options: seen.update(options))
+    e2e._cli("supernet", "few-shot", "x.pt")
+    assert seen["env"]["OMP_NUM_THREADS"] == "1" and seen["check"] is True
