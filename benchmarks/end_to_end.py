@@ -252,7 +252,8 @@ def signal_step(
 
         space = load_space(setup.space)
         data = make_data(cache, dataset)
-        val_images = json.loads(search_file(cache, dataset, setup).read_text())["val_images"]
+        search = json.loads(search_file(cache, dataset, setup).read_text())
+        val_images = search.get("val_images", EARLIER_VAL_IMAGES)  # as `collect` reads it
         scorer = SubnetScorer(
             scorer_path(cache, dataset, setup), data, max_val_images=val_images, seed=0
         )
